@@ -1,0 +1,358 @@
+"""The bound catalog B0-B7 of THEORY.md section 4: one :class:`Bound` per item.
+
+Two shapes of bound:
+
+* :class:`ClosedFormBound` (B0, B4, B5, B6, B7): a sympy expression in typed scalar parameters,
+  lambdified once into a numpy-vectorised evaluator, with a log10 form derived symbolically
+  (``expand_log``; ``log Gamma`` becomes ``loggamma``) so it stays finite where the value
+  underflows.
+* :class:`ProfileBound` (B1, B2, B2+, B3): a function of a fixed pattern, beta, gamma and
+  per-step arrays, evaluated for every t = 0..T-1 by the O(edges) recursions of
+  :mod:`bounds.recursions`, in the linear or the log domain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import sympy as sp
+
+from bounds.domains import (
+    NONNEGATIVE,
+    NONNEG_INT,
+    POSITIVE,
+    POSITIVE_INT,
+    UNIT,
+    UNIT_CLOSED,
+    Domain,
+    Param,
+)
+from bounds.hypotheses import HYPOTHESES
+from bounds.patterns import as_pattern
+from bounds.recursions import dominant_path, max_path, path_sum
+
+LN10 = float(np.log(10.0))
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A named claim of THEORY.md section 4 with its statement, hypotheses and parameters."""
+
+    name: str
+    theory_id: str
+    kind: str  # "upper", "lower" or "exact"
+    statement: str
+    latex: str
+    hypotheses: tuple[str, ...]
+    params: tuple[Param, ...]
+
+    @property
+    def expr(self) -> sp.Expr | None:
+        return None
+
+    def param_names(self) -> list[str]:
+        return [p.name for p in self.params]
+
+    def _bind(self, kw: dict[str, object]) -> dict[str, object]:
+        expected = ", ".join(self.param_names())
+        unknown = sorted(set(kw) - set(self.param_names()))
+        if unknown:
+            raise ValueError(f"unknown parameter {unknown[0]!r} for bound {self.name!r}; "
+                             f"expected: {expected}")
+        missing = [n for n in self.param_names() if n not in kw]
+        if missing:
+            raise ValueError(f"missing parameter {missing[0]!r} for bound {self.name!r}; "
+                             f"expected: {expected}")
+        return {p.name: self._check(p, kw[p.name]) for p in self.params}
+
+    def _check(self, p: Param, value: object) -> object:
+        return value if p.domain is None else p.domain.check(p.name, value)
+
+    def check_hypotheses(self, **context: object) -> dict[str, bool | None]:
+        """Each hypothesis key -> True/False where a predicate could run on ``context``."""
+        return {k: HYPOTHESES[k].check(**context) for k in self.hypotheses}
+
+    def describe(self) -> dict[str, object]:
+        """A JSON-ready description (the CLI's ``bounds show``)."""
+        return {
+            "name": self.name,
+            "theory_id": self.theory_id,
+            "kind": self.kind,
+            "statement": self.statement,
+            "latex": self.latex,
+            "hypotheses": [HYPOTHESES[k].text for k in self.hypotheses],
+            "params": {p.name: f"{p.doc}; {p.domain or 'a fixed pattern'}" for p in self.params},
+            "expression": None if self.expr is None else str(self.expr),
+        }
+
+
+def _loggamma_form(expr: sp.Expr) -> sp.Expr:
+    """``log(expr)`` expanded, with ``log(Gamma(x))`` rewritten as ``loggamma(x)``."""
+    out = sp.expand_log(sp.log(expr), force=True)
+    return out.replace(
+        lambda e: isinstance(e, sp.log) and isinstance(e.args[0], sp.gamma),
+        lambda e: sp.loggamma(e.args[0].args[0], evaluate=False),
+    )
+
+
+@dataclass(frozen=True)
+class ClosedFormBound(Bound):
+    """A bound with a closed form ``expr`` in scalar parameters (numpy-broadcast numerically).
+
+    ``constraints`` are (message, predicate over the bound numeric parameters) pairs, e.g.
+    ``0 <= t < T``. ``via_log`` evaluates the value as ``exp`` of the log form (for Gamma
+    ratios that overflow term by term).
+    """
+
+    closed_form: sp.Expr = sp.S.Zero
+    constraints: tuple[tuple[str, Callable[..., np.ndarray]], ...] = ()
+    via_log: bool = False
+
+    @property
+    def expr(self) -> sp.Expr:
+        return self.closed_form
+
+    @property
+    def symbols(self) -> list[sp.Symbol]:
+        return [p.symbol for p in self.params]
+
+    @cached_property
+    def _value_fn(self) -> Callable[..., np.ndarray]:
+        if self.via_log:
+            log_fn = self._ln_fn
+            return lambda *a: np.exp(log_fn(*a))
+        return sp.lambdify(self.symbols, self.closed_form, modules=["scipy", "numpy"],
+                           dummify=True)
+
+    @cached_property
+    def _ln_fn(self) -> Callable[..., np.ndarray]:
+        return sp.lambdify(self.symbols, _loggamma_form(self.closed_form),
+                           modules=["scipy", "numpy"], dummify=True)
+
+    def _args(self, kw: dict[str, object]) -> list[np.ndarray]:
+        vals = self._bind(kw)
+        for message, ok in self.constraints:
+            if not np.all(ok(**vals)):
+                raise ValueError(f"{message} (bound {self.name!r})")
+        return [vals[n] for n in self.param_names()]
+
+    def evaluate(self, **kw: object) -> np.ndarray:
+        """The bound's value, broadcast over array-valued parameters."""
+        with np.errstate(divide="ignore", over="ignore", under="ignore"):
+            return np.asarray(self._value_fn(*self._args(kw)), dtype=float)
+
+    def log10(self, **kw: object) -> np.ndarray:
+        """``log10`` of the bound from its symbolic log form (finite where the value is 0)."""
+        with np.errstate(divide="ignore"):
+            return np.asarray(self._ln_fn(*self._args(kw)), dtype=float) / LN10
+
+
+PATTERN = Param("pattern", "fixed attention pattern alpha, T x T, row t over 0..t", None)
+BETA = Param("beta", "weight of the recurrent state h_t in s_t", NONNEGATIVE)
+GAMMA = Param("gamma", "weight of the attention read c_t in s_t", NONNEGATIVE)
+
+
+def _steps_param(name: str, doc: str) -> Param:
+    return Param(name, f"{doc}, per step k = 1..T (array of length T, or a scalar)", POSITIVE)
+
+
+LAM_STEPS = _steps_param("lam", "lambda_k = ||J_k||_2")
+MU_STEPS = _steps_param("mu", "mu_k = sigma_min(J_k)")
+C_STEPS = _steps_param("c", "c_k with J_k = c_k I")
+
+
+@dataclass(frozen=True)
+class ProfileBound(Bound):
+    """A bound over a fixed pattern, evaluated for every t = 0..T-1 (O(edges) recursions).
+
+    ``linear(pattern, beta, gamma, **steps)`` and ``log10(...)`` return arrays over t.
+    """
+
+    linear: Callable[..., np.ndarray] = field(default=lambda **kw: np.zeros(0))
+    logarithmic: Callable[..., np.ndarray] = field(default=lambda **kw: np.zeros(0))
+
+    def _check(self, p: Param, value: object) -> object:
+        if p.domain is None:
+            return as_pattern(value)
+        if p.domain is POSITIVE and np.asarray(value).dtype == object:
+            return np.asarray(value)
+        return value if isinstance(value, sp.Basic) else super()._check(p, value)
+
+    def _vals(self, kw: dict[str, object]) -> dict[str, object]:
+        vals = self._bind(kw)
+        if "mu" in vals and "lam" in vals:
+            T = vals["pattern"].T
+            mu, lam = (np.broadcast_to(np.asarray(vals[k], float), (T,)) for k in ("mu", "lam"))
+            if np.any(mu > lam):
+                k = int(np.argmax(mu > lam)) + 1
+                raise ValueError(f"parameter 'mu' must satisfy mu_k <= lam_k "
+                                 f"(sigma_min <= norm), violated at k = {k}")
+        return vals
+
+    def evaluate(self, **kw: object) -> np.ndarray:
+        """The bound for every t = 0..T-1 (exact when the inputs are sympy Rationals)."""
+        return self.linear(**self._vals(kw))
+
+    def log10(self, **kw: object) -> np.ndarray:
+        """``log10`` of the bound for every t, computed in the log domain."""
+        return self.logarithmic(**self._vals(kw))
+
+
+def _dominant_linear(pattern, beta, gamma, mu, lam) -> np.ndarray:
+    lead, along = dominant_path(pattern, beta, gamma, mu, lam)
+    return np.exp(lead) + np.exp(along) - path_sum(pattern, beta, gamma, lam).astype(float)
+
+
+def _dominant_log10(pattern, beta, gamma, mu, lam) -> np.ndarray:
+    lead, along = dominant_path(pattern, beta, gamma, mu, lam)
+    total = path_sum(pattern, beta, gamma, lam, log10=True) * LN10
+    both = np.logaddexp(lead, along)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(both > total, both + np.log1p(-np.exp(total - both)), -np.inf)
+    return out / LN10
+
+
+def _sym(*params: Param) -> dict[str, sp.Symbol]:
+    return {p.name: p.symbol for p in params}
+
+
+_T = Param("T", "final time step (the loss is at h_T)", POSITIVE_INT)
+_t = Param("t", "source time step, 0 <= t < T", NONNEG_INT)
+_lam = Param("lam", "lambda_max >= ||J_k||_2 over the steps", POSITIVE)
+_beta_unit = Param("beta", "weight of the recurrent state h_t in s_t", UNIT_CLOSED)
+_gamma_unit = Param("gamma", "weight of the attention read c_t in s_t", UNIT)
+_mu = Param("mu", "mu <= sigma_min(J_k) over the steps", POSITIVE)
+_c = Param("c", "J_k = c I for every k", POSITIVE)
+_kappa = Param("kappa", "sparsity: max_t |S_t|", POSITIVE_INT)
+_d = Param("d", "dependency depth d(t, T)", POSITIVE_INT)
+_nu = Param("nu", "window / short-term buffer width", POSITIVE_INT)
+_rho = Param("rho", "size of the relevant set", NONNEG_INT)
+_T_AFTER_t = ("parameter 't' must satisfy 0 <= t < T", lambda t, T, **_: t < T)
+
+
+def _closed_forms() -> list[ClosedFormBound]:
+    s = _sym(_beta_unit, _lam, _T, _t, _gamma_unit, _mu, _c, _kappa, _d, _nu, _rho)
+    beta, lam, T, t = s["beta"], s["lam"], s["T"], s["t"]
+    gamma, mu, c = s["gamma"], s["mu"], s["c"]
+    kappa, d, nu, rho = s["kappa"], s["d"], s["nu"], s["rho"]
+    cg = c * gamma
+    return [
+        ClosedFormBound(
+            "rnn_upper", "B0", "upper",
+            "With gamma = 0, ||dh_T/dh_t|| <= prod_{k=t+1..T} beta*lambda_k "
+            "<= (beta*lambda_max)^(T-t). Per-step products: path_sum_upper with the none "
+            "pattern (same recursion, log domain available).",
+            r"\left\|\frac{\partial h_T}{\partial h_t}\right\|_2 \le \prod_{k=t+1}^{T}"
+            r"\beta\lambda_k \le (\beta\lambda_{\max})^{T-t}",
+            ("rnn",), (_beta_unit, _lam, _T, _t),
+            closed_form=(beta * lam) ** (T - t), constraints=(_T_AFTER_t,)),
+        ClosedFormBound(
+            "uniform_lower", "B4", "lower",
+            "Uniform full attention (S_t = {0..t}, alpha = 1/(t+1)), J_k aligned or "
+            "nonnegative with mu_k >= mu: the hop t -> T has weight gamma/T, so "
+            "||dh_T/dh_t|| >= gamma*mu/T: Omega(1/T), whatever T - t is.",
+            r"\left\|\frac{\partial h_T}{\partial h_t}\right\|_2 \ge \frac{\gamma\mu}{T}",
+            ("uniform_full", "aligned_or_nonnegative", "mu_floor"), (_gamma_unit, _mu, _T),
+            closed_form=gamma * mu / T),
+        ClosedFormBound(
+            "uniform_exact", "B4", "exact",
+            "Uniform full attention, beta = 0, J_k = cI: ||dh_T/dh_t|| = P_c(t) = "
+            "(c*gamma/T) prod_{k=t+1..T-1} (1 + c*gamma/k) = (c*gamma/T) Gamma(T + c*gamma) "
+            "Gamma(t+1) / (Gamma(T) Gamma(t+1+c*gamma)) ~ c*gamma T^(c*gamma-1) (t+1)^(-c*gamma);"
+            " exactly 1/(t+1) when c*gamma = 1.",
+            r"\left\|\frac{\partial h_T}{\partial h_t}\right\|_2 = \frac{c\gamma}{T}\,"
+            r"\frac{\Gamma(T+c\gamma)\,\Gamma(t+1)}{\Gamma(T)\,\Gamma(t+1+c\gamma)}",
+            ("uniform_full", "beta_zero", "aligned"), (_c, _gamma_unit, _T, _t),
+            closed_form=(cg / T) * sp.gamma(T + cg) * sp.gamma(t + 1)
+            / (sp.gamma(T) * sp.gamma(t + 1 + cg)),
+            constraints=(_T_AFTER_t,), via_log=True),
+        ClosedFormBound(
+            "sparse_lower", "B5", "lower",
+            "If some path of d edges from t to T has every edge weight >= gamma/kappa (true "
+            "when gamma/kappa <= beta and attention is uniform on supports of size <= kappa), "
+            "and J_k is aligned or nonnegative with mu_k >= mu: ||dh_T/dh_t|| >= "
+            "(gamma*mu/kappa)^d: Omega(kappa^-d), whatever T - t is.",
+            r"\left\|\frac{\partial h_T}{\partial h_t}\right\|_2 \ge "
+            r"\left(\frac{\gamma\mu}{\kappa}\right)^{d}",
+            ("strong_path", "aligned_or_nonnegative", "mu_floor"), (_gamma_unit, _mu, _kappa, _d),
+            closed_form=(gamma * mu / kappa) ** d),
+        ClosedFormBound(
+            "window_lower", "B6", "lower",
+            "Sliding window of width nu: d = ceil((T-t)/nu), so B5 with kappa = nu gives "
+            "||dh_T/dh_t|| >= (gamma*mu/nu)^ceil((T-t)/nu): exponential decay in (T-t)/nu.",
+            r"\left\|\frac{\partial h_T}{\partial h_t}\right\|_2 \ge "
+            r"\left(\frac{\gamma\mu}{\nu}\right)^{\lceil (T-t)/\nu \rceil}",
+            ("window", "aligned_or_nonnegative", "mu_floor"), (_gamma_unit, _mu, _nu, _T, _t),
+            closed_form=(gamma * mu / nu) ** sp.ceiling((T - t) / nu),
+            constraints=(_T_AFTER_t,)),
+        ClosedFormBound(
+            "relevancy_lower", "B7", "lower",
+            "Relevancy screening with buffer nu and relevant set rho: a retained relevant "
+            "event i has a direct hop to every T > i + nu, so d = 1 and ||dh_T/dh_i|| >= "
+            "gamma*mu/(nu+rho): Omega(1/(nu+rho)), independent of T.",
+            r"\left\|\frac{\partial h_T}{\partial h_i}\right\|_2 \ge \frac{\gamma\mu}{\nu+\rho}",
+            ("retained_event", "aligned_or_nonnegative", "mu_floor"), (_gamma_unit, _mu, _nu, _rho),
+            closed_form=gamma * mu / (nu + rho)),
+    ]
+
+
+def _profiles() -> list[ProfileBound]:
+    return [
+        ProfileBound(
+            "path_sum_upper", "B1", "upper",
+            "For any fixed pattern: ||dh_T/dh_t|| <= P_lambda(t), the scalar path sum "
+            "p_T = 1, p_i = sum_{j>i} w(i->j) lambda_j p_j.",
+            r"\left\|\frac{\partial h_T}{\partial h_t}\right\|_2 \le P_\lambda(t) = "
+            r"\sum_{\xi: t\to T} W(\xi)\prod_{k\in\xi,k>t}\lambda_k",
+            ("fixed_alpha",), (PATTERN, BETA, GAMMA, LAM_STEPS),
+            linear=lambda pattern, beta, gamma, lam: path_sum(pattern, beta, gamma, lam),
+            logarithmic=lambda pattern, beta, gamma, lam: path_sum(
+                pattern, beta, gamma, lam, log10=True)),
+        ProfileBound(
+            "aligned_exact", "B2", "exact",
+            "If every J_k = c_k I: ||dh_T/dh_t|| = P_c(t) exactly.",
+            r"J_k = c_k I \;\Rightarrow\; \left\|\frac{\partial h_T}{\partial h_t}\right\|_2 "
+            r"= P_c(t)",
+            ("fixed_alpha", "aligned"), (PATTERN, BETA, GAMMA, C_STEPS),
+            linear=lambda pattern, beta, gamma, c: path_sum(pattern, beta, gamma, c),
+            logarithmic=lambda pattern, beta, gamma, c: path_sum(
+                pattern, beta, gamma, c, log10=True)),
+        ProfileBound(
+            "nonneg_lower", "B2+", "lower",
+            "If every J_k is entrywise nonnegative: ||dh_T/dh_t|| >= M_mu(t), the max-product "
+            "path (Perron-Frobenius: ||A + B|| >= ||A|| for nonnegative A, B); also "
+            "||dh_T/dh_t||_F^2 >= sum over paths of ||A_xi||_F^2.",
+            r"J_k \ge 0 \;\Rightarrow\; \left\|\frac{\partial h_T}{\partial h_t}\right\|_2 "
+            r"\ge M_\mu(t) = \max_{\xi} W(\xi)\prod_{k\in\xi}\mu_k",
+            ("fixed_alpha", "nonnegative"), (PATTERN, BETA, GAMMA, MU_STEPS),
+            linear=lambda pattern, beta, gamma, mu: max_path(pattern, beta, gamma, mu),
+            logarithmic=lambda pattern, beta, gamma, mu: max_path(
+                pattern, beta, gamma, mu, log10=True)),
+        ProfileBound(
+            "dominant_path_lower", "B3", "lower",
+            "For any J and the path xi* maximising W(xi) prod mu_k: ||dh_T/dh_t|| >= "
+            "W(xi*) prod mu_k - (P_lambda(t) - W(xi*) prod lambda_k). Always true; informative "
+            "only when one path dominates. The log10 form is log10 of max(bound, 0) "
+            "(-inf where the bound is vacuous).",
+            r"\left\|\frac{\partial h_T}{\partial h_t}\right\|_2 \ge W(\xi^*)\prod_{k\in\xi^*}"
+            r"\mu_k - \Big(P_\lambda(t) - W(\xi^*)\prod_{k\in\xi^*}\lambda_k\Big)",
+            ("fixed_alpha",), (PATTERN, BETA, GAMMA, MU_STEPS, LAM_STEPS),
+            linear=_dominant_linear, logarithmic=_dominant_log10),
+    ]
+
+
+CATALOG: dict[str, Bound] = {b.name: b for b in (*_closed_forms(), *_profiles())}
+
+
+def get(name: str) -> Bound:
+    """The catalog entry ``name``; a ValueError listing the names if there is none."""
+    try:
+        return CATALOG[name]
+    except KeyError:
+        raise ValueError(f"unknown bound {name!r}; known: {', '.join(CATALOG)}") from None
+
+
+__all__ = ["CATALOG", "Bound", "ClosedFormBound", "Domain", "ProfileBound", "get"]

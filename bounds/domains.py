@@ -1,0 +1,80 @@
+"""Typed parameter domains: the accepted range of every catalog parameter, as a sympy symbol
+with assumptions and as a numeric check that raises a ValueError naming the parameter."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+
+
+@dataclass(frozen=True)
+class Domain:
+    """A real interval ``lo .. hi`` (open or closed at each end), optionally integers only."""
+
+    lo: float = -math.inf
+    hi: float = math.inf
+    lo_open: bool = True
+    hi_open: bool = True
+    integer: bool = False
+
+    def __str__(self) -> str:
+        if self.integer:
+            hi = "" if math.isinf(self.hi) else f" and <= {self.hi:g}"
+            lo = self.lo + 1 if self.lo_open else self.lo
+            return f"an integer >= {lo:g}{hi}"
+        left = "(" if self.lo_open else "["
+        right = ")" if self.hi_open else "]"
+        lo = "-inf" if math.isinf(self.lo) else f"{self.lo:g}"
+        hi = "inf" if math.isinf(self.hi) else f"{self.hi:g}"
+        return f"a real number in {left}{lo}, {hi}{right}"
+
+    def assumptions(self) -> dict[str, bool]:
+        """sympy assumptions implied by the domain (used to build the parameter's Symbol)."""
+        out: dict[str, bool] = {"real": True}
+        if self.integer:
+            out["integer"] = True
+        if self.lo > 0 or (self.lo == 0 and self.lo_open):
+            out["positive"] = True
+        elif self.lo >= 0:
+            out["nonnegative"] = True
+        return out
+
+    def check(self, name: str, value: object) -> np.ndarray:
+        """Return ``value`` as a float array, or raise ValueError naming ``name`` and the range."""
+        try:
+            arr = np.asarray(value, dtype=float)
+        except (TypeError, ValueError):
+            raise ValueError(f"parameter {name!r} must be {self}, got {value!r}") from None
+        bad = ~np.isfinite(arr)
+        bad |= (arr <= self.lo) if self.lo_open else (arr < self.lo)
+        bad |= (arr >= self.hi) if self.hi_open else (arr > self.hi)
+        if self.integer:
+            bad |= arr != np.round(arr)
+        if np.any(bad):
+            first = np.atleast_1d(arr)[np.atleast_1d(bad)][0]
+            raise ValueError(f"parameter {name!r} must be {self}, got {first:g}")
+        return arr
+
+
+POSITIVE = Domain(lo=0.0)
+NONNEGATIVE = Domain(lo=0.0, lo_open=False)
+UNIT = Domain(lo=0.0, hi=1.0, hi_open=False)
+UNIT_CLOSED = Domain(lo=0.0, hi=1.0, lo_open=False, hi_open=False)
+POSITIVE_INT = Domain(lo=0.0, integer=True)
+NONNEG_INT = Domain(lo=0.0, lo_open=False, integer=True)
+
+
+@dataclass(frozen=True)
+class Param:
+    """One typed parameter of a bound: name, meaning, domain and its sympy symbol."""
+
+    name: str
+    doc: str
+    domain: Domain
+
+    @property
+    def symbol(self) -> sp.Symbol:
+        return sp.Symbol(self.name, **self.domain.assumptions())

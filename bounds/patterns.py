@@ -1,0 +1,232 @@
+"""Fixed attention patterns (THEORY.md sections 1 and 6).
+
+A pattern is a T x T row-stochastic, lower-triangular matrix ``alpha``: row t is supported on
+``S_t`` within ``0..t``. It is stored row-compressed (``indptr``, ``indices``, ``weights``), so
+patterns with O(T) entries (``none``, ``window``, ``strided``) scale to T = 10^5 and more.
+Weights are float64, or exact ``sympy.Rational`` objects when built with ``exact=True``.
+
+The one exception to row-stochasticity is the ``none`` pattern (the plain RNN), whose every row
+is empty (``S_t`` empty, so ``c_t = 0``). A matrix with some empty rows and some non-empty rows
+is refused: a row of zeros in a user's matrix is far more often a mistake than a design.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+
+from bounds.domains import NONNEG_INT, POSITIVE_INT
+
+#: Row sums of a float pattern may differ from 1 by at most this much (absolute); nothing is
+#: renormalised. 1e-10 admits float64 round-off of rows with up to ~10^5 entries.
+ROW_SUM_ATOL = 1e-10
+
+KINDS = ("none", "uniform", "window", "strided", "sparse", "events")
+
+
+@dataclass(frozen=True, eq=False)
+class Pattern:
+    """A validated fixed attention pattern ``alpha`` (THEORY.md section 1).
+
+    Row t holds ``indices[indptr[t]:indptr[t+1]]`` (increasing, within 0..t) with the matching
+    ``weights``. Build one with the constructors below or :func:`from_matrix`; the constructor
+    of the class itself does not validate.
+    """
+
+    T: int
+    indptr: np.ndarray
+    indices: np.ndarray
+    weights: np.ndarray
+    kind: str = "matrix"
+
+    @property
+    def exact(self) -> bool:
+        """True when the weights are exact sympy Rationals."""
+        return self.weights.dtype == object
+
+    @property
+    def empty(self) -> bool:
+        """True for the plain-RNN pattern (every S_t empty)."""
+        return self.indices.size == 0
+
+    def row(self, t: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(S_t, alpha[t, S_t])``."""
+        lo, hi = self.indptr[t], self.indptr[t + 1]
+        return self.indices[lo:hi], self.weights[lo:hi]
+
+    def support_sizes(self) -> np.ndarray:
+        """``|S_t|`` for t = 0..T-1."""
+        return np.diff(self.indptr)
+
+    def dense(self) -> np.ndarray:
+        """The T x T matrix alpha (float64, or object dtype when exact)."""
+        out = np.zeros((self.T, self.T), dtype=self.weights.dtype)
+        if self.exact:
+            out[:] = sp.Integer(0)
+        rows = np.repeat(np.arange(self.T), self.support_sizes())
+        out[rows, self.indices] = self.weights
+        return out
+
+    def mask(self) -> np.ndarray:
+        """Boolean T x T support matrix: ``mask[t, i]`` iff ``i in S_t``."""
+        out = np.zeros((self.T, self.T), dtype=bool)
+        out[np.repeat(np.arange(self.T), self.support_sizes()), self.indices] = True
+        return out
+
+
+def _check_T(T: object) -> int:
+    return int(POSITIVE_INT.check("T", T))
+
+
+def from_supports(
+    T: int, supports: Iterable[Iterable[int]], kind: str = "matrix", exact: bool = False
+) -> Pattern:
+    """The pattern uniform on the given supports: ``alpha[t, i] = 1/|S_t|`` for i in S_t."""
+    T = _check_T(T)
+    rows = [np.unique(np.asarray(list(s), dtype=np.int64)) for s in supports]
+    if len(rows) != T:
+        raise ValueError(f"parameter 'supports' must have T = {T} rows, got {len(rows)}")
+    sizes = np.array([r.size for r in rows], dtype=np.int64)
+    for t, r in enumerate(rows):
+        if r.size and (r[0] < 0 or r[-1] > t):
+            raise ValueError(f"parameter 'supports': row {t} must lie within 0..{t} (causal)")
+    if sizes.any() and not sizes.all():
+        t = int(np.argmin(sizes))
+        raise ValueError(f"parameter 'supports': row {t} is empty while others are not")
+    indptr = np.concatenate([[0], np.cumsum(sizes)])
+    indices = np.concatenate(rows) if T else np.zeros(0, np.int64)
+    if exact:
+        weights = np.array([sp.Rational(1, s) for s in sizes for _ in range(s)], dtype=object)
+    else:
+        weights = np.repeat(1.0 / np.maximum(sizes, 1), sizes)
+    return Pattern(T, indptr, indices, weights, kind)
+
+
+def none(T: int) -> Pattern:
+    """The plain RNN: every ``S_t`` empty (THEORY.md section 6, pattern ``none``)."""
+    T = _check_T(T)
+    return Pattern(T, np.zeros(T + 1, np.int64), np.zeros(0, np.int64), np.zeros(0), "none")
+
+
+def uniform(T: int, exact: bool = False) -> Pattern:
+    """Uniform full attention: ``S_t = {0..t}``, ``alpha[t, i] = 1/(t+1)`` (B4)."""
+    T = _check_T(T)
+    return from_supports(T, (range(t + 1) for t in range(T)), "uniform", exact)
+
+
+def window(T: int, nu: int, exact: bool = False) -> Pattern:
+    """Sliding window of width nu: ``S_t = {max(0, t-nu+1) .. t}`` (B6)."""
+    T = _check_T(T)
+    nu = int(POSITIVE_INT.check("nu", nu))
+    return from_supports(T, (range(max(0, t - nu + 1), t + 1) for t in range(T)), "window", exact)
+
+
+def strided(T: int, k: int, exact: bool = False) -> Pattern:
+    """Strided attention with stride k: ``S_t = {t, t-k, t-2k, ...} ∩ [0, t]``."""
+    T = _check_T(T)
+    k = int(POSITIVE_INT.check("k", k))
+    return from_supports(T, (range(t % k, t + 1, k) for t in range(T)), "strided", exact)
+
+
+def sparse(T: int, kappa: int, seed: int = 0, exact: bool = False) -> Pattern:
+    """kappa-sparse random attention: ``S_t = {t}`` plus kappa-1 distinct earlier states drawn
+    with ``seed`` (all of ``0..t`` when ``t < kappa``)."""
+    T = _check_T(T)
+    kappa = int(POSITIVE_INT.check("kappa", kappa))
+    rng = np.random.default_rng(seed)
+    supports = []
+    for t in range(T):
+        if t < kappa:
+            supports.append(range(t + 1))
+        else:
+            earlier = rng.choice(t, size=kappa - 1, replace=False)
+            supports.append([t, *earlier.tolist()])
+    return from_supports(T, supports, "sparse", exact)
+
+
+def events(T: int, E: Sequence[int], nu: int, exact: bool = False) -> Pattern:
+    """Relevant events: ``S_t = (E ∩ [0, t]) ∪ {max(0, t-nu+1) .. t}`` (B7)."""
+    T = _check_T(T)
+    nu = int(POSITIVE_INT.check("nu", nu))
+    ev = np.asarray(list(E), dtype=np.int64)
+    if ev.size:
+        NONNEG_INT.check("E", ev)
+        if ev.max() >= T:
+            raise ValueError(f"parameter 'E' must hold time steps in 0..{T - 1}, got {ev.max()}")
+    supports = (
+        set(ev[ev <= t].tolist()) | set(range(max(0, t - nu + 1), t + 1)) for t in range(T)
+    )
+    return from_supports(T, supports, "events", exact)
+
+
+def from_matrix(alpha: object, atol: float = ROW_SUM_ATOL) -> Pattern:
+    """Validate a user-given T x T matrix and return it as a :class:`Pattern`.
+
+    Accepted: square, finite, entrywise >= 0, causal (``alpha[t, i] = 0`` for i > t), every
+    row summing to 1 within ``atol`` (or every row zero: the ``none`` pattern). A sympy Matrix
+    or an array of sympy Rationals is kept exact and its rows must sum to exactly 1.
+    """
+    exact = isinstance(alpha, sp.MatrixBase) or (
+        isinstance(alpha, np.ndarray) and alpha.dtype == object
+    )
+    if exact:
+        a = np.array(sp.Matrix(alpha).applyfunc(sp.nsimplify).tolist(), dtype=object)
+    else:
+        try:
+            a = np.asarray(alpha, dtype=float)
+        except (TypeError, ValueError):
+            raise ValueError("parameter 'pattern' must be a numeric T x T matrix") from None
+    if a.ndim != 2 or a.shape[0] != a.shape[1] or a.shape[0] < 1:
+        raise ValueError(f"parameter 'pattern' must be a square T x T matrix with T >= 1, "
+                         f"got shape {a.shape}")
+    T = a.shape[0]
+    num = a.astype(float)
+    if not np.all(np.isfinite(num)):
+        raise ValueError("parameter 'pattern' must be finite (found NaN or inf)")
+    if np.any(num < 0):
+        t, i = np.argwhere(num < 0)[0]
+        raise ValueError(f"parameter 'pattern' must be entrywise >= 0: alpha[{t}, {i}] < 0")
+    upper = np.triu(num, k=1)
+    if np.any(upper != 0):
+        t, i = np.argwhere(upper != 0)[0]
+        raise ValueError(f"parameter 'pattern' must be causal (alpha[t, i] = 0 for i > t): "
+                         f"alpha[{t}, {i}] = {num[t, i]:g}")
+    nonzero = num != 0
+    if not nonzero.any():
+        return none(T)
+    sums = a.sum(axis=1)
+    ok = (sums == 1) if exact else np.abs(sums.astype(float) - 1.0) <= atol
+    if not np.all(ok):
+        t = int(np.argmin(ok))
+        raise ValueError(f"parameter 'pattern': row {t} must lie on the simplex (sum to 1"
+                         f"{'' if exact else f' within {atol:g}'}), sums to {float(sums[t])!r}")
+    sizes = nonzero.sum(axis=1)
+    indptr = np.concatenate([[0], np.cumsum(sizes)])
+    rows, cols = np.nonzero(nonzero)
+    return Pattern(T, indptr, cols.astype(np.int64), a[rows, cols], "matrix")
+
+
+def as_pattern(pattern: object) -> Pattern:
+    """A :class:`Pattern` as is; anything else through :func:`from_matrix`."""
+    return pattern if isinstance(pattern, Pattern) else from_matrix(pattern)
+
+
+def build(kind: str, T: int, *, nu: int = 1, k: int = 1, kappa: int = 1, seed: int = 0,
+          E: Sequence[int] = (), exact: bool = False) -> Pattern:
+    """Build a named pattern (THEORY.md section 6); ``kind`` is one of :data:`KINDS`."""
+    if kind == "none":
+        return none(T)
+    if kind == "uniform":
+        return uniform(T, exact)
+    if kind == "window":
+        return window(T, nu, exact)
+    if kind == "strided":
+        return strided(T, k, exact)
+    if kind == "sparse":
+        return sparse(T, kappa, seed, exact)
+    if kind == "events":
+        return events(T, E, nu, exact)
+    raise ValueError(f"parameter 'pattern' must be one of {', '.join(KINDS)}, got {kind!r}")
