@@ -21,8 +21,8 @@ import numpy as np
 import sympy as sp
 
 from bounds.domains import (
-    NONNEGATIVE,
     NONNEG_INT,
+    NONNEGATIVE,
     POSITIVE,
     POSITIVE_INT,
     UNIT,

@@ -1,0 +1,1 @@
+"""Certificates of THEORY.md's lemmas and closed forms (symbolic and numeric)."""
