@@ -1,0 +1,319 @@
+"""Each catalog entry (THEORY.md section 4, B0-B7) against a direct evaluation of its statement,
+and the matrix claims of B1, B2, B2+ and B3 against brute-force Lemma 1 path sums of random
+matrices.
+
+Tolerances: closed forms vs the same formula evaluated term by term in float64, rtol 1e-12
+(a handful of roundings); Gamma ratios via exp(loggamma) lose ~|log| ulps, rtol 1e-10. The
+bound inequalities hold with margin >= 0 exactly in real arithmetic; float64 round-off of an
+n x n product sum is ~1e-15 relative, so inequalities are checked with a 1e-12 relative slack.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import sympy as sp
+from hypothesis import given
+from hypothesis import strategies as st
+from reference import all_paths, edge_weight, jacobian_path_sum
+from strategies import random_patterns
+
+from bounds import CATALOG, HYPOTHESES, get, patterns
+from bounds.hypotheses import has_strong_paths, is_aligned, is_nonnegative, is_uniform_full
+
+SLACK = 1e-12
+
+NAMES = ["rnn_upper", "path_sum_upper", "aligned_exact", "nonneg_lower", "dominant_path_lower",
+         "uniform_lower", "uniform_exact", "sparse_lower", "window_lower", "relevancy_lower"]
+IDS = {"rnn_upper": "B0", "path_sum_upper": "B1", "aligned_exact": "B2", "nonneg_lower": "B2+",
+       "dominant_path_lower": "B3", "uniform_lower": "B4", "uniform_exact": "B4",
+       "sparse_lower": "B5", "window_lower": "B6", "relevancy_lower": "B7"}
+
+unit = st.floats(0.05, 1.0)
+positive = st.floats(0.05, 3.0)
+
+
+def test_catalog_names_and_ids():
+    assert sorted(CATALOG) == sorted(NAMES)
+    assert {n: get(n).theory_id for n in NAMES} == IDS
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_entry_is_complete(name):
+    b = get(name)
+    info = b.describe()
+    assert info["statement"] and info["latex"] and info["hypotheses"]
+    assert b.kind in {"upper", "lower", "exact"}
+    assert all(k in HYPOTHESES for k in b.hypotheses)
+    for p in b.params:
+        if p.domain is not None:
+            assert p.symbol.is_real
+
+
+def test_symbols_carry_assumptions():
+    syms = {p.name: p.symbol for p in get("window_lower").params}
+    assert syms["T"].is_integer and syms["T"].is_positive
+    assert syms["nu"].is_integer and syms["gamma"].is_positive and syms["mu"].is_positive
+    rho = {p.name: p.symbol for p in get("relevancy_lower").params}["rho"]
+    assert rho.is_integer and rho.is_nonnegative
+
+
+@given(st.floats(0.0, 1.0), positive, st.integers(1, 60), st.data())
+def test_rnn_upper(beta, lam, T, data):
+    t = data.draw(st.integers(0, T - 1))
+    b = get("rnn_upper")
+    np.testing.assert_allclose(b.evaluate(beta=beta, lam=lam, T=T, t=t), (beta * lam) ** (T - t),
+                               rtol=1e-12)
+    if beta > 0:
+        np.testing.assert_allclose(b.log10(beta=beta, lam=lam, T=T, t=t),
+                                   (T - t) * math.log10(beta * lam), rtol=1e-12, atol=1e-12)
+
+
+def test_rnn_upper_log_is_finite_at_long_horizon():
+    b = get("rnn_upper")
+    assert b.evaluate(beta=1, lam=0.5, T=100_000, t=0) == 0.0
+    np.testing.assert_allclose(b.log10(beta=1, lam=0.5, T=100_000, t=0), 1e5 * math.log10(0.5),
+                               rtol=1e-12)
+
+
+@given(unit, positive, st.integers(1, 100))
+def test_uniform_lower(gamma, mu, T):
+    np.testing.assert_allclose(get("uniform_lower").evaluate(gamma=gamma, mu=mu, T=T),
+                               gamma * mu / T, rtol=1e-12)
+
+
+@given(positive, unit, st.integers(1, 40), st.data())
+def test_uniform_exact_is_the_product(c, gamma, T, data):
+    """THEORY B4: P_c(t) = (c gamma / T) prod_{k=t+1..T-1} (1 + c gamma / k)."""
+    t = data.draw(st.integers(0, T - 1))
+    cg = c * gamma
+    want = cg / T * math.prod(1 + cg / k for k in range(t + 1, T))
+    np.testing.assert_allclose(get("uniform_exact").evaluate(c=c, gamma=gamma, T=T, t=t), want,
+                               rtol=1e-10)
+
+
+@given(st.integers(1, 10_000), st.data())
+def test_uniform_exact_unit_case(T, data):
+    t = data.draw(st.integers(0, T - 1))
+    np.testing.assert_allclose(get("uniform_exact").evaluate(c=2.0, gamma=0.5, T=T, t=t),
+                               1 / (t + 1), rtol=1e-10)
+
+
+def test_uniform_exact_log_finite_for_huge_T():
+    """For T -> oo, P_c(t) ~ c*gamma T^(c*gamma - 1) Gamma(t+1)/Gamma(t+1+c*gamma); THEORY's
+    (t+1)^(-c*gamma) is the large-t form of the last ratio (relative error O(1/T)).
+    Tolerance: loggamma(T + c*gamma) - loggamma(T) cancels two numbers of size T log T, so the
+    absolute error is a few ulps of loggamma(T) (~5e-6 at T = 1e9)."""
+    cg, T, t = 0.25, 10**9, 0
+    val = get("uniform_exact").log10(c=0.5, gamma=0.5, T=T, t=t)
+    want = (math.log(cg) + (cg - 1) * math.log(T) + math.lgamma(t + 1) - math.lgamma(t + 1 + cg))
+    atol = 8 * np.finfo(float).eps * math.lgamma(T) / math.log(10)
+    np.testing.assert_allclose(val, want / math.log(10), rtol=0, atol=atol)
+
+
+@given(unit, positive, st.integers(1, 20), st.integers(1, 30))
+def test_sparse_lower(gamma, mu, kappa, d):
+    np.testing.assert_allclose(get("sparse_lower").evaluate(gamma=gamma, mu=mu, kappa=kappa, d=d),
+                               (gamma * mu / kappa) ** d, rtol=1e-12)
+
+
+@given(unit, positive, st.integers(1, 10), st.integers(1, 80), st.data())
+def test_window_lower(gamma, mu, nu, T, data):
+    t = data.draw(st.integers(0, T - 1))
+    got = get("window_lower").evaluate(gamma=gamma, mu=mu, nu=nu, T=T, t=t)
+    np.testing.assert_allclose(got, (gamma * mu / nu) ** math.ceil((T - t) / nu), rtol=1e-12)
+
+
+@given(unit, positive, st.integers(1, 50), st.integers(0, 50))
+def test_relevancy_lower(gamma, mu, nu, rho):
+    got = get("relevancy_lower").evaluate(gamma=gamma, mu=mu, nu=nu, rho=rho)
+    np.testing.assert_allclose(got, gamma * mu / (nu + rho), rtol=1e-12)
+
+
+def test_closed_forms_broadcast_over_arrays():
+    t = np.arange(10)
+    got = get("window_lower").evaluate(gamma=0.5, mu=1.0, nu=3, T=10, t=t)
+    assert got.shape == (10,)
+    np.testing.assert_allclose(get("window_lower").log10(gamma=0.5, mu=1.0, nu=3, T=10, t=t),
+                               np.log10(got), rtol=1e-12)
+
+
+# --- pattern bounds: the matrix claims, against brute-force Lemma 1 ---------------------------
+
+@st.composite
+def matrix_cases(draw, kind="any"):
+    p = draw(random_patterns(max_T=5))
+    n = draw(st.integers(1, 3))
+    seed = draw(st.integers(0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    J = rng.normal(size=(p.T, n, n))
+    if kind == "nonneg":
+        J = np.abs(J)
+    elif kind == "aligned":
+        J = rng.uniform(0.1, 2.0, size=p.T)[:, None, None] * np.eye(n)
+    beta = draw(st.floats(0.0, 1.0))
+    gamma = draw(st.floats(0.0, 1.0))
+    return p, beta, gamma, J
+
+
+def measured(p, beta, gamma, J):
+    """||dh_T/dh_t||_2 for every t by enumeration of Lemma 1's path sum."""
+    alpha = p.dense()
+    return np.array([np.linalg.norm(jacobian_path_sum(alpha, beta, gamma, J, t), 2)
+                     for t in range(p.T)])
+
+
+def spectra(J):
+    s = np.linalg.svd(J, compute_uv=False)
+    return s[:, 0], s[:, -1]
+
+
+@given(matrix_cases())
+def test_B1_path_sum_upper_bounds_random_products(case):
+    p, beta, gamma, J = case
+    lam, _ = spectra(J)
+    upper = get("path_sum_upper").evaluate(pattern=p, beta=beta, gamma=gamma, lam=lam)
+    assert np.all(measured(p, beta, gamma, J) <= upper * (1 + SLACK))
+
+
+@given(matrix_cases("aligned"))
+def test_B2_aligned_is_exact(case):
+    p, beta, gamma, J = case
+    c = J[:, 0, 0]
+    exact = get("aligned_exact").evaluate(pattern=p, beta=beta, gamma=gamma, c=c)
+    np.testing.assert_allclose(measured(p, beta, gamma, J), exact, rtol=1e-12, atol=1e-300)
+    assert is_aligned(J)
+
+
+@given(matrix_cases("nonneg"))
+def test_B2plus_nonneg_lower(case):
+    p, beta, gamma, J = case
+    _, mu = spectra(J)
+    mu = np.maximum(mu, 1e-6)
+    lower = get("nonneg_lower").evaluate(pattern=p, beta=beta, gamma=gamma, mu=mu)
+    got = measured(p, beta, gamma, J)
+    assert np.all(got >= lower * (1 - SLACK))
+
+
+@given(matrix_cases())
+def test_B3_dominant_path_lower(case):
+    p, beta, gamma, J = case
+    lam, mu = spectra(J)
+    mu = np.maximum(mu, 1e-9)
+    lower = get("dominant_path_lower").evaluate(pattern=p, beta=beta, gamma=gamma, mu=mu,
+                                                lam=lam)
+    got = measured(p, beta, gamma, J)
+    upper = get("path_sum_upper").evaluate(pattern=p, beta=beta, gamma=gamma, lam=lam)
+    assert np.all(got >= lower - SLACK * upper)
+
+
+@given(matrix_cases())
+def test_B3_matches_its_definition(case):
+    """B3's value is W(xi*) prod mu - (P_lambda - W(xi*) prod lambda) for the path xi* that
+    maximises W prod mu, found here by enumeration."""
+    p, beta, gamma, J = case
+    lam, mu = spectra(J)
+    mu = np.maximum(mu, 1e-9)
+    alpha = p.dense()
+    got = get("dominant_path_lower").evaluate(pattern=p, beta=beta, gamma=gamma, mu=mu, lam=lam)
+    P = get("path_sum_upper").evaluate(pattern=p, beta=beta, gamma=gamma, lam=lam)
+    for t in range(p.T):
+        best = None
+        for path in all_paths(p.T, t):
+            w = math.prod(edge_weight(alpha, beta, gamma, a, b)
+                          for a, b in itertools.pairwise(path))
+            if w == 0:
+                continue
+            a_mu = w * math.prod(mu[k - 1] for k in path[1:])
+            a_lam = w * math.prod(lam[k - 1] for k in path[1:])
+            if best is None or a_mu > best[0] * (1 + 1e-12):
+                best = (a_mu, a_lam)
+        if best is None:
+            continue
+        np.testing.assert_allclose(got[t], best[0] - (P[t] - best[1]), rtol=1e-9,
+                                   atol=1e-12 * P[t])
+
+
+@pytest.mark.parametrize("name,steps", [("path_sum_upper", {"lam": 0.7}),
+                                        ("aligned_exact", {"c": 1.3}),
+                                        ("nonneg_lower", {"mu": 0.6}),
+                                        ("dominant_path_lower", {"mu": 0.9, "lam": 1.0})])
+def test_profile_log10_agrees_with_linear(name, steps):
+    b = get(name)
+    kw = {"pattern": patterns.window(12, 3), "beta": 0.5, "gamma": 0.5, **steps}
+    lin = b.evaluate(**kw)
+    log = b.log10(**kw)
+    pos = lin > 0
+    assert pos.any()
+    np.testing.assert_allclose(log[pos], np.log10(lin[pos]), rtol=0, atol=1e-10)
+    assert np.all(np.isneginf(log[~pos]))
+
+
+def test_profile_bound_accepts_a_plain_matrix():
+    a = patterns.uniform(4).dense()
+    np.testing.assert_allclose(
+        get("path_sum_upper").evaluate(pattern=a, beta=0.5, gamma=0.5, lam=1.0),
+        get("path_sum_upper").evaluate(pattern=patterns.uniform(4), beta=0.5, gamma=0.5, lam=1.0))
+
+
+# --- hypotheses -------------------------------------------------------------------------------
+
+def test_hypothesis_predicates():
+    rng = np.random.default_rng(3)
+    assert is_aligned(np.stack([2.0 * np.eye(3), 0.5 * np.eye(3)]))
+    assert not is_aligned(rng.normal(size=(2, 3, 3)))
+    assert is_nonnegative(np.abs(rng.normal(size=(2, 3, 3))))
+    assert not is_nonnegative(-np.ones((1, 2, 2)))
+    assert is_uniform_full(patterns.uniform(6))
+    assert not is_uniform_full(patterns.window(6, 2))
+    assert has_strong_paths(patterns.window(20, 4), 0.5, 0.5)
+    assert not has_strong_paths(patterns.none(5), 1.0, 0.0)
+
+
+def test_check_hypotheses_reports_unknown_as_none():
+    b = get("nonneg_lower")
+    assert b.check_hypotheses() == {"fixed_alpha": None, "nonnegative": None}
+    assert b.check_hypotheses(jac=np.ones((2, 2, 2)))["nonnegative"] is True
+    assert get("rnn_upper").check_hypotheses(gamma=0.0) == {"rnn": True}
+
+
+# --- bad input --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name,kw,match", [
+    ("rnn_upper", {"beta": 1, "lam": 0.5, "T": 0, "t": 0}, "parameter 'T'"),
+    ("rnn_upper", {"beta": 1, "lam": 0.5, "T": 4, "t": 4}, "parameter 't'"),
+    ("rnn_upper", {"beta": 1, "lam": 0.5, "T": 2.5, "t": 0}, "parameter 'T'"),
+    ("sparse_lower", {"gamma": 0.5, "mu": 1, "kappa": 0, "d": 1}, "parameter 'kappa'"),
+    ("sparse_lower", {"gamma": 0.5, "mu": 0, "kappa": 1, "d": 1}, "parameter 'mu'"),
+    ("sparse_lower", {"gamma": 0.5, "mu": -2, "kappa": 1, "d": 1}, "parameter 'mu'"),
+    ("relevancy_lower", {"gamma": 0.5, "mu": 1, "nu": 0, "rho": 1}, "parameter 'nu'"),
+    ("relevancy_lower", {"gamma": 0.5, "mu": 1, "nu": 1, "rho": -1}, "parameter 'rho'"),
+    ("uniform_lower", {"gamma": 1.5, "mu": 1, "T": 3}, "parameter 'gamma'"),
+    ("uniform_lower", {"gamma": 0.5, "mu": np.nan, "T": 3}, "parameter 'mu'"),
+    ("uniform_lower", {"gamma": 0.5, "mu": 1}, "missing parameter 'T'.*expected: gamma, mu, T"),
+    ("uniform_lower", {"gamma": 0.5, "mu": 1, "T": 3, "x": 1}, "unknown parameter 'x'"),
+    ("nonneg_lower", {"pattern": [[0.5, 0.5], [0.5, 0.5]], "beta": 0.5, "gamma": 0.5, "mu": 1},
+     "causal"),
+    ("nonneg_lower", {"pattern": [[1.0, 0.0], [0.3, 0.3]], "beta": 0.5, "gamma": 0.5, "mu": 1},
+     "simplex"),
+    ("dominant_path_lower", {"pattern": patterns.uniform(3), "beta": 0.5, "gamma": 0.5,
+                             "mu": 2.0, "lam": 1.0}, "parameter 'mu' must satisfy mu_k <= lam_k"),
+])
+def test_bad_input_names_the_parameter(name, kw, match):
+    with pytest.raises(ValueError, match=match):
+        get(name).evaluate(**kw)
+
+
+def test_unknown_bound_lists_the_catalog():
+    with pytest.raises(ValueError, match="unknown bound 'b9'.*rnn_upper"):
+        get("b9")
+
+
+def test_exact_inputs_give_exact_values():
+    got = get("aligned_exact").evaluate(pattern=patterns.uniform(3, exact=True),
+                                        beta=sp.Rational(1, 2), gamma=sp.Rational(1, 2),
+                                        c=sp.Rational(3, 2))
+    assert all(isinstance(v, sp.Rational) for v in got)
