@@ -57,20 +57,18 @@ def graph(pattern: object, beta: object, gamma: object) -> Graph:
     beta, gamma = _coefficient("beta", beta), _coefficient("gamma", gamma)
     exact = p.exact or isinstance(beta, sp.Basic) or isinstance(gamma, sp.Basic)
     dtype = object if exact else float
-    ptr, src, weight = [0], [], []
-    for t in range(p.T):
-        idx, a = p.row(t)
-        w = gamma * a.astype(dtype)
-        if idx.size and idx[-1] == t:
-            w[-1] = w[-1] + beta
-        else:
-            idx = np.append(idx, t)
-            w = np.append(w, np.array([beta], dtype=dtype))
-        keep = w != 0
-        src.append(idx[keep])
-        weight.append(w[keep].astype(dtype))
-        ptr.append(ptr[-1] + int(keep.sum()))
-    return Graph(p.T, np.asarray(ptr), np.concatenate(src), np.concatenate(weight).astype(dtype))
+    steps = np.arange(p.T)
+    src = np.concatenate([p.indices, steps])
+    dst = np.concatenate([np.repeat(steps, p.support_sizes()), steps]) + 1
+    w = np.concatenate([gamma * p.weights.astype(dtype), np.full(p.T, beta, dtype=dtype)])
+    order = np.lexsort((src, dst))
+    src, dst, w = src[order], dst[order], w[order]
+    first = np.flatnonzero(np.r_[True, (src[1:] != src[:-1]) | (dst[1:] != dst[:-1])])
+    src, dst, w = src[first], dst[first], np.add.reduceat(w, first)
+    keep = w != 0
+    src, dst, w = src[keep], dst[keep], w[keep].astype(dtype)
+    ptr = np.searchsorted(dst, np.arange(1, p.T + 2))
+    return Graph(p.T, ptr, src, w)
 
 
 @dataclass(frozen=True)
