@@ -168,11 +168,11 @@ C_STEPS = _steps_param("c", "c_k with J_k = c_k I")
 class ProfileBound(Bound):
     """A bound over a fixed pattern, evaluated for every t = 0..T-1 (O(edges) recursions).
 
-    ``linear(pattern, beta, gamma, **steps)`` and ``log10(...)`` return arrays over t.
+    ``compute(params, log10)`` returns the bound (or its log10) as an array over t.
     """
 
-    linear: Callable[..., np.ndarray] = field(default=lambda **kw: np.zeros(0))
-    logarithmic: Callable[..., np.ndarray] = field(default=lambda **kw: np.zeros(0))
+    compute: Callable[[dict[str, object], bool], np.ndarray] = field(
+        default=lambda vals, log10: np.zeros(0))
 
     def _check(self, p: Param, value: object) -> object:
         if p.domain is None:
@@ -194,20 +194,27 @@ class ProfileBound(Bound):
 
     def evaluate(self, **kw: object) -> np.ndarray:
         """The bound for every t = 0..T-1 (exact when the inputs are sympy Rationals)."""
-        return self.linear(**self._vals(kw))
+        return self.compute(self._vals(kw), False)
 
     def log10(self, **kw: object) -> np.ndarray:
         """``log10`` of the bound for every t, computed in the log domain."""
-        return self.logarithmic(**self._vals(kw))
+        return self.compute(self._vals(kw), True)
 
 
-def _dominant_linear(pattern, beta, gamma, mu, lam) -> np.ndarray:
+def _on_steps(recursion: Callable[..., np.ndarray], steps: str):
+    """``compute`` for a bound that is one recursion over the per-step array ``steps``."""
+    def compute(vals: dict[str, object], log10: bool) -> np.ndarray:
+        return recursion(vals["pattern"], vals["beta"], vals["gamma"], vals[steps], log10=log10)
+    return compute
+
+
+def _dominant(vals: dict[str, object], log10: bool) -> np.ndarray:
+    """B3: ``A - (P - B)`` with ``A = W(xi*) prod mu``, ``B = W(xi*) prod lambda``; in log10,
+    ``log10 max(A + B - P, 0)`` computed from the logs of A, B and P."""
+    pattern, beta, gamma, mu, lam = (vals[k] for k in ("pattern", "beta", "gamma", "mu", "lam"))
     lead, along = dominant_path(pattern, beta, gamma, mu, lam)
-    return np.exp(lead) + np.exp(along) - path_sum(pattern, beta, gamma, lam).astype(float)
-
-
-def _dominant_log10(pattern, beta, gamma, mu, lam) -> np.ndarray:
-    lead, along = dominant_path(pattern, beta, gamma, mu, lam)
+    if not log10:
+        return np.exp(lead) + np.exp(along) - path_sum(pattern, beta, gamma, lam).astype(float)
     total = path_sum(pattern, beta, gamma, lam, log10=True) * LN10
     both = np.logaddexp(lead, along)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -308,18 +315,14 @@ def _profiles() -> list[ProfileBound]:
             r"\left\|\frac{\partial h_T}{\partial h_t}\right\|_2 \le P_\lambda(t) = "
             r"\sum_{\xi: t\to T} W(\xi)\prod_{k\in\xi,k>t}\lambda_k",
             ("fixed_alpha",), (PATTERN, BETA, GAMMA, LAM_STEPS),
-            linear=lambda pattern, beta, gamma, lam: path_sum(pattern, beta, gamma, lam),
-            logarithmic=lambda pattern, beta, gamma, lam: path_sum(
-                pattern, beta, gamma, lam, log10=True)),
+            compute=_on_steps(path_sum, "lam")),
         ProfileBound(
             "aligned_exact", "B2", "exact",
             "If every J_k = c_k I: ||dh_T/dh_t|| = P_c(t) exactly.",
             r"J_k = c_k I \;\Rightarrow\; \left\|\frac{\partial h_T}{\partial h_t}\right\|_2 "
             r"= P_c(t)",
             ("fixed_alpha", "aligned"), (PATTERN, BETA, GAMMA, C_STEPS),
-            linear=lambda pattern, beta, gamma, c: path_sum(pattern, beta, gamma, c),
-            logarithmic=lambda pattern, beta, gamma, c: path_sum(
-                pattern, beta, gamma, c, log10=True)),
+            compute=_on_steps(path_sum, "c")),
         ProfileBound(
             "nonneg_lower", "B2+", "lower",
             "If every J_k is entrywise nonnegative: ||dh_T/dh_t|| >= M_mu(t), the max-product "
@@ -328,9 +331,7 @@ def _profiles() -> list[ProfileBound]:
             r"J_k \ge 0 \;\Rightarrow\; \left\|\frac{\partial h_T}{\partial h_t}\right\|_2 "
             r"\ge M_\mu(t) = \max_{\xi} W(\xi)\prod_{k\in\xi}\mu_k",
             ("fixed_alpha", "nonnegative"), (PATTERN, BETA, GAMMA, MU_STEPS),
-            linear=lambda pattern, beta, gamma, mu: max_path(pattern, beta, gamma, mu),
-            logarithmic=lambda pattern, beta, gamma, mu: max_path(
-                pattern, beta, gamma, mu, log10=True)),
+            compute=_on_steps(max_path, "mu")),
         ProfileBound(
             "dominant_path_lower", "B3", "lower",
             "For any J and the path xi* maximising W(xi) prod mu_k: ||dh_T/dh_t|| >= "
@@ -340,7 +341,7 @@ def _profiles() -> list[ProfileBound]:
             r"\left\|\frac{\partial h_T}{\partial h_t}\right\|_2 \ge W(\xi^*)\prod_{k\in\xi^*}"
             r"\mu_k - \Big(P_\lambda(t) - W(\xi^*)\prod_{k\in\xi^*}\lambda_k\Big)",
             ("fixed_alpha",), (PATTERN, BETA, GAMMA, MU_STEPS, LAM_STEPS),
-            linear=_dominant_linear, logarithmic=_dominant_log10),
+            compute=_dominant),
     ]
 
 

@@ -67,7 +67,7 @@ def test_rnn_upper(beta, lam, T, data):
     b = get("rnn_upper")
     np.testing.assert_allclose(b.evaluate(beta=beta, lam=lam, T=T, t=t), (beta * lam) ** (T - t),
                                rtol=1e-12)
-    if beta > 0:
+    if beta * lam > 0:
         np.testing.assert_allclose(b.log10(beta=beta, lam=lam, T=T, t=t),
                                    (T - t) * math.log10(beta * lam), rtol=1e-12, atol=1e-12)
 
