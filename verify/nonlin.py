@@ -2,15 +2,17 @@
 
 The derivative is what ``J_k = diag(phi'(a_k)) V`` uses, so it must agree with what autograd
 differentiates: relu's is ``[a > 0]`` (0 at a = 0, as torch's backward), tanh's ``1 - tanh^2``.
+Tensor methods only: importing this module does not import torch (the CLI parser uses it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
-from torch import Tensor
+if TYPE_CHECKING:
+    from torch import Tensor
 
 KINDS = ("linear", "tanh", "relu")
 
@@ -32,9 +34,9 @@ class Nonlinearity:
         return self.fn(a)
 
 
-LINEAR = Nonlinearity(lambda a: a, torch.ones_like, "linear")
-TANH = Nonlinearity(torch.tanh, lambda a: 1 - torch.tanh(a) ** 2, "tanh")
-RELU = Nonlinearity(torch.relu, lambda a: (a > 0).to(a.dtype), "relu")
+LINEAR = Nonlinearity(lambda a: a, lambda a: a.new_ones(a.shape), "linear")
+TANH = Nonlinearity(lambda a: a.tanh(), lambda a: 1 - a.tanh() ** 2, "tanh")
+RELU = Nonlinearity(lambda a: a.relu(), lambda a: (a > 0).to(a.dtype), "relu")
 
 _BY_NAME = {p.name: p for p in (LINEAR, TANH, RELU)}
 

@@ -1,0 +1,178 @@
+"""``untangle measure``: build a self-attentive RNN with a controlled spectrum and attention,
+measure dh_T/dh_t for every t and print it beside the catalog's bounds (THEORY.md sections 5
+and 6). A readable table by default, ``--json`` for one JSON object, ``--plot FILE.png``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from bounds.domains import POSITIVE_INT
+from bounds.patterns import KINDS as PATTERNS
+from bounds.patterns import Pattern, build
+from verify.nonlin import KINDS as NONLINS
+from verify.spectra import KINDS as SPECTRA
+
+if TYPE_CHECKING:
+    from verify.measure import Measurement
+    from verify.model import SelfAttentiveRNN
+
+#: ``verify.measure.MODES``, repeated so that building the parser does not import torch.
+MODES = ("fixed", "full")
+DEFAULT_T = 50
+SHORT = {"path_sum_upper": "B1 upper", "dominant_path_lower": "B3 lower",
+         "aligned_exact": "B2 exact", "nonneg_lower": "B2+ lower"}
+
+
+def _list(kind: type) -> Callable[[str], list]:
+    def parse(text: str) -> list:
+        try:
+            return [kind(v.replace(" ", "")) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated {kind.__name__} values, got {text!r}") from None
+    return parse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``measure`` to the ``untangle`` parser."""
+    p = sub.add_parser(
+        "measure", help="measure dh_T/dh_t of a real network against the bounds",
+        description="Build THEORY.md section 1's network (V from --spectrum, attention from "
+        "--pattern), measure G_t = dh_T/dh_t for t = 0..T-1 of one sequence of N(0, 1) inputs "
+        "and evaluate the catalog's bounds on the same run.")
+    a = p.add_argument
+    a("--pattern", choices=(*PATTERNS, "file"), default="none",
+      help="fixed attention pattern (default none: the plain RNN)")
+    a("--width", type=int, default=4, help="window width nu (window, events)")
+    a("--stride", type=int, default=2, help="stride k (strided)")
+    a("--kappa", type=int, default=3, help="support size (sparse)")
+    a("--events", type=_list(int), default=[], help="event steps E, e.g. 3,7 (events)")
+    a("--pattern-file", help="T x T pattern (.npy, .csv, .json) for --pattern file")
+    a("--learned", action="store_true",
+      help="learned additive attention over the pattern's support (uniform: full attention)")
+    a("--T", type=int, default=None, help=f"number of steps (default {DEFAULT_T})")
+    a("--hidden", type=int, default=16)
+    a("--inputs", type=int, default=None, help="input size m (default: hidden)")
+    a("--spectrum", choices=SPECTRA, default="orthogonal")
+    a("--scale", type=float, default=1.0, help="c of identity/orthogonal; ||V|| of nonneg")
+    a("--gain", type=float, default=1.0, help="gain g of gaussian")
+    a("--sigma", type=_list(float), default=None, help="singular values (singular)")
+    a("--eigenvalues", type=_list(complex), default=None, help="e.g. 0.9,0.5+0.2j,0.5-0.2j")
+    a("--nonnormal", type=float, default=0.0, help="||N||_F of the non-normal part (eigen)")
+    a("--nonlin", choices=NONLINS, default="tanh")
+    a("--input-scale", type=float, default=1.0, help="U entries ~ N(0, s^2/m)")
+    a("--bias-scale", type=float, default=0.0, help="b entries ~ N(0, s^2)")
+    a("--beta", type=float, default=None, help="default 1 for none, else 0.5")
+    a("--gamma", type=float, default=None, help="default 0 for none, else 0.5")
+    a("--mode", choices=MODES, default="fixed")
+    a("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    a("--dtype", choices=("float64", "float32"), default="float64")
+    a("--seed", type=int, default=0)
+    a("--rows", type=int, default=20, help="table rows (t subsampled evenly)")
+    a("--json", action="store_true", help="print one JSON object")
+    a("--plot", metavar="FILE.png", help="log10 norms against t with the bounds as lines")
+    p.set_defaults(run=run)
+
+
+def _pattern(args: argparse.Namespace) -> Pattern:
+    if args.pattern == "file" or args.pattern_file:
+        from bounds.cli import load_pattern_file
+
+        if args.pattern != "file" or not args.pattern_file:
+            raise ValueError("parameter 'pattern-file' goes with --pattern file, and "
+                             "--pattern file needs --pattern-file PATH")
+        pattern = load_pattern_file(args.pattern_file)
+        if args.T is not None and args.T != pattern.T:
+            raise ValueError(f"parameter 'T' must match the pattern file's T = {pattern.T}, "
+                             f"got {args.T}")
+        return pattern
+    T = int(POSITIVE_INT.check("T", DEFAULT_T if args.T is None else args.T))
+    return build(args.pattern, T, nu=args.width, k=args.stride, kappa=args.kappa,
+                 seed=args.seed, E=args.events)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build, measure and report (the handler of ``untangle measure``)."""
+    import torch
+
+    from verify.measure import measure
+    from verify.model import SelfAttentiveRNN
+
+    for name in ("T", "hidden", "inputs", "width", "stride", "kappa", "rows"):
+        value = getattr(args, name)
+        if value is not None:
+            POSITIVE_INT.check(name, value)
+    pattern = _pattern(args)
+    inputs = args.hidden if args.inputs is None else args.inputs
+    model = SelfAttentiveRNN.from_spectrum(
+        args.spectrum, args.hidden, inputs, args.nonlin, scale=args.scale, gain=args.gain,
+        sigma=args.sigma, eigenvalues=args.eigenvalues, nonnormal=args.nonnormal,
+        seed=args.seed, beta=args.beta, gamma=args.gamma, pattern=pattern,
+        learned=args.learned, input_scale=args.input_scale, bias_scale=args.bias_scale,
+        device=args.device, dtype=args.dtype)
+    x = torch.as_tensor(np.random.default_rng([args.seed, 1]).standard_normal(
+        (1, pattern.T, inputs)))
+    m = measure(model, x, mode=args.mode)
+    if args.plot:
+        _plot(m, args.plot, f"{args.pattern}, {args.spectrum} x{args.scale:g}, {args.nonlin}")
+    if args.json:
+        print(json.dumps(m.to_json()))
+    else:
+        print(_table(m, model, args))
+    return 0
+
+
+def _fmt(v: float) -> str:
+    return f"{v:10.4g}" if np.isfinite(v) else f"{'-inf' if v < 0 else 'inf':>10}"
+
+
+def _table(m: Measurement, model: SelfAttentiveRNN, args: argparse.Namespace) -> str:
+    """A readable table: log10 of the measured norms and of the bounds at subsampled t."""
+    T = m.T
+    head = (f"untangle measure: T={T} n={model.hidden} pattern={args.pattern}"
+            f"{' (learned)' if args.learned else ''} spectrum={args.spectrum} "
+            f"nonlin={args.nonlin} beta={model.beta:g} gamma={model.gamma:g} mode={m.mode} "
+            f"device={m.device} dtype={m.dtype}")
+    hyp = " ".join(f"{k}={'yes' if v else 'no'}" for k, v in m.hypotheses.items())
+    lines = [head, f"kappa={m.kappa}  hypotheses: {hyp}", "log10 of ||dh_T/dh_t|| and bounds:"]
+    cols = ["t", "depth", "||G||_2", "||G||_F", "sigma_min",
+            *(SHORT.get(k, k) for k in m.bounds_log10)]
+    if m.gap is not None:
+        cols.append("gap")
+    lines.append(" ".join(f"{c:>10}" for c in cols))
+    for t in np.unique(np.linspace(0, T - 1, min(T, args.rows)).round().astype(int)):
+        row = [f"{t:>10d}", _fmt(m.depth[t]), _fmt(m.log10_norm2[t]), _fmt(m.log10_fro[t]),
+               _fmt(m.log10_sigma_min[t]), *(_fmt(v[t]) for v in m.bounds_log10.values())]
+        if m.gap is not None:
+            row.append(_fmt(m.gap[t]))
+        lines.append(" ".join(row))
+    lines += [f"note: {n}" for n in m.notes]
+    return "\n".join(lines)
+
+
+def _plot(m: Measurement, path: str, title: str) -> None:
+    """log10 ||G_t||_2 (and F, sigma_min) against t, each evaluated bound as a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = np.arange(m.T)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.plot(t, m.log10_norm2, "k-", lw=2, label="measured ||G_t||_2")
+    ax.plot(t, m.log10_fro, "k--", lw=1, label="measured ||G_t||_F")
+    ax.plot(t, m.log10_sigma_min, "k:", lw=1, label="measured sigma_min(G_t)")
+    for name, v in m.bounds_log10.items():
+        ax.plot(t, v, lw=1.2, label=f"{name} ({SHORT.get(name, name)})")
+    ax.set_xlabel("t")
+    ax.set_ylabel("log10 of norm of dh_T/dh_t")
+    ax.set_title(f"T={m.T}, {title}, mode {m.mode}")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
