@@ -1,0 +1,105 @@
+"""The paper's synthetic tasks, generated on the fly from a seeded generator (THEORY.md
+section 8).
+
+Both tasks have input length ``T + 20`` (K = 10 symbols, a delay, a marker, K recall steps),
+one-hot inputs, a target at every step, and are scored by cross-entropy averaged over all
+``T + 20`` steps and by accuracy on the last K steps.
+
+* ``copy``: K symbols from 1..8, T - 1 blanks (0), the marker 9, K blanks; 10 input symbols.
+  Target: blank for T + 10 steps, then the K symbols; 9 output classes.
+* ``denoise``: the K symbols (from 1..8) at random sorted positions among the first T + 9 steps
+  (0 elsewhere), the marker 10, K blanks; 11 input symbols, 10 output classes.
+
+Batches are drawn on the CPU from a ``torch.Generator`` and then moved, so a seed gives the same
+data on every device.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from bounds.domains import POSITIVE_INT
+
+#: Number of symbols to remember (THEORY.md section 8).
+K = 10
+#: Symbols are drawn uniformly from 1..SYMBOLS.
+SYMBOLS = 8
+
+
+@dataclass(frozen=True)
+class Task:
+    """A task's sizes: ``inputs`` one-hot width, ``classes`` output classes, ``marker`` symbol."""
+
+    name: str
+    inputs: int
+    classes: int
+    marker: int
+
+
+TASKS = {
+    "copy": Task("copy", inputs=10, classes=9, marker=9),
+    "denoise": Task("denoise", inputs=11, classes=10, marker=10),
+}
+
+
+def get(name: str) -> Task:
+    """The task ``name``; a ValueError listing the tasks if there is none."""
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise ValueError(f"unknown task {name!r}; known: {', '.join(TASKS)}") from None
+
+
+def check_T(T: int) -> int:
+    """``T`` as an int, or a ValueError: the tasks need ``T >= K`` (THEORY.md section 8)."""
+    POSITIVE_INT.check("T", T)
+    if T < K:
+        raise ValueError(f"parameter 'T' must be an integer >= K = {K}, got {T}")
+    return int(T)
+
+
+def sequence_length(T: int) -> int:
+    """Input length ``T + 2K`` (= T + 20)."""
+    return T + 2 * K
+
+
+def symbols(task: str, T: int, batch: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Integer inputs and targets, each (batch, T + 20), drawn on the CPU from ``generator``."""
+    spec, T = get(task), check_T(T)
+    POSITIVE_INT.check("batch", batch)
+    length = sequence_length(T)
+    seq = torch.randint(1, SYMBOLS + 1, (batch, K), generator=generator)
+    x = torch.zeros(batch, length, dtype=torch.long)
+    if spec.name == "copy":
+        x[:, :K] = seq
+    else:
+        keys = torch.rand(batch, T + K - 1, generator=generator)
+        pos = keys.argsort(dim=1)[:, :K].sort(dim=1).values
+        x.scatter_(1, pos, seq)
+    x[:, T + K - 1] = spec.marker
+    y = torch.zeros(batch, length, dtype=torch.long)
+    y[:, T + K:] = seq
+    return x, y
+
+
+def batch(task: str, T: int, size: int, generator: torch.Generator, *,
+          dtype: torch.dtype = torch.float32,
+          device: torch.device | str | None = None) -> tuple[Tensor, Tensor]:
+    """One-hot inputs (size, T + 20, inputs) and class targets (size, T + 20) on ``device``."""
+    x, y = symbols(task, T, size, generator)
+    onehot = F.one_hot(x, get(task).inputs).to(dtype)
+    return onehot.to(device), y.to(device)
+
+
+def loss(logits: Tensor, y: Tensor) -> Tensor:
+    """Cross-entropy averaged over every step and batch element; ``logits`` (B, L, classes)."""
+    return F.cross_entropy(logits.flatten(0, 1), y.flatten())
+
+
+def accuracy(logits: Tensor, y: Tensor) -> Tensor:
+    """Fraction of correct argmax predictions on the last K steps."""
+    return (logits[:, -K:].argmax(-1) == y[:, -K:]).float().mean()
