@@ -41,6 +41,11 @@ class VanillaCell(nn.Module):
         a = s @ self.V.T + x @ self.U.T + self.b
         return self.phi(a), a, None
 
+    def jacobians(self, a: Tensor) -> Tensor:
+        """``J_k = diag(phi'(a_k)) V`` (THEORY.md section 2) for pre-activations ``a`` (T, n):
+        (T, n, n)."""
+        return self.phi.derivative(a.detach()).unsqueeze(-1) * self.V.detach()
+
 
 class LSTMCell(nn.Module):
     """An LSTM cell fed ``s_t`` in place of ``h_t``: gates from ``(x_{t+1}, s_t)``, cell state

@@ -37,6 +37,8 @@ class Screened(nn.Module):
 
     beta = 0.5
     gamma = 0.5
+    #: Attention weights are learned (``measure`` reports the score-term gap in full mode).
+    learned = True
 
     def __init__(self, cell: nn.Module, hidden: int, *, nu: int = 10, rho: int = 15,
                  score: str | screening.ScoreFn = "accumulated",
@@ -128,6 +130,12 @@ class RelRNN(Screened):
                  device: torch.device | str | None = None) -> None:
         cell = VanillaCell(inputs, hidden, phi=phi, seed=seed, dtype=dtype, device=device)
         super().__init__(cell, hidden, nu=nu, rho=rho, score=score, dtype=dtype, device=device)
+
+
+    def step_jacobians(self, rollout: Rollout, batch_index: int = 0) -> Tensor:
+        """``J_k = diag(phi'(a_k)) V`` for k = 1..T of one sequence: (T, n, n), so ``measure``
+        runs Lemma 1's adjoint recursion on the attended pattern (THEORY.md section 2)."""
+        return self.cell.jacobians(rollout.a[batch_index])
 
 
 class RelLSTM(Screened):

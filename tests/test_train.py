@@ -1,0 +1,125 @@
+"""Training, checkpoints and the ``untangle train`` / ``untangle eval`` commands (THEORY.md
+section 8), at tiny sizes: hidden 8, T = 10, a few dozen steps."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from verify import cli, zoo
+from verify.train import VERSION, Config, load, train
+
+TINY = {"T": 10, "hidden": 8, "nu": 3, "rho": 2, "lr": 1e-2}
+
+
+def run(argv: list[str], capsys) -> tuple[int, str, str]:
+    code = cli.main(argv)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def state(path) -> dict[str, torch.Tensor]:
+    return load(path)["model"]
+
+
+@pytest.mark.parametrize("name", zoo.MODELS)
+def test_short_run_decreases_loss(name, tmp_path):
+    """40 seeded steps: the mean loss of steps 31-40 is below that of steps 1-10 (the blank
+    targets alone are learnable that fast), and the gradient profiles are recorded."""
+    torch.set_num_threads(1)
+    cfg = Config(task="copy", model=name, **TINY)
+    out = train(cfg, 40, save=tmp_path / "m.pt", log_every=10, progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "m.metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [10, 20, 30, 40]
+    assert rows[-1]["loss"] < 0.8 * rows[0]["loss"]
+    profile = json.loads((tmp_path / "m.profile.json").read_text())
+    assert len(profile["init"]) == len(profile["final"]) == 10 + 20 + 1
+    assert out["sec_per_step"] > 0 and out["peak_mem_mb"] > 0
+    assert 0 <= out["eval_accuracy"] <= 1
+
+
+@pytest.mark.parametrize("name", ["relrnn", "memrnn"])
+def test_resume_is_bit_for_bit(name, tmp_path):
+    """20 steps in one go, and 10 + resume to 20: identical weights and logged losses."""
+    cfg = Config(task="denoise", model=name, **TINY)
+    train(cfg, 20, save=tmp_path / "a.pt", log_every=5, progress=False)
+    train(cfg, 10, save=tmp_path / "b.pt", log_every=5, progress=False)
+    train(cfg, 20, resume=tmp_path / "b.pt", log_every=5, progress=False)
+    a, b = state(tmp_path / "a.pt"), state(tmp_path / "b.pt")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+    def losses(p):
+        return [json.loads(line)["loss"] for line in p.read_text().splitlines()]
+
+    assert losses(tmp_path / "a.metrics.jsonl") == losses(tmp_path / "b.metrics.jsonl")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--nu", "0"], "parameter 'nu' must be an integer >= 1, got 0"),
+    (["--rho", "-1"], "parameter 'rho' must be an integer >= 0, got -1"),
+    (["--T", "9"], "parameter 'T' must be an integer >= K = 10, got 9"),
+    (["--hidden", "0"], "parameter 'hidden' must be an integer >= 1"),
+    (["--lr", "0"], "parameter 'lr' must be a real number in (0, inf)"),
+])
+def test_bad_parameters_are_refused(argv, message, capsys, tmp_path):
+    code, _, err = run(["train", "--steps", "2", "--save", str(tmp_path / "x.pt"), *argv],
+                       capsys)
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "x.pt").exists()
+
+
+@pytest.mark.parametrize("option", ["--task", "--model"])
+def test_unknown_task_or_model(option, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["train", "--steps", "2", option, "nope"])
+    assert exc.value.code == 2 and "invalid choice: 'nope'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="unknown (task|model) 'nope'"):
+        Config(**{option[2:]: "nope"})
+
+
+def test_checkpoints_are_checked_and_never_overwritten(tmp_path, capsys):
+    ck = tmp_path / "r.pt"
+    base = ["train", "--task", "copy", "--T", "10", "--hidden", "8", "--nu", "3", "--rho", "2"]
+    assert run([*base, "--model", "relrnn", "--steps", "4", "--save", str(ck), "--json"],
+               capsys)[0] == 0
+    before = ck.read_bytes()
+    code, _, err = run([*base, "--model", "relrnn", "--steps", "4", "--save", str(ck)], capsys)
+    assert code == 2 and "exists; pass --force" in err and ck.read_bytes() == before
+    code, _, err = run(["train", "--model", "rnn", "--steps", "8", "--resume", str(ck)], capsys)
+    assert code == 2 and "--model 'rnn' (checkpoint: 'relrnn')" in err
+    assert ck.read_bytes() == before
+    other = tmp_path / "other.pt"
+    code, _, err = run(["train", "--steps", "8", "--resume", str(ck), "--save", str(other)],
+                       capsys)
+    assert code == 0 and ck.read_bytes() == before and load(other)["step"] == 8
+    code, _, err = run(["train", "--steps", "12", "--resume", str(ck), "--save", str(other)],
+                       capsys)
+    assert code == 2 and "other.pt' exists; pass --force" in err
+    assert run(["train", "--steps", "12", "--resume", str(ck), "--save", str(other),
+                "--force", "--json"], capsys)[0] == 0
+    assert load(other)["step"] == 12
+
+    old = torch.load(ck, weights_only=True)
+    old["version"] = VERSION + 1
+    torch.save(old, tmp_path / "future.pt")
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "foreign.pt")
+    (tmp_path / "text.pt").write_text("not a checkpoint")
+    for name, message in [("future.pt", f"format version {VERSION + 1}"),
+                          ("foreign.pt", "is not an untangle checkpoint"),
+                          ("text.pt", "is not readable"), ("missing.pt", "does not exist")]:
+        code, _, err = run(["eval", "--load", str(tmp_path / name), "--T", "20"], capsys)
+        assert code == 2 and message in err
+
+
+def test_eval_transfer_reports_accuracy_and_cost(tmp_path, capsys):
+    ck = tmp_path / "m.pt"
+    train(Config(task="copy", model="relrnn", **TINY), 4, save=ck, progress=False)
+    code, out, _ = run(["eval", "--task", "transfer", "--load", str(ck), "--T", "40",
+                        "--batches", "2", "--json"], capsys)
+    result = json.loads(out)
+    assert code == 0 and result["T"] == 40 and result["trained_T"] == 10
+    assert {"accuracy", "loss", "sec_per_batch", "sec_per_step", "peak_mem_mb"} <= set(result)
+    code, _, err = run(["eval", "--task", "denoise", "--load", str(ck)], capsys)
+    assert code == 2 and "trained on 'copy'" in err
