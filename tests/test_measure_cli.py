@@ -1,0 +1,177 @@
+"""``untangle measure`` (THEORY.md sections 5 and 6): the JSON contract, the long-horizon
+acceptance run, table and plot, and bad input (exit 2, a message, no traceback)."""
+
+import json
+import math
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from verify import measure as measure_module
+from verify import nonlin, spectra
+from verify.cli import main
+from verify.measure_cli import MODES
+
+KEYS = {"t", "norm2", "fro", "sigma_min", "log10_norm2", "lam", "mu", "kappa", "depth", "bounds",
+        "hypotheses", "mode", "device", "dtype"}
+
+
+def untangle(capsys, *args):
+    try:
+        code = main(["measure", *map(str, args)])
+    except SystemExit as exit_:
+        code = exit_.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def measured(capsys, *args):
+    code, out, err = untangle(capsys, *args, "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_json_contract(capsys):
+    T = 12
+    d = measured(capsys, "--pattern", "window", "--width", 3, "--T", T, "--hidden", 4)
+    assert KEYS <= set(d)
+    assert d["t"] == list(range(T))
+    for key in ("norm2", "fro", "sigma_min", "log10_norm2", "lam", "mu", "depth"):
+        assert len(d[key]) == T, key
+    assert set(d["bounds"]) == {"path_sum_upper", "dominant_path_lower"}
+    assert all(len(v) == T for v in d["bounds"].values())
+    assert all(isinstance(v, bool) for v in d["hypotheses"].values())
+    assert (d["mode"], d["device"], d["dtype"], d["kappa"]) == ("fixed", "cpu", "float64", 3)
+    assert d["depth"] == [math.ceil((T - t) / 3) for t in range(T)]  # THEORY.md section 3
+    # Entry t is about dh_T/dh_t: the last one is one step, ||J_T||.
+    assert d["norm2"][-1] == pytest.approx(d["bounds"]["path_sum_upper"][-1], rel=1e-12)
+    bounds = d["bounds"]
+    for lo, g, up in zip(bounds["dominant_path_lower"], d["norm2"], bounds["path_sum_upper"],
+                         strict=True):
+        assert lo - 1e-9 * up <= g <= up * (1 + 1e-9)  # B3 <= measured <= B1, up to rounding
+
+
+def test_long_horizon_acceptance(capsys):
+    """The issue's command: log10 ||dh_T/dh_0|| = 20000 log10(0.5) to 1e-6 relative."""
+    start = time.perf_counter()
+    d = measured(capsys, "--pattern", "none", "--spectrum", "orthogonal", "--scale", 0.5,
+                 "--nonlin", "linear", "--T", 20000)
+    elapsed = time.perf_counter() - start
+    want = 20000 * math.log10(0.5)
+    assert d["log10_norm2"][0] == pytest.approx(want, rel=1e-6)
+    assert d["norm2"][0] == 0.0  # the linear value underflows; the log10 does not
+    assert d["bounds_log10"]["path_sum_upper"][0] == pytest.approx(want, rel=1e-6)
+    print(f"untangle measure --T 20000: {elapsed:.1f} s")
+
+
+@pytest.mark.parametrize(("args", "kappa"), [
+    (["--pattern", "uniform"], 10),
+    (["--pattern", "strided", "--stride", 3], 4),
+    (["--pattern", "sparse", "--kappa", 3], 3),
+    (["--pattern", "events", "--events", "3,7", "--width", 2], 4),
+])
+def test_patterns(capsys, args, kappa):
+    d = measured(capsys, *args, "--T", 10, "--hidden", 3)
+    assert d["kappa"] == kappa
+    assert not d["hypotheses"]["rnn"]
+
+
+def test_pattern_file(capsys, tmp_path):
+    a = np.tril(np.ones((5, 5)))
+    np.save(tmp_path / "p.npy", a / a.sum(axis=1, keepdims=True))
+    d = measured(capsys, "--pattern", "file", "--pattern-file", tmp_path / "p.npy", "--hidden", 3)
+    assert d["t"] == list(range(5)) and d["kappa"] == 5
+
+
+def test_learned_full_mode_reports_the_gap(capsys):
+    d = measured(capsys, "--pattern", "uniform", "--learned", "--mode", "full", "--T", 8,
+                 "--hidden", 3)
+    assert d["mode"] == "full" and not d["hypotheses"]["fixed_alpha"]
+    assert len(d["gap"]) == 8 and max(d["gap"]) > 0
+
+
+def test_aligned_and_nonnegative_bounds_appear_when_their_hypotheses_hold(capsys):
+    d = measured(capsys, "--spectrum", "identity", "--scale", 0.7, "--nonlin", "linear",
+                 "--pattern", "uniform", "--T", 6, "--hidden", 2)
+    assert d["hypotheses"]["aligned"] and "aligned_exact" in d["bounds"]
+    d = measured(capsys, "--spectrum", "nonneg", "--T", 6, "--hidden", 2)
+    assert d["hypotheses"]["nonnegative"] and "nonneg_lower" in d["bounds"]
+
+
+def test_float32_and_seed(capsys):
+    d = measured(capsys, "--dtype", "float32", "--T", 5, "--hidden", 3)
+    assert d["dtype"] == "float32"
+    a = measured(capsys, "--spectrum", "gaussian", "--seed", 3, "--T", 5, "--hidden", 3)
+    b = measured(capsys, "--spectrum", "gaussian", "--seed", 3, "--T", 5, "--hidden", 3)
+    c = measured(capsys, "--spectrum", "gaussian", "--seed", 4, "--T", 5, "--hidden", 3)
+    assert a == b and a["norm2"] != c["norm2"]
+
+
+def test_table_and_plot(capsys, tmp_path):
+    png = tmp_path / "profile.png"
+    code, out, err = untangle(capsys, "--pattern", "window", "--T", 30, "--hidden", 3,
+                              "--plot", png)
+    assert code == 0, err
+    assert "||G||_2" in out and "B1 upper" in out and "B3 lower" in out
+    assert len(out.splitlines()) == 4 + 20  # header, hypotheses, caption, columns, 20 rows
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--T", 0], "'T'"),
+    (["--hidden", 0], "'hidden'"),
+    (["--width", 0, "--pattern", "window"], "'width'"),
+    (["--stride", -1], "'stride'"),
+    (["--kappa", 0], "'kappa'"),
+    (["--scale", "nan"], "'scale'"),
+    (["--gain", "inf", "--spectrum", "gaussian"], "'gain'"),
+    (["--beta", -1], "'beta'"),
+    (["--sigma", "1,nan,1", "--spectrum", "singular", "--hidden", 3], "'sigma'"),
+    (["--eigenvalues", "1,1j", "--spectrum", "eigen", "--hidden", 2], "'eigenvalues'"),
+    (["--events", "3,99", "--pattern", "events"], "'E'"),
+    (["--device", "tpu"], "'device'"),
+    (["--pattern", "none", "--learned"], "'pattern'"),
+    (["--pattern", "file"], "'pattern-file'"),
+    (["--pattern", "bogus"], "none uniform window strided sparse events file"),
+    (["--spectrum", "bogus"], "identity orthogonal singular eigen gaussian nonneg"),
+    (["--nonlin", "bogus"], "linear tanh relu"),
+    (["--mode", "bogus"], "fixed full"),
+    (["--dtype", "float16"], "float64 float32"),
+    (["--events", "3,x"], "--events"),
+])
+def test_bad_input_exits_2(capsys, args, needle):
+    """A message naming the parameter (or, for unknown names, every accepted value)."""
+    code, out, err = untangle(capsys, *args)
+    assert code == 2 and "Traceback" not in err
+    message = err.splitlines()[-1]
+    assert all(word in message for word in needle.split()), message
+
+
+@pytest.mark.parametrize(("matrix", "needle"), [
+    ([[1.0, 0.0], [0.5, 0.6]], "simplex"),
+    ([[0.5, 0.5], [0.5, 0.5]], "causal"),
+    ([[1.0, 0.0], [float("nan"), 1.0]], "finite"),
+    ([[1.0, 0.0, 0.0], [0.5, 0.5, 0.0]], "square"),
+])
+def test_bad_pattern_file_exits_2(capsys, tmp_path, matrix, needle):
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(matrix))
+    code, _, err = untangle(capsys, "--pattern", "file", "--pattern-file", path)
+    assert code == 2 and "'pattern'" in err and needle in err and "Traceback" not in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_asked_for_but_absent(capsys):
+    code, _, err = untangle(capsys, "--device", "cuda", "--T", 3)
+    assert code == 2 and "'device'" in err
+
+
+def test_parser_choices_are_the_modules_and_import_no_torch():
+    assert MODES == measure_module.MODES
+    assert nonlin.KINDS == ("linear", "tanh", "relu") and len(spectra.KINDS) == 6
+    code = "import sys, verify.measure_cli; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
