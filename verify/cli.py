@@ -8,7 +8,8 @@ import importlib
 import sys
 
 #: Modules that provide ``register(subparsers)``; each sets ``run`` on its parser.
-COMMAND_MODULES = ("bounds.cli", "proofs.cli", "verify.measure_cli", "verify.train_cli")
+COMMAND_MODULES = ("bounds.cli", "proofs.cli", "verify.measure_cli", "verify.train_cli",
+                   "verify.screen_cli")
 
 
 def build_parser() -> argparse.ArgumentParser:

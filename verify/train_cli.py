@@ -23,24 +23,26 @@ def _threads(n: int | None) -> None:
         torch.set_num_threads(n)
 
 
-def _config(args: argparse.Namespace) -> Config:
-    """The run's Config: the options given, over the resumed checkpoint's or the defaults; an
-    option that contradicts the checkpoint is an error."""
-    given = {k: getattr(args, k) for k in Config.names() if getattr(args, k) is not None}
-    if args.resume is None:
+def merged_config(args: argparse.Namespace, checkpoint: str | None,
+                  free: tuple[str, ...] = ()) -> Config:
+    """The Config of the options given (attributes of ``args`` named as Config fields, None
+    when left out) over ``checkpoint``'s or the defaults. An option that contradicts the
+    checkpoint is an error, except those in ``free``, which override it."""
+    given = {k: getattr(args, k) for k in Config.names() if getattr(args, k, None) is not None}
+    if checkpoint is None:
         return Config(**given)
-    base = asdict(load(args.resume)["config"])
-    clash = {k: (v, base[k]) for k, v in given.items() if v != base[k]}
+    base = asdict(load(checkpoint)["config"])
+    clash = {k: (v, base[k]) for k, v in given.items() if v != base[k] and k not in free}
     if clash:
         said = ", ".join(f"--{k} {v!r} (checkpoint: {c!r})" for k, (v, c) in clash.items())
-        raise ValueError(f"checkpoint {args.resume!r} is another run: {said}")
-    return Config(**base)
+        raise ValueError(f"checkpoint {checkpoint!r} is another run: {said}")
+    return Config(**{**base, **given})
 
 
 def _train(args: argparse.Namespace) -> int:
     _threads(args.threads)
-    summary = train(_config(args), args.steps, device=args.device, save=args.save,
-                    resume=args.resume, force=args.force, log_every=args.log_every,
+    summary = train(merged_config(args, args.resume), args.steps, device=args.device,
+                    save=args.save, resume=args.resume, force=args.force, log_every=args.log_every,
                     save_every=args.save_every, progress=not args.json)
     if args.json:
         print(json.dumps(summary))

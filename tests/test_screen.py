@@ -1,0 +1,77 @@
+"""Introspection of the relevant set (THEORY.md section 7): the early-state favour against a
+closed form under uniform attention, admission of the copy symbols when rho >= K, and the
+``untangle screen`` command."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from verify import cli, relrnn, screen, tasks
+from verify.train import Config, train
+
+
+def uniform_model(nu: int, rho: int) -> relrnn.RelRNN:
+    """Zero attention parameters: uniform weights over the live slots."""
+    torch.manual_seed(0)
+    m = relrnn.RelRNN(11, 8, nu=nu, rho=rho, dtype=torch.float64)
+    with torch.no_grad():
+        for p in m.attention.parameters():
+            p.zero_()
+    return m
+
+
+def test_favour_under_uniform_attention_matches_closed_form():
+    """With uniform attention state i earns 1/|S_t| at each buffer step t = i..i+nu-1, where
+    |S_t| = min(t, nu) + min(max(t - nu, 0), rho) (the set fills first, then stays full):
+    accumulated favour is the ratio of those sums over early and late blank states;
+    normalised favour is exactly 1 (every state scores nu)."""
+    nu, rho, T = 4, 3, 40
+    m = uniform_model(nu, rho)
+    for score in ("accumulated", "normalised"):
+        _, x, got = screen.inspect(m, "denoise", T, score=score, batch=3, seed=1)
+        L = T + 20
+        size = [0] + [min(t, nu) + min(max(t - nu, 0), rho) for t in range(1, L)]
+        earn = [0.0] + [sum((1 / size[t] if score == "accumulated" else 1.0)
+                            for t in range(i, min(i + nu, L))) for i in range(1, L + 1)]
+        blank = screen.blank_states(x)
+        early = [earn[i] for b in range(3) for i in range(1, nu + rho) if blank[b, i]]
+        late = [earn[i] for b in range(3) for i in range(nu + rho, L - nu + 1) if blank[b, i]]
+        want = (sum(early) / len(early)) / (sum(late) / len(late))
+        assert got["favour"] == pytest.approx(want, rel=1e-12)
+        if score == "normalised":
+            assert got["favour"] == pytest.approx(1.0, rel=1e-12)
+        else:
+            assert got["favour"] > 1.5
+
+
+@pytest.mark.parametrize("score", ["accumulated", "normalised"])
+def test_copy_symbols_admitted_when_rho_at_least_K(score):
+    """THEORY.md section 7: with rho >= K the K copy symbols are admitted unconditionally
+    (they are the first K states to leave the buffer and the set has room): each symbol state
+    h_i is in the relevant set at step i + nu, whatever the weights."""
+    torch.manual_seed(3)
+    m = relrnn.RelRNN(10, 8, nu=5, rho=tasks.K, score=score, dtype=torch.float64)
+    rollout, x, _ = screen.inspect(m, "copy", 30, score=score, batch=4, seed=2)
+    when = rollout.extra["relevant_time"]
+    for i in range(1, tasks.K + 1):
+        assert (when[:, i + 5] == i).any(dim=1).all()
+    assert screen.symbol_states(x, "copy")[:, 1:tasks.K + 1].all()
+
+
+def test_screen_command(tmp_path, capsys):
+    png = tmp_path / "set.png"
+    argv = ["screen", "--model", "relrnn", "--task", "denoise", "--T", "20", "--hidden", "8",
+            "--nu", "3", "--rho", "4", "--batch", "2", "--plot", str(png), "--json"]
+    assert cli.main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert png.stat().st_size > 0 and not report["trained"]
+    assert set(report["scores"]) == {"accumulated", "normalised"}
+    assert len(report["scores"]["normalised"]["relevant_time"]) == 40
+    assert cli.main(argv) == 2 and "exists; pass --force" in capsys.readouterr().err
+    ck = tmp_path / "rnn.pt"
+    train(Config(task="copy", model="rnn", T=10, hidden=8), 2, save=ck, progress=False)
+    assert cli.main(["screen", "--load", str(ck)]) == 2
+    assert "'model' must be one of relrnn, rellstm" in capsys.readouterr().err

@@ -1,0 +1,77 @@
+"""Looking inside the relevant set (THEORY.md section 7): which states it holds at every step,
+their scores, and how much the first states are favoured.
+
+**Early-state favour.** A state made while the memories are still filling (state i with
+i < nu + rho) competes with fewer than nu + rho slots for some of its nu buffer steps, so under
+accumulated attention it scores more for the same relative attention (the first state gets
+weight 1 at its first step). To separate that bias from relevance it is measured on
+*uninformative* states only (blank or noise input, symbol 0): ``favour`` = mean score of the
+early uninformative states (i < nu + rho) / mean score of the later ones whose score is final
+(nu + rho <= i <= T - nu). Uniform attention gives exactly 1 under ``normalised`` (every
+state scores nu) and more than 1 under ``accumulated``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from verify import screening, tasks
+from verify.relrnn import Screened
+from verify.rollout import Rollout
+
+
+def symbol_states(x: Tensor, task: str) -> Tensor:
+    """(B, L + 1) mask over h_0..h_L: True for the states made from a symbol input (1..8),
+    i.e. h_{j+1} for a symbol at input position j; ``x`` one-hot (B, L, inputs)."""
+    sym = x.argmax(-1)
+    informative = (sym != 0) & (sym != tasks.get(task).marker)
+    return torch.cat([torch.zeros_like(informative[:, :1]), informative], dim=1)
+
+
+def blank_states(x: Tensor) -> Tensor:
+    """(B, L + 1) mask over h_0..h_L: True for states made from a blank/noise input (0)."""
+    blank = x.argmax(-1) == 0
+    return torch.cat([torch.zeros_like(blank[:, :1]), blank], dim=1)
+
+
+def favour(rollout: Rollout, blank: Tensor, nu: int, rho: int) -> dict[str, float]:
+    """Early-state favour (module docstring) from a Rollout's ``extra["score"]`` (B, L + 1):
+    ``favour``, ``early_score`` and ``late_score`` (means over the batch's blank states)."""
+    score = rollout.extra["score"]
+    i = torch.arange(score.shape[1], device=score.device)
+    early = blank & (i >= 1) & (i < nu + rho)
+    late = blank & (i >= nu + rho) & (i <= score.shape[1] - 1 - nu)
+    e, lt = score[early].mean().item(), score[late].mean().item()
+    return {"favour": e / lt, "early_score": e, "late_score": lt}
+
+
+def recall(rollout: Rollout, symbols: Tensor) -> float:
+    """Fraction of symbol states in the relevant set when the marker is read (step T + 9),
+    over the batch: the states the recall phase can reach in one hop beyond the buffer."""
+    when = rollout.extra["relevant_time"]
+    T = when.shape[1] - 2 * tasks.K
+    held = when[:, T + tasks.K - 1]
+    hit = torch.zeros_like(symbols)
+    hit.scatter_(1, held.clamp(min=0), held >= 0)
+    return ((hit & symbols).sum() / symbols.sum()).item()
+
+
+def inspect(core: Screened, task: str, T: int, *, score: str, batch: int = 10,
+            seed: int = 0) -> tuple[Rollout, Tensor, dict[str, float]]:
+    """Run ``core`` under score function ``score`` on a seeded batch of ``task``; return the
+    rollout, the one-hot inputs and the summary: favour, recall of symbol states."""
+    dtype = next(core.parameters()).dtype
+    device = next(core.parameters()).device
+    x, _ = tasks.batch(task, T, batch, torch.Generator().manual_seed(seed), dtype=dtype,
+                       device=device)
+    saved = core.score_fn
+    core.score_fn = screening.score_fn(score)
+    try:
+        with torch.no_grad():
+            rollout = core(x)
+    finally:
+        core.score_fn = saved
+    summary = favour(rollout, blank_states(x), core.nu, core.rho)
+    summary["symbol_recall"] = recall(rollout, symbol_states(x, task))
+    return rollout, x, summary

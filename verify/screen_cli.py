@@ -1,0 +1,121 @@
+"""``untangle screen``: the relevant set of a relrnn/rellstm run, step by step, with scores,
+the early-state favour under each score function, and a plot (THEORY.md section 7)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from verify import tasks, zoo
+from verify.device import resolve_device
+from verify.screen import inspect, symbol_states
+from verify.screening import SCORES
+from verify.train import build, load, restore
+from verify.train_cli import merged_config
+
+
+def plot(runs: dict[str, tuple], nu: int, index: int, path: Path, title: str) -> None:
+    """One panel per score function: relevant-set membership (step t, state i) coloured by
+    score, the buffer as a grey band, symbol states marked on the left."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(runs), figsize=(6 * len(runs), 5), squeeze=False)
+    for ax, (name, (rollout, x, task)) in zip(axes[0], runs.items(), strict=True):
+        when = rollout.extra["relevant_time"][index].cpu()
+        score = rollout.extra["relevant_score"][index].cpu()
+        steps = torch.arange(when.shape[0])[:, None].expand_as(when)
+        held = when >= 0
+        dots = ax.scatter(steps[held], when[held], c=score[held], s=6, cmap="viridis")
+        t = torch.arange(when.shape[0])
+        ax.fill_between(t, (t - nu + 1).clamp(min=1), t, color="0.85", step="mid",
+                        label=f"buffer (nu = {nu})")
+        sym = symbol_states(x[index:index + 1], task)[0].nonzero().flatten().cpu()
+        ax.scatter(torch.zeros_like(sym), sym, marker=">", color="red", s=18,
+                   label="symbol states", clip_on=False)
+        ax.set(xlabel="step t", ylabel="state i in the relevant set", title=f"score: {name}")
+        ax.legend(loc="upper left", fontsize=8)
+        fig.colorbar(dots, ax=ax, label="frozen relevancy score")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _screen(args: argparse.Namespace) -> int:
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    cfg = merged_config(args, args.load, free=("T", "seed"))
+    if cfg.model not in zoo.SCREENED:
+        raise ValueError(f"parameter 'model' must be one of {', '.join(zoo.SCREENED)} "
+                         f"(a model with a relevant set), got {cfg.model!r}")
+    if not 0 <= args.index < args.sequences:
+        raise ValueError(f"parameter 'index' must be in 0..{args.sequences - 1}, got {args.index}")
+    out = Path(args.plot) if args.plot else None
+    if out is not None and out.exists() and not args.force:
+        raise ValueError(f"{str(out)!r} exists; pass --force to overwrite it")
+    model = restore(load(args.load, device), device) if args.load else build(cfg, device)
+    runs, report = {}, {"model": cfg.model, "task": cfg.task, "T": cfg.T, "nu": cfg.nu,
+                        "rho": cfg.rho, "trained": args.load is not None, "scores": {}}
+    for name in args.scores:
+        rollout, x, summary = inspect(model.core, cfg.task, cfg.T, score=name,
+                                      batch=args.sequences, seed=cfg.seed)
+        runs[name] = (rollout, x, cfg.task)
+        summary["relevant_time"] = rollout.extra["relevant_time"][args.index].tolist()
+        summary["relevant_score"] = rollout.extra["relevant_score"][args.index].tolist()
+        report["scores"][name] = summary
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        state = "trained" if args.load else "untrained"
+        plot(runs, cfg.nu, args.index, out,
+             f"{state} {cfg.model} on {cfg.task}, T = {cfg.T}, rho = {cfg.rho}")
+        report["plot"] = str(out)
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    marker = cfg.T + tasks.K - 1
+    print(f"{'trained' if args.load else 'untrained'} {cfg.model} on {cfg.task} T={cfg.T} "
+          f"(nu={cfg.nu}, rho={cfg.rho}), batch {args.sequences}, seed {cfg.seed}")
+    print(f"{'score':<12} {'favour':>8} {'early':>8} {'late':>8} {'recall':>8}  "
+          f"relevant set at the marker (step {marker}), sequence {args.index}")
+    for name, s in report["scores"].items():
+        held = sorted(i for i in s["relevant_time"][marker] if i >= 0)
+        print(f"{name:<12} {s['favour']:8.3f} {s['early_score']:8.3f} {s['late_score']:8.3f} "
+              f"{s['symbol_recall']:8.3f}  {held}")
+    if out is not None:
+        print(f"plot: {out}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("screen", help="inspect the relevant set of relrnn/rellstm over time",
+                       description="Which states the relevant set holds at every step, their "
+                       "scores, the early-state favour (mean score of early blank states / "
+                       "later blank states) and the recall of symbol states at the marker, "
+                       "under each score function. An untrained model unless --load.")
+    p.add_argument("--load", help="checkpoint of a trained relrnn/rellstm")
+    p.add_argument("--model", choices=zoo.SCREENED)
+    p.add_argument("--task", choices=tuple(tasks.TASKS))
+    p.add_argument("--T", type=int, help="delay (default: the trained T, else 100)")
+    p.add_argument("--nu", type=int)
+    p.add_argument("--rho", type=int)
+    p.add_argument("--hidden", type=int)
+    p.add_argument("--seed", type=int, help="seed of the data, and of an untrained model "
+                   "(default: the checkpoint's, else 0)")
+    p.add_argument("--score", dest="scores", nargs="+", choices=tuple(SCORES), default=list(SCORES),
+                   help="score functions to compare (default: all)")
+    p.add_argument("--batch", dest="sequences", type=int, default=10,
+                   help="sequences to run")
+    p.add_argument("--index", type=int, default=0, help="sequence of the batch to show")
+    p.add_argument("--plot", help="PNG of relevant-set membership over time")
+    p.add_argument("--force", action="store_true", help="overwrite --plot")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_screen)
