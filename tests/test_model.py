@@ -86,6 +86,13 @@ def test_learned_attention_forward_matches_theory(kind):
     from_matrix(r.alpha[1].detach().numpy())  # causal, rows on the simplex
 
 
+def test_user_matrix_is_a_pattern():
+    a = np.tril(np.random.default_rng(3).uniform(size=(T, T)))
+    a /= a.sum(axis=1, keepdims=True)
+    x = inputs()
+    torch.testing.assert_close(make(a)(x).h, make(from_matrix(a))(x).h, rtol=0, atol=0)
+
+
 def test_defaults_follow_theory_section_6():
     assert (make().beta, make().gamma) == (1.0, 0.0)
     assert (make(build("none", T)).beta, make(build("none", T)).gamma) == (1.0, 0.0)
@@ -134,7 +141,8 @@ def test_float32_and_seed():
     ({"beta": -0.5}, "beta"),
     ({"gamma": float("nan")}, "gamma"),
     ({"input_scale": -1.0}, "input_scale"),
-    ({"pattern": np.eye(T)}, "pattern"),
+    ({"pattern": np.ones((T, T))}, "pattern"),
+    ({"pattern": np.tril(np.ones((T, T)))}, "pattern"),
     ({"pattern": build("none", T), "learned": True}, "pattern"),
     ({"device": "tpu"}, "device"),
     ({"dtype": "float16"}, "dtype"),

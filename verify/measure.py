@@ -168,8 +168,9 @@ def catalog_bounds(pattern: Pattern, beta: float, gamma: float, J: np.ndarray,
 
     def put(name: str, lower_mu: bool = False, **steps: np.ndarray) -> None:
         b = catalog.get(name)
-        lin = np.asarray(b.evaluate(pattern=pattern, beta=beta, gamma=gamma, **steps), float)
-        log = np.asarray(b.log10(pattern=pattern, beta=beta, gamma=gamma, **steps), float)
+        with np.errstate(over="ignore"):  # B3's log form evaluates exp on its discarded branch
+            lin = np.asarray(b.evaluate(pattern=pattern, beta=beta, gamma=gamma, **steps), float)
+            log = np.asarray(b.log10(pattern=pattern, beta=beta, gamma=gamma, **steps), float)
         if lower_mu:
             lin, log = np.where(trivial, 0.0, lin), np.where(trivial, -np.inf, log)
         out[name], out_log[name] = lin, log
@@ -225,7 +226,8 @@ def measure(model: RecurrentModel, x: Tensor, *, mode: str = "fixed",
             G = _probe_jacobians(model, xb, detach=False)[0]
             full = G[:T].double().cpu().numpy()
             fixed = mantissa * 10.0 ** log10_scale[:, None, None]
-            gap = _spectral(full - fixed) / _spectral(full)
+            with np.errstate(divide="ignore", invalid="ignore"):  # G_full may underflow to 0
+                gap = _spectral(full - fixed) / _spectral(full)
             mantissa, log10_scale = full, np.zeros(T)
         J = Jt.double().cpu().numpy()
     else:

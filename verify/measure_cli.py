@@ -139,7 +139,8 @@ def _table(m: Measurement, model: SelfAttentiveRNN, args: argparse.Namespace) ->
             f"nonlin={args.nonlin} beta={model.beta:g} gamma={model.gamma:g} mode={m.mode} "
             f"device={m.device} dtype={m.dtype}")
     hyp = " ".join(f"{k}={'yes' if v else 'no'}" for k, v in m.hypotheses.items())
-    lines = [head, f"kappa={m.kappa}  hypotheses: {hyp}", "log10 of ||dh_T/dh_t|| and bounds:"]
+    lines = [head, f"kappa={m.kappa}  hypotheses: {hyp}",
+             "log10 of ||dh_T/dh_t|| and of the bounds (-inf: a lower bound <= 0, vacuous):"]
     cols = ["t", "depth", "||G||_2", "||G||_F", "sigma_min",
             *(SHORT.get(k, k) for k in m.bounds_log10)]
     if m.gap is not None:

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from bounds.domains import NONNEGATIVE, POSITIVE_INT
-from bounds.patterns import Pattern
+from bounds.patterns import Pattern, as_pattern
 from verify import nonlin
 from verify.attention import AdditiveAttention
 from verify.device import resolve_device, resolve_dtype
@@ -41,21 +41,21 @@ class SelfAttentiveRNN(nn.Module):
     linear (THEORY.md section 6). ``beta``/``gamma`` default to 1/0 for the plain RNN (no
     pattern, or the ``none`` pattern, and not learned) and to 1/2, 1/2 otherwise. With
     ``learned=True`` the attention weights come from additive attention restricted to the
-    pattern's support ``S_t`` (all of 0..t when ``pattern`` is None).
+    pattern's support ``S_t`` (all of 0..t when ``pattern`` is None). ``pattern`` is a
+    :class:`bounds.patterns.Pattern` or a user's T x T matrix, validated by
+    :func:`bounds.patterns.from_matrix` (shape, causal, rows on the simplex, finite).
     """
 
     def __init__(self, hidden: int, inputs: int, V: object, phi: str | nonlin.Nonlinearity = "tanh",
                  *, beta: float | None = None, gamma: float | None = None,
-                 pattern: Pattern | None = None, learned: bool = False,
+                 pattern: Pattern | object | None = None, learned: bool = False,
                  input_scale: float = 1.0, bias_scale: float = 0.0, seed: int = 0,
                  device: str | torch.device = "auto",
                  dtype: str | torch.dtype = "float64") -> None:
         super().__init__()
         self.hidden = n = int(POSITIVE_INT.check("hidden", hidden))
         self.inputs = m = int(POSITIVE_INT.check("inputs", inputs))
-        if pattern is not None and not isinstance(pattern, Pattern):
-            raise ValueError("parameter 'pattern' must be a bounds.patterns.Pattern or None "
-                             "(build one with bounds.patterns.build or from_matrix)")
+        pattern = None if pattern is None else as_pattern(pattern)
         if pattern is not None and pattern.exact:
             raise ValueError("parameter 'pattern' must have float weights, not exact ones")
         self.pattern = None if pattern is not None and pattern.empty and not learned else pattern
@@ -135,8 +135,8 @@ class SelfAttentiveRNN(nn.Module):
         h = [x.new_zeros(B, self.hidden) + (0 if probe is None else probe[:, 0])]
         keys, rows, pre = [], [], []
         s = x.new_zeros(B, self.hidden)
-        mask = None if self.pattern is None else torch.as_tensor(self.pattern.mask(),
-                                                                 device=x.device)
+        mask = (torch.as_tensor(self.pattern.mask(), device=x.device)
+                if self.learned and self.pattern is not None else None)
         for t in range(T):
             if self.learned:
                 keys.append(self.attention.key(h[t]))
