@@ -114,6 +114,7 @@ class HiddenCell(torch.nn.Module):
         super().__init__()
         self.inner = inner
         self.hidden, self.beta, self.gamma = inner.hidden, inner.beta, inner.gamma
+        self.learned = inner.learned
 
     def forward(self, x, *, probe=None, detach_attention=False):
         return self.inner(x, probe=probe, detach_attention=detach_attention)
@@ -126,6 +127,8 @@ def test_any_cell_through_the_probe_convention(mode):
     assert_matches(m, jacrev_reference(model, x, mode == "fixed"))
     assert m.lam is None and m.bounds == {} and not m.hypotheses["step_jacobians"]
     assert m.kappa == 2
+    if mode == "full":
+        np.testing.assert_allclose(m.gap, measure(model, x, mode="full").gap, rtol=1e-8)
 
 
 @pytest.mark.parametrize("pattern", list(PATTERNS))

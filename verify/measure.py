@@ -8,10 +8,10 @@ so its G_t is that of the batch run. Two modes:
   ``step_jacobians``, e.g. :class:`verify.model.SelfAttentiveRNN`) goes through Lemma 1's
   matrix adjoint recursion (:func:`verify.adjoint.adjoint`, log-scaled, so long horizons do
   not underflow); any other cell through autograd on the probes with ``detach_attention``.
-* ``full``: autograd on the probes through learned attention (score terms live). For a vanilla
-  cell with learned attention the fixed G_t is computed too and the score-term gap
+* ``full``: autograd on the probes through learned attention (score terms live; a model says
+  it has them with ``learned = True``). The fixed G_t is computed too and the score-term gap
   ``||G_full - G_fixed||_2 / ||G_full||_2`` is reported per t. A fixed pattern has no score
-  terms, so there ``full`` equals ``fixed`` and uses the adjoint recursion.
+  terms, so there ``full`` equals ``fixed``.
 
 Autograd values are linear: they underflow to 0 (log10 -inf) at horizons the adjoint handles.
 """
@@ -162,7 +162,8 @@ def catalog_bounds(pattern: Pattern, beta: float, gamma: float, J: np.ndarray,
     k0 = int(zeros[-1]) + 1 if zeros.size else 0
     mu_pos = np.where(np.arange(1, T + 1) <= k0, lam_pos, mu)
     if k0:
-        notes.append(f"mu_k = 0 at step {k0}: the mu lower bounds are 0 for t < {k0}")
+        notes.append(f"mu_k = 0 at step {k0} (the last such step): the mu lower bounds are "
+                     f"reported as 0 for t < {k0}")
     trivial = np.arange(T) < k0
     out, out_log = {}, {}
 
@@ -222,19 +223,18 @@ def measure(model: RecurrentModel, x: Tensor, *, mode: str = "fixed",
         pattern = _pattern_of(model, r, T)
         M, s = adjoint(graph(pattern, beta, gamma), Jt)
         mantissa, log10_scale = M[:T].double().cpu().numpy(), s[:T] / LN10
-        if mode == "full" and live:
-            G = _probe_jacobians(model, xb, detach=False)[0]
-            full = G[:T].double().cpu().numpy()
-            fixed = mantissa * 10.0 ** log10_scale[:, None, None]
-            with np.errstate(divide="ignore", invalid="ignore"):  # G_full may underflow to 0
-                gap = _spectral(full - fixed) / _spectral(full)
-            mantissa, log10_scale = full, np.zeros(T)
         J = Jt.double().cpu().numpy()
     else:
-        G, r = _probe_jacobians(model, xb, detach=mode == "fixed")
+        G, r = _probe_jacobians(model, xb, detach=True)
         mantissa, log10_scale = G[:T].double().cpu().numpy(), np.zeros(T)
         pattern = _pattern_of(model, r, T)
         notes.append("J_k is not defined for this cell: lambda, mu and the J bounds are skipped")
+    if mode == "full" and live:
+        full = _probe_jacobians(model, xb, detach=False)[0][:T].double().cpu().numpy()
+        fixed = mantissa * 10.0 ** log10_scale[:, None, None]
+        with np.errstate(divide="ignore", invalid="ignore"):  # G_full may underflow to 0
+            gap = _spectral(full - fixed) / _spectral(full)
+        mantissa, log10_scale = full, np.zeros(T)
     if mode == "full" and not live:
         notes.append("no learned attention: no score terms, full equals fixed")
     hypotheses = {"fixed_alpha": mode == "fixed" or not live, "step_jacobians": J is not None,
