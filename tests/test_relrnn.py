@@ -141,3 +141,33 @@ def test_b7_retained_event_keeps_gradient_independent_of_T():
         assert got.norm2[i] >= bound
         window = measure(hand_set(nu, 0, c), x, mode="fixed")
         assert window.norm2[i] < 1e-3 * bound
+
+
+def test_score_function_is_pluggable():
+    """Any ``f(weights, mask)`` scores: here the number of buffer steps at which a state got
+    more than 1/4 of the attention, recomputed from the recorded alpha."""
+    T, nu = 30, 4
+    m = relrnn.RelRNN(10, 8, nu=nu, rho=3, score=lambda w, live: (w > 0.25).to(w.dtype),
+                      dtype=torch.float64)
+    out = m(inputs(T, 2, seed=5))
+    want = torch.zeros(2, T + 1, dtype=torch.float64)
+    for i in range(1, T):  # h_T is never attended: its score stays 0
+        want[:, i] = (out.alpha[:, i:i + nu, i] > 0.25).sum(1)
+    assert torch.equal(out.extra["score"], want)
+    assert want.max() > 0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
+def test_cuda_matches_cpu():
+    """Every model gives the same states and screening trace on CUDA as on the CPU (float64,
+    up to rounding), and measure runs there."""
+    x = inputs(40, 3, seed=4)
+    for name in zoo.MODELS:
+        cpu = zoo.build(name, 10, hidden=8, nu=3, rho=2, dtype=torch.float64)
+        gpu = zoo.build(name, 10, hidden=8, nu=3, rho=2, dtype=torch.float64, device="cuda")
+        gpu.load_state_dict(cpu.state_dict())
+        a, b = cpu(x), gpu(x.cuda())
+        torch.testing.assert_close(b.h.cpu(), a.h, rtol=1e-10, atol=1e-12)
+        for k in a.extra:
+            torch.testing.assert_close(b.extra[k].cpu(), a.extra[k], rtol=1e-10, atol=1e-12)
+        assert measure(gpu, x.cuda(), mode="full").device.startswith("cuda")

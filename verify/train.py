@@ -109,7 +109,7 @@ def grad_profile(model: zoo.Classifier, task: str, T: int, batch: int) -> list[f
     """``||dL/dh_t||`` for t = 0..T+20 on the fixed batch of :data:`PROFILE_SEED`: the norm
     over (batch, n) of the gradient of the batch-mean loss, by one backward pass through
     zero probes (:mod:`verify.rollout`), in a float64 copy of the model so that vanishing
-    values stay representable. Returned as log10 (-inf for an exact 0)."""
+    values stay representable. Returned as log10 (None for an exact 0)."""
     model = copy.deepcopy(model).double()
     device = next(model.parameters()).device
     x, y = tasks.batch(task, T, batch, torch.Generator().manual_seed(PROFILE_SEED),
@@ -117,7 +117,8 @@ def grad_profile(model: zoo.Classifier, task: str, T: int, batch: int) -> list[f
     probe = x.new_zeros(batch, x.shape[1] + 1, model.core.hidden, requires_grad=True)
     logits, _ = model(x, probe=probe)
     (g,) = torch.autograd.grad(tasks.loss(logits, y), probe)
-    return torch.linalg.vector_norm(g, dim=(0, 2)).log10().tolist()
+    logs = torch.linalg.vector_norm(g, dim=(0, 2)).log10().tolist()
+    return [v if math.isfinite(v) else None for v in logs]
 
 
 @torch.no_grad()
@@ -220,7 +221,7 @@ def train(cfg: Config, steps: int, *, device: torch.device | str = "cpu",
                    "init": grad_profile(model, cfg.task, cfg.T, cfg.batch), "final": None}
     else:
         opt.load_state_dict(ck["optimizer"])
-        gen.set_state(ck["data_rng"])
+        gen.set_state(ck["data_rng"].cpu())
         start, elapsed, cpu, profile = ck["step"], ck["elapsed_s"], ck["cpu_s"], ck["profile"]
     if start >= steps:
         raise ValueError(f"parameter 'steps' must exceed the checkpoint's step {start}, "

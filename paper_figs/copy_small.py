@@ -1,0 +1,133 @@
+"""The small-scale copy result (THEORY.md section 8): rnn, memrnn and relrnn trained on copy at
+T = 100, compared on accuracy against CPU time, cost per step, gradient-norm profiles
+||dL/dh_t|| at initialisation and at the end, and accuracy at larger T (transfer).
+
+Train first (README, "Small-scale result"), one command per model, e.g.
+
+    untangle train --task copy --model relrnn --T 100 --steps 8000 --threads 1 \
+        --save runs/copy_small/relrnn.pt
+
+then collect: ``python paper_figs/copy_small.py --runs runs/copy_small``. It reads each
+``<model>.pt`` with its ``.metrics.jsonl`` and ``.profile.json`` and writes, under ``--out``:
+``summary.json`` (per model: first logged step with training accuracy >= the target, with its
+CPU and wall seconds; accuracy on fixed evaluation batches at the trained T and at each
+``--transfer`` T, with forward cost), ``curves.csv``, ``profiles.csv`` and ``copy_small.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+
+from verify.train import beside, evaluate, load, restore  # noqa: E402
+
+MODELS = ("rnn", "memrnn", "relrnn")
+
+
+def first_reaching(rows: list[dict], target: float) -> dict | None:
+    """The first metrics row whose training accuracy (mean over its interval) >= target."""
+    return next((r for r in rows if r["accuracy"] >= target), None)
+
+
+def collect(runs: Path, target: float, transfer: list[int], batches: int) -> dict:
+    out = {}
+    for name in MODELS:
+        ck = runs / f"{name}.pt"
+        if not ck.exists():
+            continue
+        metrics, profile = beside(ck)
+        rows = [json.loads(line) for line in metrics.read_text().splitlines()]
+        state = load(ck)
+        model = restore(state)
+        cfg = state["config"]
+        evals = [evaluate(model, cfg.task, T, batches=batches, batch=cfg.batch)
+                 for T in (cfg.T, *transfer)]
+        out[name] = {"config": {k: getattr(cfg, k) for k in ("task", "T", "nu", "rho",
+                                                             "hidden", "lr", "seed")},
+                     "steps": state["step"], "cpu_s": state["cpu_s"],
+                     "wall_s": state["elapsed_s"],
+                     "sec_per_step_wall": state["elapsed_s"] / state["step"],
+                     "cpu_s_per_step": state["cpu_s"] / state["step"],
+                     "peak_mem_mb": rows[-1]["peak_mem_mb"],
+                     "peak_mem_kind": rows[-1]["peak_mem_kind"],
+                     "reached": first_reaching(rows, target), "target": target,
+                     "eval": evals, "rows": rows,
+                     "profile": json.loads(profile.read_text())}
+    if not out:
+        raise SystemExit(f"no checkpoints of {', '.join(MODELS)} under {runs}")
+    return out
+
+
+def write(results: dict, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    summary = {k: {f: v for f, v in r.items() if f not in ("rows", "profile")}
+               for k, r in results.items()}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    with (out / "curves.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["model", "step", "loss", "accuracy", "cpu_s", "wall_s"])
+        for name, r in results.items():
+            for row in r["rows"]:
+                w.writerow([name, row["step"], row["loss"], row["accuracy"], row["cpu_s"],
+                            row["elapsed_s"]])
+    with (out / "profiles.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["model", "t", "log10_grad_init", "log10_grad_final"])
+        for name, r in results.items():
+            p = r["profile"]
+            for t, a, b in zip(p["t"], p["init"], p["final"], strict=True):
+                w.writerow([name, t, a, b])
+
+    fig, (acc, init, final) = plt.subplots(1, 3, figsize=(16, 4.5))
+    for name, r in results.items():
+        rows, p = r["rows"], r["profile"]
+        acc.plot([row["cpu_s"] / 60 for row in rows], [row["accuracy"] for row in rows],
+                 label=name)
+        init.plot(p["t"], p["init"], label=name)
+        final.plot(p["t"], p["final"], label=name)
+    acc.axhline(next(iter(results.values()))["target"], color="0.6", ls="--")
+    acc.set(xlabel="CPU minutes (1 thread)", ylabel="training accuracy, last K",
+            title="copy, T = 100")
+    for ax, when in ((init, "at initialisation"), (final, "after training")):
+        ax.set(xlabel="t", ylabel="log10 ||dL/dh_t||", title=f"gradient profile {when}")
+    for ax in (acc, init, final):
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "copy_small.png", dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--runs", default="runs/copy_small", help="folder of the checkpoints")
+    p.add_argument("--out", default="paper_figs/copy_small", help="output folder")
+    p.add_argument("--target", type=float, default=0.9, help="accuracy target")
+    p.add_argument("--transfer", type=int, nargs="*", default=[200, 500],
+                   help="larger T to evaluate at")
+    p.add_argument("--batches", type=int, default=20, help="evaluation batches per T")
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    results = collect(Path(args.runs), args.target, args.transfer, args.batches)
+    write(results, Path(args.out))
+    for name, r in results.items():
+        hit = r["reached"]
+        reach = (f"reached {r['target']} at step {hit['step']} ({hit['cpu_s'] / 60:.1f} CPU min)"
+                 if hit else f"did not reach {r['target']}")
+        accs = ", ".join(f"T={e['T']}: {e['accuracy']:.3f}" for e in r["eval"])
+        print(f"{name:7s} {r['steps']} steps, {r['cpu_s_per_step'] * 1e3:.0f} CPU ms/step; "
+              f"{reach}; eval accuracy {accs}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
