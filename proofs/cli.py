@@ -1,11 +1,73 @@
-"""``untangle check [--json]``: run every certificate (placeholder until proofs land)."""
+"""``untangle check [--json]``: run every certificate of :mod:`proofs`, print a table (or a
+JSON list of ``{"claim", "method", "passed", "evidence"}``), exit 1 if any fails."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import textwrap
+
+from proofs import run_all
+from proofs.certificate import Certificate
+
+METHOD_WIDTH = 46
+
+
+def _cell(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def table(certs: list[Certificate]) -> str:
+    """One row per certificate: claim, passed, method (shortened), evidence summary."""
+    claim_w = max(len("claim"), *(len(c.claim) for c in certs))
+    lines = [f"{'claim':<{claim_w}}  {'passed':<6}  {'method':<{METHOD_WIDTH}}  evidence",
+             "-" * (claim_w + METHOD_WIDTH + 30)]
+    for c in certs:
+        verdict = "yes" if c.passed else "NO"
+        lines.append(f"{c.claim:<{claim_w}}  {verdict:<6}  "
+                     f"{_cell(c.method, METHOD_WIDTH):<{METHOD_WIDTH}}  "
+                     f"{c.evidence.get('summary', '')}")
+    return "\n".join(lines)
+
+
+def counterexamples(certs: list[Certificate]) -> str:
+    """The full matrices of every certificate whose evidence holds a counterexample."""
+    blocks = []
+    for c in certs:
+        found = c.evidence.get("counterexample")
+        if not found:
+            continue
+        lines = [f"{c.claim}: counterexample ({c.evidence.get('setting', {})})"]
+        for name, rows in [*found["J"].items(), ("G_0", found["G_0"])]:
+            width = max(len(x) for row in rows for x in row)
+            body = "; ".join("  ".join(f"{x:>{width}}" for x in row) for row in rows)
+            lines.append(f"  {name} = [{body}]")
+        for key in ("norm_G0", "M_mu0", "gap", "max_product_path", "B3_dominant_lower",
+                    "B1_path_sum_upper"):
+            lines.append(f"  {key} = {found[key]}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def _check(args: argparse.Namespace) -> int:
+    certs = run_all(progress=True)
+    if args.json:
+        print(json.dumps([c.to_json() for c in certs], indent=2))
+    else:
+        print(table(certs))
+        extra = counterexamples(certs)
+        if extra:
+            print("\n" + extra)
+        failed = sum(not c.passed for c in certs)
+        print("\n" + textwrap.fill(f"{len(certs) - failed}/{len(certs)} certificates passed.",
+                                   100))
+    return int(any(not c.passed for c in certs))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("check", help="run every certificate and print the table")
-    parser.add_argument("--json", action="store_true")
-    parser.set_defaults(run=lambda args: 1)
+    """Add ``check`` to the ``untangle`` parser."""
+    parser = sub.add_parser("check", help="run every certificate (THEORY.md Lemma 1, B0-B7) "
+                            "and print the table; exit 1 if any fails")
+    parser.add_argument("--json", action="store_true",
+                        help='print a JSON list of {"claim", "method", "passed", "evidence"}')
+    parser.set_defaults(run=_check)

@@ -1,0 +1,110 @@
+"""The certificate record, its registry, and the helpers every family of certificates shares.
+
+A certificate is the outcome of checking one claim of THEORY.md (Lemma 1, B0..B7, ...) by one
+method: symbolic (sympy), exact rational arithmetic, or numeric over seeded random draws. Its
+``evidence`` says what was computed and by how much the claim held (the margin).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import sympy as sp
+
+from bounds import get
+
+
+def jsonable(value: object) -> object:
+    """``value`` with sympy numbers as strings (rationals stay exact), numpy scalars and arrays
+    as Python numbers and lists, tuples as lists, mapping keys as strings."""
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value)
+    if isinstance(value, sp.Basic):
+        return int(value) if value.is_Integer else str(value)
+    return value
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """The result of certifying ``claim`` (a THEORY.md item id) by ``method``.
+
+    ``evidence`` is JSON-ready (it is converted by :func:`jsonable` on construction); it holds
+    a one-line ``summary`` and what was computed: sizes, number of cases, the grid, margins.
+    """
+
+    claim: str
+    method: str
+    passed: bool
+    evidence: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "passed", bool(self.passed))
+        object.__setattr__(self, "evidence", jsonable(self.evidence))
+
+    def to_json(self) -> dict[str, object]:
+        """``{"claim", "method", "passed", "evidence"}``."""
+        return {"claim": self.claim, "method": self.method, "passed": self.passed,
+                "evidence": self.evidence}
+
+
+@dataclass
+class SmallestMargin:
+    """Running minimum of ``margin = value - bound`` (or ``bound - value`` for an upper bound)
+    over the cases checked, with the case where it occurs."""
+
+    value: object = None
+    at: dict = field(default_factory=dict)
+    cases: int = 0
+
+    def add(self, margin: object, **case: object) -> None:
+        self.cases += 1
+        if self.value is None or margin < self.value:
+            self.value, self.at = margin, case
+
+    @property
+    def holds(self) -> bool:
+        """True when at least one case was checked and no margin is negative."""
+        return self.cases > 0 and self.value >= 0
+
+    def evidence(self) -> dict[str, object]:
+        exact = isinstance(self.value, sp.Basic)
+        return {
+            "cases": self.cases,
+            "smallest_margin": str(self.value) if exact else self.value,
+            "smallest_margin_float": None if self.value is None else float(self.value),
+            "at": self.at,
+        }
+
+
+_REGISTRY: list[Callable[[], Certificate]] = []
+
+
+def register_certificate(fn: Callable[[], Certificate]) -> Callable[[], Certificate]:
+    """Add a zero-argument certificate function to the registry (import order is run order)."""
+    _REGISTRY.append(fn)
+    return fn
+
+
+def registered() -> tuple[Callable[[], Certificate], ...]:
+    """The registered certificate functions, in registration order."""
+    return tuple(_REGISTRY)
+
+
+def catalog_symbols(name: str) -> dict[str, sp.Symbol]:
+    """The sympy symbols of a catalog bound's parameters, by name (same assumptions)."""
+    return {p.name: p.symbol for p in get(name).params}
+
+
+def substitute(expr: sp.Expr, symbols: Mapping[str, sp.Symbol], **values: object) -> sp.Expr:
+    """``expr`` with each named symbol replaced exactly by ``sympify(value)`` (no floats)."""
+    return expr.xreplace({symbols[k]: sp.sympify(v) for k, v in values.items()})
