@@ -171,3 +171,20 @@ def test_cuda_matches_cpu():
         for k in a.extra:
             torch.testing.assert_close(b.extra[k].cpu(), a.extra[k], rtol=1e-10, atol=1e-12)
         assert measure(gpu, x.cuda(), mode="full").device.startswith("cuda")
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="parameter 'nu' must be an integer >= 1, got 0"):
+        relrnn.RelRNN(10, 4, nu=0)
+    with pytest.raises(ValueError, match="parameter 'rho' must be an integer >= 0, got -1"):
+        relrnn.RelLSTM(10, 4, rho=-1)
+    with pytest.raises(ValueError, match="unknown score function 'best'"):
+        relrnn.RelRNN(10, 4, score="best")
+    with pytest.raises(ValueError, match="unknown model 'gru'"):
+        zoo.build("gru", 10)
+    for name in ("relrnn", "rellstm", "lstm"):
+        m = zoo.build(name, 10, hidden=4)
+        with pytest.raises(ValueError, match=r"parameter 'x' must have shape \(B, T >= 1, 10\)"):
+            m(torch.zeros(2, 5, 9))
+        with pytest.raises(ValueError, match=r"parameter 'probe' must have shape \(2, 6, 4\)"):
+            m(torch.zeros(2, 5, 10), probe=torch.zeros(2, 5, 4))

@@ -17,6 +17,17 @@ from verify import nonlin
 from verify.spectra import build_spectrum
 
 
+def check_inputs(x: Tensor, probe: Tensor | None, inputs: int, hidden: int) -> None:
+    """A ValueError unless ``x`` is (B, T, inputs) with T >= 1 and ``probe`` is None or
+    (B, T+1, hidden) (the probe convention of :mod:`verify.rollout`)."""
+    if x.ndim != 3 or x.shape[2] != inputs or x.shape[1] < 1:
+        raise ValueError(f"parameter 'x' must have shape (B, T >= 1, {inputs}), "
+                         f"got {tuple(x.shape)}")
+    want = (x.shape[0], x.shape[1] + 1, hidden)
+    if probe is not None and tuple(probe.shape) != want:
+        raise ValueError(f"parameter 'probe' must have shape {want}, got {tuple(probe.shape)}")
+
+
 class VanillaCell(nn.Module):
     """``h = phi(V s + U x + b)``, initialised as :class:`verify.model.SelfAttentiveRNN` with
     the ``orthogonal`` spectrum and the same ``seed``: V Haar orthogonal, U entries
@@ -26,6 +37,7 @@ class VanillaCell(nn.Module):
                  seed: int = 0, dtype: torch.dtype = torch.float32,
                  device: torch.device | str | None = None) -> None:
         super().__init__()
+        self.inputs = inputs
         self.phi = nonlin.get(phi)
         U = np.random.default_rng(seed).standard_normal((hidden, inputs)) / np.sqrt(inputs)
         V = build_spectrum("orthogonal", hidden, seed=seed)
@@ -54,6 +66,7 @@ class LSTMCell(nn.Module):
     def __init__(self, inputs: int, hidden: int, *, dtype: torch.dtype = torch.float32,
                  device: torch.device | str | None = None) -> None:
         super().__init__()
+        self.inputs = inputs
         self.cell = nn.LSTMCell(inputs, hidden, dtype=dtype, device=device)
         for block in self.cell.weight_hh.data.chunk(4, dim=0):
             nn.init.orthogonal_(block)

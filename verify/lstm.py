@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from verify.cells import LSTMCell
+from verify.cells import LSTMCell, check_inputs
 from verify.rollout import Rollout
 
 
@@ -26,6 +26,7 @@ class LSTM(nn.Module):
                 detach_attention: bool = False, record_alpha: bool = True) -> Rollout:
         """``detach_attention`` and ``record_alpha`` are accepted for the common interface; there is
         no attention to detach or record."""
+        check_inputs(x, probe, self.cell.inputs, self.hidden)
         B, T, _ = x.shape
         h = x.new_zeros(B, self.hidden)
         if probe is not None:

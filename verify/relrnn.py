@@ -19,20 +19,21 @@ from torch import Tensor, nn
 from bounds.domains import NONNEG_INT, POSITIVE_INT
 from verify import screening
 from verify.attention import AdditiveAttention
-from verify.cells import LSTMCell, VanillaCell
+from verify.cells import LSTMCell, VanillaCell, check_inputs
 from verify.rollout import Rollout
 
 
 class Screened(nn.Module):
     """A recurrent cell with relevancy screening: buffer ``nu`` >= 1, relevant set ``rho`` >= 0,
-    score function ``score`` (a name in :data:`verify.screening.SCORES` or a callable).
+    score function ``score`` (a name in :data:`verify.screening.SCORES` or a callable; kept as
+    the attribute ``score_fn``, which may be swapped between runs).
 
     ``forward(x, probe=, detach_attention=, record_alpha=)`` follows the probe convention of
     :mod:`verify.rollout`. With ``record_alpha`` (default) the Rollout carries ``alpha``
-    (B, T, T) and ``extra``: ``relevant_time`` (B, T, rho), the time index in each relevant-set slot
-    when step t attends (-1: empty), ``relevant_score`` (B, T, rho) their frozen scores, and
-    ``score`` (B, T+1), every state's score (frozen on leaving the buffer; running for the
-    last nu states; 0 for h_0, never attended).
+    (B, T, T) and ``extra``: ``relevant_time`` (B, T, rho), the time index held by each
+    relevant-set slot when step t attends (-1: empty), ``relevant_score`` (B, T, rho) their
+    frozen scores, and ``score`` (B, T+1), every state's score (frozen on leaving the buffer;
+    running for the last nu states; 0 for h_0, never attended).
     """
 
     beta = 0.5
@@ -55,6 +56,7 @@ class Screened(nn.Module):
 
     def forward(self, x: Tensor, *, probe: Tensor | None = None,
                 detach_attention: bool = False, record_alpha: bool = True) -> Rollout:
+        check_inputs(x, probe, self.cell.inputs, self.hidden)
         B, T, _ = x.shape
         nu, n = self.nu, self.hidden
         h = x.new_zeros(B, n)
@@ -122,7 +124,7 @@ class Screened(nn.Module):
 
 
 class RelRNN(Screened):
-    """Relevancy screening over a vanilla tanh cell (THEORY.md section 7, B7)."""
+    """Relevancy screening over a vanilla cell, tanh by default (THEORY.md section 7, B7)."""
 
     def __init__(self, inputs: int, hidden: int, *, nu: int = 10, rho: int = 15,
                  score: str | screening.ScoreFn = "accumulated", phi: str = "tanh",
@@ -130,7 +132,6 @@ class RelRNN(Screened):
                  device: torch.device | str | None = None) -> None:
         cell = VanillaCell(inputs, hidden, phi=phi, seed=seed, dtype=dtype, device=device)
         super().__init__(cell, hidden, nu=nu, rho=rho, score=score, dtype=dtype, device=device)
-
 
     def step_jacobians(self, rollout: Rollout, batch_index: int = 0) -> Tensor:
         """``J_k = diag(phi'(a_k)) V`` for k = 1..T of one sequence: (T, n, n), so ``measure``

@@ -253,7 +253,7 @@ def train(cfg: Config, steps: int, *, device: torch.device | str = "cpu",
         nn.utils.clip_grad_norm_(model.parameters(), CLIP)
         opt.step()
         window.append((loss.detach(), tasks.accuracy(logits.detach(), y)))
-        saving = save is not None and (step % save_every == 0 or step == steps)
+        saving = save is not None and step % save_every == 0 and step < steps
         if saving or step % log_every == 0 or step == steps:
             _sync(device)
             t1, c1 = time.perf_counter(), time.process_time()
@@ -272,15 +272,13 @@ def train(cfg: Config, steps: int, *, device: torch.device | str = "cpu",
                 with metrics.open("a") as f:
                     f.write(json.dumps(row) + "\n")
             if saving:
-                if step == steps:
-                    profile["final"] = grad_profile(model, cfg.task, cfg.T, cfg.batch)
                 checkpoint(step)
             window = []
             t0, c0 = time.perf_counter(), time.process_time()
     bar.close()
-    if save is None:
-        profile["final"] = grad_profile(model, cfg.task, cfg.T, cfg.batch)
-    else:
+    profile["final"] = grad_profile(model, cfg.task, cfg.T, cfg.batch)
+    if save is not None:
+        checkpoint(steps)
         beside(save)[1].write_text(json.dumps(profile))
     result = evaluate(model, cfg.task, cfg.T, batch=cfg.batch)
     return {"config": asdict(cfg), "steps": steps, "device": str(device),
