@@ -217,7 +217,7 @@ def _dominant(vals: dict[str, object], log10: bool) -> np.ndarray:
         return np.exp(lead) + np.exp(along) - path_sum(pattern, beta, gamma, lam).astype(float)
     total = path_sum(pattern, beta, gamma, lam, log10=True) * LN10
     both = np.logaddexp(lead, along)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         out = np.where(both > total, both + np.log1p(-np.exp(total - both)), -np.inf)
     return out / LN10
 

@@ -169,9 +169,8 @@ def catalog_bounds(pattern: Pattern, beta: float, gamma: float, J: np.ndarray,
 
     def put(name: str, lower_mu: bool = False, **steps: np.ndarray) -> None:
         b = catalog.get(name)
-        with np.errstate(over="ignore"):  # B3's log form evaluates exp on its discarded branch
-            lin = np.asarray(b.evaluate(pattern=pattern, beta=beta, gamma=gamma, **steps), float)
-            log = np.asarray(b.log10(pattern=pattern, beta=beta, gamma=gamma, **steps), float)
+        lin = np.asarray(b.evaluate(pattern=pattern, beta=beta, gamma=gamma, **steps), float)
+        log = np.asarray(b.log10(pattern=pattern, beta=beta, gamma=gamma, **steps), float)
         if lower_mu:
             lin, log = np.where(trivial, 0.0, lin), np.where(trivial, -np.inf, log)
         out[name], out_log[name] = lin, log
