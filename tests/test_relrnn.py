@@ -20,7 +20,7 @@ def model(kind: str, nu: int, rho: int, score: str = "accumulated", hidden: int 
           inputs: int = 10) -> relrnn.Screened:
     torch.manual_seed(0)
     cls = relrnn.RelRNN if kind == "relrnn" else relrnn.RelLSTM
-    return cls(inputs, hidden, nu=nu, rho=rho, score=score, dtype=torch.float64)
+    return cls(hidden, inputs, nu=nu, rho=rho, score=score, dtype=torch.float64)
 
 
 def inputs(T: int, batch: int, seed: int = 0) -> torch.Tensor:
@@ -147,7 +147,7 @@ def test_score_function_is_pluggable():
     """Any ``f(weights, mask)`` scores: here the number of buffer steps at which a state got
     more than 1/4 of the attention, recomputed from the recorded alpha."""
     T, nu = 30, 4
-    m = relrnn.RelRNN(10, 8, nu=nu, rho=3, score=lambda w, live: (w > 0.25).to(w.dtype),
+    m = relrnn.RelRNN(8, 10, nu=nu, rho=3, score=lambda w, live: (w > 0.25).to(w.dtype),
                       dtype=torch.float64)
     out = m(inputs(T, 2, seed=5))
     want = torch.zeros(2, T + 1, dtype=torch.float64)
@@ -175,11 +175,11 @@ def test_cuda_matches_cpu():
 
 def test_bad_input():
     with pytest.raises(ValueError, match="parameter 'nu' must be an integer >= 1, got 0"):
-        relrnn.RelRNN(10, 4, nu=0)
+        relrnn.RelRNN(4, 10, nu=0)
     with pytest.raises(ValueError, match="parameter 'rho' must be an integer >= 0, got -1"):
-        relrnn.RelLSTM(10, 4, rho=-1)
+        relrnn.RelLSTM(4, 10, rho=-1)
     with pytest.raises(ValueError, match="unknown score function 'best'"):
-        relrnn.RelRNN(10, 4, score="best")
+        relrnn.RelRNN(4, 10, score="best")
     with pytest.raises(ValueError, match="unknown model 'gru'"):
         zoo.build("gru", 10)
     for name in ("relrnn", "rellstm", "lstm"):

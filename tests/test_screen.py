@@ -16,7 +16,7 @@ from verify.train import Config, train
 def uniform_model(nu: int, rho: int) -> relrnn.RelRNN:
     """Zero attention parameters: uniform weights over the live slots."""
     torch.manual_seed(0)
-    m = relrnn.RelRNN(11, 8, nu=nu, rho=rho, dtype=torch.float64)
+    m = relrnn.RelRNN(8, 11, nu=nu, rho=rho, dtype=torch.float64)
     with torch.no_grad():
         for p in m.attention.parameters():
             p.zero_()
@@ -53,7 +53,7 @@ def test_copy_symbols_admitted_when_rho_at_least_K(score):
     (they are the first K states to leave the buffer and the set has room): each symbol state
     h_i is in the relevant set at step i + nu, whatever the weights."""
     torch.manual_seed(3)
-    m = relrnn.RelRNN(10, 8, nu=5, rho=tasks.K, score=score, dtype=torch.float64)
+    m = relrnn.RelRNN(8, 10, nu=5, rho=tasks.K, score=score, dtype=torch.float64)
     rollout, x, _ = screen.inspect(m, "copy", 30, score=score, batch=4, seed=2)
     when = rollout.extra["relevant_time"]
     for i in range(1, tasks.K + 1):

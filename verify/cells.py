@@ -33,7 +33,7 @@ class VanillaCell(nn.Module):
     the ``orthogonal`` spectrum and the same ``seed``: V Haar orthogonal, U entries
     N(0, 1/inputs), b = 0, so a vanilla rnn, memrnn and relrnn start from the same cell."""
 
-    def __init__(self, inputs: int, hidden: int, *, phi: str | nonlin.Nonlinearity = "tanh",
+    def __init__(self, hidden: int, inputs: int, *, phi: str | nonlin.Nonlinearity = "tanh",
                  seed: int = 0, dtype: torch.dtype = torch.float32,
                  device: torch.device | str | None = None) -> None:
         super().__init__()
@@ -63,7 +63,7 @@ class LSTMCell(nn.Module):
     """An LSTM cell fed ``s_t`` in place of ``h_t``: gates from ``(x_{t+1}, s_t)``, cell state
     ``c`` carried; the four recurrent gate blocks start orthogonal."""
 
-    def __init__(self, inputs: int, hidden: int, *, dtype: torch.dtype = torch.float32,
+    def __init__(self, hidden: int, inputs: int, *, dtype: torch.dtype = torch.float32,
                  device: torch.device | str | None = None) -> None:
         super().__init__()
         self.inputs = inputs

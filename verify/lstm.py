@@ -16,11 +16,11 @@ class LSTM(nn.Module):
     beta = 1.0
     gamma = 0.0
 
-    def __init__(self, inputs: int, hidden: int, *, dtype: torch.dtype = torch.float32,
+    def __init__(self, hidden: int, inputs: int, *, dtype: torch.dtype = torch.float32,
                  device: torch.device | str | None = None) -> None:
         super().__init__()
         self.hidden = hidden
-        self.cell = LSTMCell(inputs, hidden, dtype=dtype, device=device)
+        self.cell = LSTMCell(hidden, inputs, dtype=dtype, device=device)
 
     def forward(self, x: Tensor, *, probe: Tensor | None = None,
                 detach_attention: bool = False, record_alpha: bool = True) -> Rollout:

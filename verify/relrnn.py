@@ -126,11 +126,11 @@ class Screened(nn.Module):
 class RelRNN(Screened):
     """Relevancy screening over a vanilla cell, tanh by default (THEORY.md section 7, B7)."""
 
-    def __init__(self, inputs: int, hidden: int, *, nu: int = 10, rho: int = 15,
+    def __init__(self, hidden: int, inputs: int, *, nu: int = 10, rho: int = 15,
                  score: str | screening.ScoreFn = "accumulated", phi: str = "tanh",
                  seed: int = 0, dtype: torch.dtype = torch.float32,
                  device: torch.device | str | None = None) -> None:
-        cell = VanillaCell(inputs, hidden, phi=phi, seed=seed, dtype=dtype, device=device)
+        cell = VanillaCell(hidden, inputs, phi=phi, seed=seed, dtype=dtype, device=device)
         super().__init__(cell, hidden, nu=nu, rho=rho, score=score, dtype=dtype, device=device)
 
     def step_jacobians(self, rollout: Rollout, batch_index: int = 0) -> Tensor:
@@ -142,9 +142,9 @@ class RelRNN(Screened):
 class RelLSTM(Screened):
     """Relevancy screening over an LSTM cell fed ``s_t`` (THEORY.md section 7)."""
 
-    def __init__(self, inputs: int, hidden: int, *, nu: int = 10, rho: int = 15,
+    def __init__(self, hidden: int, inputs: int, *, nu: int = 10, rho: int = 15,
                  score: str | screening.ScoreFn = "accumulated",
                  dtype: torch.dtype = torch.float32,
                  device: torch.device | str | None = None) -> None:
-        super().__init__(LSTMCell(inputs, hidden, dtype=dtype, device=device),
+        super().__init__(LSTMCell(hidden, inputs, dtype=dtype, device=device),
                          hidden, nu=nu, rho=rho, score=score, dtype=dtype, device=device)

@@ -40,10 +40,10 @@ def build(name: str, inputs: int, *, hidden: int = 128, nu: int = 10, rho: int =
                                               learned=name == "memrnn", dtype=dtype,
                                               device=device)
     if name == "lstm":
-        return LSTM(inputs, hidden, dtype=dtype, device=device)
+        return LSTM(hidden, inputs, dtype=dtype, device=device)
     kw = {"nu": nu, "rho": rho, "score": score, "dtype": dtype, "device": device}
-    return RelRNN(inputs, hidden, seed=seed, **kw) if name == "relrnn" else RelLSTM(
-        inputs, hidden, **kw)
+    return RelRNN(hidden, inputs, seed=seed, **kw) if name == "relrnn" else RelLSTM(
+        hidden, inputs, **kw)
 
 
 class Classifier(nn.Module):
