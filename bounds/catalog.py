@@ -209,16 +209,19 @@ def _on_steps(recursion: Callable[..., np.ndarray], steps: str):
 
 
 def _dominant(vals: dict[str, object], log10: bool) -> np.ndarray:
-    """B3: ``A - (P - B)`` with ``A = W(xi*) prod mu``, ``B = W(xi*) prod lambda``; in log10,
-    ``log10 max(A + B - P, 0)`` computed from the logs of A, B and P."""
+    """B3: ``A - D`` with ``A = W(xi*) prod mu`` and ``D = P_lambda - W(xi*) prod lambda`` (the
+    other paths' share, formed first so that a lone path gives D = 0 exactly and A survives);
+    in log10, ``log10 max(A - D, 0)``, computed from the logs of A, B and P (B <= P, so a
+    rounding excess of B over P counts as D = 0)."""
     pattern, beta, gamma, mu, lam = (vals[k] for k in ("pattern", "beta", "gamma", "mu", "lam"))
     lead, along = dominant_path(pattern, beta, gamma, mu, lam)
     if not log10:
-        return np.exp(lead) + np.exp(along) - path_sum(pattern, beta, gamma, lam).astype(float)
+        rest = path_sum(pattern, beta, gamma, lam).astype(float) - np.exp(along)
+        return np.exp(lead) - rest
     total = path_sum(pattern, beta, gamma, lam, log10=True) * LN10
-    both = np.logaddexp(lead, along)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        out = np.where(both > total, both + np.log1p(-np.exp(total - both)), -np.inf)
+        rest = total + np.log(-np.expm1(np.minimum(along - total, 0.0)))
+        out = np.where(lead > rest, lead + np.log1p(-np.exp(rest - lead)), -np.inf)
     return out / LN10
 
 

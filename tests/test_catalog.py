@@ -237,6 +237,18 @@ def test_B3_matches_its_definition(case):
                                    atol=1e-12 * P[t])
 
 
+@pytest.mark.parametrize("T", [20, 20_000])
+def test_B3_on_a_lone_path_is_the_mu_product(T):
+    """With gamma = 0 there is one path, so B3 = prod mu_k exactly (D = 0): the log form must
+    keep it at T = 20000, where A = 0.4^T is far below B = 0.5^T."""
+    b = get("dominant_path_lower")
+    kw = {"pattern": patterns.none(T), "beta": 1.0, "gamma": 0.0, "mu": 0.4, "lam": 0.5}
+    want = (T - np.arange(T)) * math.log10(0.4)
+    np.testing.assert_allclose(b.log10(**kw), want, rtol=1e-10)
+    if T == 20:
+        np.testing.assert_allclose(b.evaluate(**kw), 10.0**want, rtol=1e-12)
+
+
 @pytest.mark.parametrize("name,steps", [("path_sum_upper", {"lam": 0.7}),
                                         ("aligned_exact", {"c": 1.3}),
                                         ("nonneg_lower", {"mu": 0.6}),
