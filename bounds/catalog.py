@@ -216,13 +216,12 @@ def _dominant(vals: dict[str, object], log10: bool) -> np.ndarray:
     pattern, beta, gamma, mu, lam = (vals[k] for k in ("pattern", "beta", "gamma", "mu", "lam"))
     lead, along = dominant_path(pattern, beta, gamma, mu, lam)
     if not log10:
-        rest = path_sum(pattern, beta, gamma, lam).astype(float) - np.exp(along)
-        return np.exp(lead) - rest
-    total = path_sum(pattern, beta, gamma, lam, log10=True) * LN10
+        rest = path_sum(pattern, beta, gamma, lam).astype(float) - 10.0**along
+        return 10.0**lead - rest
+    total = path_sum(pattern, beta, gamma, lam, log10=True)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        rest = total + np.log(-np.expm1(np.minimum(along - total, 0.0)))
-        out = np.where(lead > rest, lead + np.log1p(-np.exp(rest - lead)), -np.inf)
-    return out / LN10
+        rest = total + np.log10(-np.expm1(np.minimum(along - total, 0.0) * LN10))
+        return np.where(lead > rest, lead + np.log1p(-(10.0 ** (rest - lead))) / LN10, -np.inf)
 
 
 def _sym(*params: Param) -> dict[str, sp.Symbol]:

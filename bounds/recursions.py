@@ -145,7 +145,7 @@ def max_path(pattern: object, beta: object, gamma: object, x: object,
 def dominant_path(pattern: object, beta: object, gamma: object, mu: object,
                   lam: object) -> tuple[np.ndarray, np.ndarray]:
     """For every t, the path xi* maximising ``W(xi) prod mu_k`` (ties: the later successor),
-    and natural logs ``(log W(xi*) prod mu_k, log W(xi*) prod lambda_k)`` along it (B3)."""
+    and ``(log10 W(xi*) prod mu_k, log10 W(xi*) prod lambda_k)`` along it (B3)."""
     g = graph(pattern, beta, gamma)
     lmu = np.log(_steps(g, mu, "mu").astype(float))
     llam = np.log(_steps(g, lam, "lam").astype(float))
@@ -156,11 +156,12 @@ def dominant_path(pattern: object, beta: object, gamma: object, mu: object,
     for j in range(g.T, 0, -1):
         lo, hi = g.ptr[j - 1], g.ptr[j]
         idx = g.src[lo:hi]
-        cand = lw[lo:hi] + lmu[j - 1] + best[j]
+        # associated as in _backward, so a lone path's product matches P bit for bit
+        cand = lw[lo:hi] + (lmu[j - 1] + best[j])
         better = cand > best[idx]
         best[idx] = np.where(better, cand, best[idx])
-        along[idx] = np.where(better, lw[lo:hi] + llam[j - 1] + along[j], along[idx])
-    return best[:-1], along[:-1]
+        along[idx] = np.where(better, lw[lo:hi] + (llam[j - 1] + along[j]), along[idx])
+    return best[:-1] / np.log(10.0), along[:-1] / np.log(10.0)
 
 
 def dependency_depth(pattern: object, beta: object, gamma: object) -> np.ndarray:
