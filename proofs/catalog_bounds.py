@@ -13,7 +13,7 @@ defaulting to the catalog's expression, so a wrong bound can be shown to fail.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import sympy as sp
@@ -24,6 +24,7 @@ from proofs.certificate import (
     Certificate,
     SmallestMargin,
     catalog_symbols,
+    positive_ints,
     register_certificate,
     substitute,
 )
@@ -52,6 +53,7 @@ def check_rnn_upper(bound: sp.Expr | None = None, Ts: Sequence[int] = range(1, 1
     """B0: with gamma = 0 (``patterns.none``), ``P_lambda(t) = prod_{k=t+1..T} beta*lambda_k``
     (checked against the plain product) and ``<= (beta*lambda_max)^(T-t)``, where lambda_max
     is the largest lambda_k, k = t+1..T."""
+    Ts = positive_ints("Ts", Ts)
     expr, sym = _expr("rnn_upper", bound), catalog_symbols("rnn_upper")
     margin, mismatches = SmallestMargin(), []
     for T in Ts:
@@ -72,10 +74,13 @@ def check_rnn_upper(bound: sp.Expr | None = None, Ts: Sequence[int] = range(1, 1
                         {"product_mismatches": mismatches[:5]}, ok=not mismatches)
 
 
-def check_aligned_exact(Ts: Sequence[int] = range(1, 8), seeds: Sequence[int] = (0, 1)
+def check_aligned_exact(scalar: Callable[..., np.ndarray] = path_sum,
+                        Ts: Sequence[int] = range(1, 8), seeds: Sequence[int] = (0, 1)
                         ) -> Certificate:
     """B2: for ``J_k = c_k I`` the adjoint recursion of Lemma 1, multiplied out exactly
-    (2x2 sympy matrices), gives ``G_t = P_c(t) I``, so ``||dh_T/dh_t|| = P_c(t)``."""
+    (2x2 sympy matrices), gives ``G_t = P_c(t) I``, so ``||dh_T/dh_t|| = P_c(t)``, where
+    ``P_c = scalar(pattern, beta, gamma, c)`` (:func:`bounds.path_sum` by default)."""
+    Ts = positive_ints("Ts", Ts)
     kinds = ("uniform", "window", "strided", "sparse", "events")
     cases, failures = 0, []
     for T in Ts:
@@ -89,7 +94,7 @@ def check_aligned_exact(Ts: Sequence[int] = range(1, 8), seeds: Sequence[int] = 
                 cvals = rational_steps(Q(1, 2), T, seed)
                 J = {k: cvals[k - 1] * sp.eye(2) for k in range(1, T + 1)}
                 G = adjoint(edge_weights(p.dense(), beta, gamma, T), J, T, sp.eye(2))
-                P = path_sum(p, beta, gamma, cvals)
+                P = scalar(p, beta, gamma, cvals)
                 for t in range(T):
                     cases += 1
                     if G[t] != P[t] * sp.eye(2):
@@ -116,6 +121,7 @@ def check_uniform_lower(bound: sp.Expr | None = None, Ts: Sequence[int] = range(
                         gammas: Sequence[str] = ("1/4", "1/2", "1"),
                         mus: Sequence[str] = ("1/2", "1")) -> Certificate:
     """B4 (lower): uniform full attention, any beta: ``P_mu(t) >= gamma*mu/T``."""
+    Ts = positive_ints("Ts", Ts)
     expr, sym = _expr("uniform_lower", bound), catalog_symbols("uniform_lower")
     margin = SmallestMargin()
     for T in Ts:
@@ -156,6 +162,7 @@ def check_sparse_lower(bound: sp.Expr | None = None, Ts: Sequence[int] = range(2
     kappa = sparsity, d = dependency_depth (t with T unreachable have no d and are left out).
     Where the hypothesis fails the case is skipped, and the evidence counts how often the
     bound then fails (the hypothesis is not idle)."""
+    Ts = positive_ints("Ts", Ts)
     expr, sym = _expr("sparse_lower", bound), catalog_symbols("sparse_lower")
     margin, held, skipped, violated = SmallestMargin(), 0, 0, 0
     m = Q(mu)
@@ -194,6 +201,8 @@ def check_window_lower(bound: sp.Expr | None = None, Ts: Sequence[int] = range(1
                        mu: str = "1/2") -> Certificate:
     """B6: sliding window nu, any beta >= 0 (every edge weighs >= gamma/nu):
     ``P_mu(t) >= (gamma*mu/nu)^ceil((T-t)/nu)``."""
+    Ts = positive_ints("Ts", Ts)
+    nus = positive_ints("nus", nus)
     expr, sym = _expr("window_lower", bound), catalog_symbols("window_lower")
     margin = SmallestMargin()
     m = Q(mu)
@@ -219,6 +228,9 @@ def check_relevancy_lower(bound: sp.Expr | None = None, Ts: Sequence[int] = rang
                           seed: int = 0) -> Certificate:
     """B7: events pattern with |E| <= rho (so |S_t| <= nu + rho): for every event i < T,
     ``P_mu(i) >= gamma*mu/(nu+rho)`` (the direct hop i -> T). E is drawn with ``seed``."""
+    Ts = positive_ints("Ts", Ts)
+    nus = positive_ints("nus", nus)
+    rhos = positive_ints("rhos", rhos)
     expr, sym = _expr("relevancy_lower", bound), catalog_symbols("relevancy_lower")
     margin = SmallestMargin()
     m = Q(mu)

@@ -14,6 +14,7 @@ import numpy as np
 import sympy as sp
 
 from bounds import get
+from bounds.domains import POSITIVE_INT
 
 
 def jsonable(value: object) -> object:
@@ -98,6 +99,15 @@ def register_certificate(fn: Callable[[], Certificate]) -> Callable[[], Certific
 def registered() -> tuple[Callable[[], Certificate], ...]:
     """The registered certificate functions, in registration order."""
     return tuple(_REGISTRY)
+
+
+def positive_ints(name: str, values: object) -> list[int]:
+    """``values`` (an int or a sequence of them) as a list of ints >= 1, or a ValueError
+    naming the parameter and the accepted range."""
+    arr = np.atleast_1d(np.asarray(list(values) if not np.isscalar(values) else values))
+    if arr.size == 0:
+        raise ValueError(f"parameter {name!r} must hold at least one integer >= 1")
+    return [int(v) for v in POSITIVE_INT.check(name, arr)]
 
 
 def catalog_symbols(name: str) -> dict[str, sp.Symbol]:

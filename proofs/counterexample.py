@@ -113,6 +113,8 @@ def _exact_norms(J: list[sp.Matrix]) -> tuple[sp.Matrix, sp.Float, sp.Float, lis
 def check_naive_bound_fails(grid: Sequence[sp.Rational] = GRID, seed: int = 0) -> Certificate:
     """Search, shrink and re-verify a counterexample to ``||G_0||_2 >= M_mu(0)``; passes iff
     one is found, it is sign-indefinite, and every independent re-check confirms the gap."""
+    if len(set(grid)) < 2:
+        raise ValueError(f"parameter 'grid' must hold at least 2 distinct values, got {grid}")
     found, trials = search(grid, seed)
     method = (f"seeded search (seed {seed}) over J_k with entries in "
               f"{{{', '.join(map(str, grid))}}}, greedy shrink, exact re-check")

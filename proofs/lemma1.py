@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 import numpy as np
 import sympy as sp
 
-from proofs.certificate import Certificate, register_certificate
+from proofs.certificate import Certificate, positive_ints, register_certificate
 from proofs.draws import rational_pattern
 from proofs.paths import Edges, edge_weights, path_sum_matrix
 
@@ -97,6 +97,7 @@ def check_lemma1(cases: Iterable[Case], method: str,
 def generic_cases(Ts: Sequence[int] = (2, 3, 4)) -> list[Case]:
     """A free symbol ``alpha_{k,i}`` for every i <= k, symbolic beta and gamma."""
     beta, gamma = sp.symbols("beta gamma")
+    Ts = positive_ints("Ts", Ts)
     return [(f"generic T={T}", sp.Matrix(T, T, lambda k, i: sp.Symbol(f"alpha_{k}_{i}")
                                          if i <= k else 0), beta, gamma, T) for T in Ts]
 
@@ -104,6 +105,8 @@ def generic_cases(Ts: Sequence[int] = (2, 3, 4)) -> list[Case]:
 def rational_cases(Ts: Sequence[int] = (2, 3, 4), draws: int = 3, seed: int = 0) -> list[Case]:
     """Seeded random row-stochastic rational patterns (:func:`proofs.draws.rational_pattern`)
     with rational beta in {0, 1/4, .., 1} and gamma in {1/4, .., 1}."""
+    Ts = positive_ints("Ts", Ts)
+    (draws,) = positive_ints("draws", draws)
     rng = np.random.default_rng(seed)
     out: list[Case] = []
     for d in range(draws):

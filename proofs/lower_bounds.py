@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bounds import Pattern, get
-from proofs.certificate import Certificate, SmallestMargin, register_certificate
+from proofs.certificate import Certificate, SmallestMargin, positive_ints, register_certificate
 from proofs.draws import float_pattern
 from proofs.paths import adjoint, edge_weights, path_products
 
@@ -28,7 +28,7 @@ RTOL = 1e-10
 DRAWS = 400
 
 #: ``bound(pattern, beta, gamma, mu, lam) -> array over t``
-Bound = Callable[[Pattern, float, float, np.ndarray, np.ndarray], np.ndarray]
+BoundFn = Callable[[Pattern, float, float, np.ndarray, np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,11 @@ class Draw:
 
 def draws(seed: int, count: int, nonnegative: bool) -> Iterator[Draw]:
     """``count`` seeded random cases; J_k entrywise nonnegative when ``nonnegative``."""
+    (count,) = positive_ints("count", count)
+    return _draws(seed, count, nonnegative)
+
+
+def _draws(seed: int, count: int, nonnegative: bool) -> Iterator[Draw]:
     rng = np.random.default_rng(seed)
     for _ in range(count):
         T, n = int(rng.integers(2, 7)), int(rng.integers(2, 5))
@@ -67,7 +72,7 @@ def draws(seed: int, count: int, nonnegative: bool) -> Iterator[Draw]:
         yield Draw(label, p, beta, gamma, J, G, sv[:, -1], sv[:, 0])
 
 
-def _catalog(name: str) -> Bound:
+def _catalog(name: str) -> BoundFn:
     bound = get(name)
     if name == "path_sum_upper":
         return lambda p, beta, gamma, mu, lam: bound.evaluate(pattern=p, beta=beta,
@@ -89,7 +94,7 @@ def _passes(margin: SmallestMargin) -> bool:
     return margin.cases > 0 and margin.value >= -RTOL
 
 
-def check_nonneg_lower(lower: Bound | None = None, seed: int = 0,
+def check_nonneg_lower(lower: BoundFn | None = None, seed: int = 0,
                        count: int = DRAWS) -> Certificate:
     """B2+: for entrywise nonnegative J_k, ``||G_t||_2 >= M_mu(t)`` (catalog nonneg_lower)
     and ``||G_t||_F^2 >= sum_xi ||A_xi||_F^2`` over the enumerated paths."""
@@ -116,7 +121,7 @@ def check_nonneg_lower(lower: Bound | None = None, seed: int = 0,
                        })
 
 
-def check_path_sum_upper(upper: Bound | None = None, seed: int = 1,
+def check_path_sum_upper(upper: BoundFn | None = None, seed: int = 1,
                          count: int = DRAWS) -> Certificate:
     """B1: for any J_k, ``||G_t||_2 <= P_lambda(t)`` (catalog path_sum_upper)."""
     bound = upper or _catalog("path_sum_upper")
@@ -133,7 +138,7 @@ def check_path_sum_upper(upper: Bound | None = None, seed: int = 1,
                        })
 
 
-def check_dominant_lower(lower: Bound | None = None, seed: int = 1,
+def check_dominant_lower(lower: BoundFn | None = None, seed: int = 1,
                          count: int = DRAWS) -> Certificate:
     """B3: for any J_k, ``||G_t||_2 >= W(xi*) prod mu_k - (P_lambda(t) - W(xi*) prod
     lambda_k)`` (catalog dominant_path_lower); margins relative to P_lambda(t). Also counts

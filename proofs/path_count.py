@@ -16,7 +16,7 @@ import numpy as np
 import sympy as sp
 
 from bounds import graph, path_sum, patterns
-from proofs.certificate import Certificate, register_certificate
+from proofs.certificate import Certificate, positive_ints, register_certificate
 from proofs.paths import edge_weights, paths
 
 t_, T_, j_ = sp.symbols("t T j", integer=True, nonnegative=True)
@@ -38,6 +38,7 @@ def _dp_count(T: int) -> list[int]:
 def check_path_count(formula: sp.Expr = CLAIMED, T_max: int = 10) -> Certificate:
     """Certify that ``formula`` (in the symbols t, T) counts the paths t -> T of uniform full
     attention: symbolically by induction, and against enumeration for T = 1..T_max."""
+    (T_max,) = positive_ints("T_max", T_max)
     base = sp.simplify(formula.subs(t_, T_ - 1) - 1)
     step = sp.simplify(formula - 1 - sp.summation(formula.subs(t_, j_), (j_, t_ + 1, T_ - 1)))
     symbolic = base == 0 and step == 0

@@ -15,7 +15,13 @@ import mpmath
 import sympy as sp
 
 from bounds import get, path_sum, patterns
-from proofs.certificate import Certificate, catalog_symbols, register_certificate, substitute
+from proofs.certificate import (
+    Certificate,
+    catalog_symbols,
+    positive_ints,
+    register_certificate,
+    substitute,
+)
 
 NAME = "uniform_exact"
 _S = catalog_symbols(NAME)
@@ -34,6 +40,32 @@ def _limit(expr: sp.Expr, x: sp.Symbol) -> sp.Expr | str:
         return sp.simplify(sp.limit(expr, x, sp.oo))
     except NotImplementedError as err:
         return f"undecided by sympy: {err}"
+
+
+#: sympy's ``limit`` is not trusted alone: in sympy 1.14,
+#: ``limit(gamma(T+s)/((T+1)*gamma(T)*T**(s-1)), T, oo)`` returns 0 where the limit is 1.
+#: So the limit is compared with F / T^(s-1) evaluated by mpmath at T = LARGE_T. The ratio
+#: approaches its limit with relative error ~ s(s-1)/(2T) (Stirling), <= 1e-8 at T = 1e8 for
+#: s <= 2, and mpmath works at 30 digits, so LIMIT_RTOL = 1e-6 leaves a wide safety margin
+#: while any wrong limit (a different constant, 0 or oo) misses it by orders of magnitude.
+LARGE_T = 10**8
+LIMIT_RTOL = 1e-6
+_S_VALUES = ("1/3", "1/2", "1", "2")
+_T_VALUES = (0, 1, 5)
+
+
+def _numeric_limit_error(F: sp.Expr, L: sp.Expr) -> float:
+    """Largest relative error of ``L`` against ``F / T^(s-1)`` at T = LARGE_T (mpmath)."""
+    ratio = sp.lambdify((T, s, t), F / T ** (s - 1), "mpmath")
+    limit = sp.lambdify((s, t), L, "mpmath")
+    worst = 0.0
+    with mpmath.workdps(30):
+        for sv in map(sp.Rational, _S_VALUES):
+            for tv in _T_VALUES:
+                exact = limit(mpmath.mpf(sv.p) / sv.q, tv)
+                value = ratio(mpmath.mpf(LARGE_T), mpmath.mpf(sv.p) / sv.q, tv)
+                worst = max(worst, float(abs(value / exact - 1)))
+    return worst
 
 
 def check_recursion(expr: sp.Expr | None = None) -> Certificate:
@@ -80,38 +112,13 @@ def check_growth(expr: sp.Expr | None = None) -> Certificate:
                        })
 
 
-#: sympy's ``limit`` is not trusted alone: in sympy 1.14,
-#: ``limit(gamma(T+s)/((T+1)*gamma(T)*T**(s-1)), T, oo)`` returns 0 where the limit is 1.
-#: So the limit is compared with F / T^(s-1) evaluated by mpmath at T = LARGE_T. The ratio
-#: approaches its limit with relative error O(s^2/T) (Stirling), about 1e-8 at T = 1e8 for
-#: s <= 2, and mpmath works at 30 digits, so LIMIT_RTOL = 1e-6 leaves a wide safety margin
-#: while any wrong limit (a different constant, 0 or oo) misses it by orders of magnitude.
-LARGE_T = 10**8
-LIMIT_RTOL = 1e-6
-_S_VALUES = ("1/3", "1/2", "1", "2")
-_T_VALUES = (0, 1, 5)
-
-
-def _numeric_limit_error(F: sp.Expr, L: sp.Expr) -> float:
-    """Largest relative error of ``L`` against ``F / T^(s-1)`` at T = LARGE_T (mpmath)."""
-    ratio = sp.lambdify((T, s, t), F / T ** (s - 1), "mpmath")
-    limit = sp.lambdify((s, t), L, "mpmath")
-    worst = 0.0
-    with mpmath.workdps(30):
-        for sv in map(sp.Rational, _S_VALUES):
-            for tv in _T_VALUES:
-                exact = limit(mpmath.mpf(sv.p) / sv.q, tv)
-                value = ratio(mpmath.mpf(LARGE_T), mpmath.mpf(sv.p) / sv.q, tv)
-                worst = max(worst, float(abs(value / exact - 1)))
-    return worst
-
-
 def check_against_recursion(expr: sp.Expr | None = None,
                             cs: Sequence[int | str] = (1, 3, "1/2", "3/2"),
                             gammas: Sequence[int | str] = (1, "1/2", "1/3"),
                             T_max: int = 12) -> Certificate:
     """F, substituted exactly and gammasimp-ed, equals :func:`bounds.path_sum` on
     ``patterns.uniform(T, exact=True)`` with beta = 0 (exact Rationals) on a grid."""
+    (T_max,) = positive_ints("T_max", T_max)
     F = _catalog_expr() if expr is None else expr
     cases, mismatches = 0, []
     for cv in map(sp.Rational, cs):

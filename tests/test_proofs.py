@@ -1,0 +1,361 @@
+"""Tests of the certificates (``proofs/``) and of ``untangle check``.
+
+Three kinds: every certificate passes (THEORY.md Lemma 1, the path count, B0-B7, "B3 is
+needed"); the output shapes (JSON list, table, exit code); and non-vacuity: each checker, given
+a deliberately wrong formula or bound, fails. References in the tests are computed
+independently of the code under test (hand-derived path weights, Fractions, numpy SVD).
+"""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from itertools import pairwise
+
+import numpy as np
+import pytest
+import sympy as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import proofs
+from bounds import max_path, patterns
+from proofs import (
+    catalog_bounds,
+    counterexample,
+    lemma1,
+    lower_bounds,
+    path_count,
+    uniform_closed_form,
+)
+from proofs import cli as proofs_cli
+from proofs.certificate import Certificate, SmallestMargin, catalog_symbols, jsonable
+from proofs.paths import adjoint, edge_weights, path_sum_matrix, paths
+from verify import cli
+
+NAMES = [fn.__name__ for fn in proofs.certificates()]
+
+
+@pytest.fixture(scope="module")
+def results() -> dict[str, Certificate]:
+    """Every certificate, run once for the whole module."""
+    return {fn.__name__: fn() for fn in proofs.certificates()}
+
+
+# ---------------------------------------------------------------- every certificate passes
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_certificate_passes(results, name):
+    cert = results[name]
+    assert cert.passed, f"{cert.claim} ({cert.method}): {cert.evidence}"
+    json.dumps(cert.to_json())  # JSON-ready as is, no default= needed
+
+
+def test_registry_covers_the_claims_in_a_stable_order(results):
+    claims = [c.claim for c in results.values()]
+    for claim in ("Lemma 1", "paths", "B0", "B1", "B2", "B2+", "B3", "B4", "B5", "B6", "B7",
+                  "B3 is needed"):
+        assert claim in claims
+    assert [fn.__name__ for fn in proofs.certificates()] == NAMES
+    assert claims[0] == "Lemma 1" and claims[-1] == "B3 is needed"
+
+
+def test_exact_certificates_report_exact_margins(results):
+    for name in ("rnn_upper", "uniform_lower", "sparse_lower", "window_lower",
+                 "relevancy_lower"):
+        ev = results[name].evidence
+        assert ev["cases"] > 100
+        margin = sp.Rational(ev["smallest_margin"])  # a rational written as a string
+        assert margin >= 0 and float(margin) == pytest.approx(ev["smallest_margin_float"])
+
+
+def test_sparse_lower_hypothesis_is_not_idle(results):
+    # Where has_strong_paths fails, B5's bound does fail in some cases: the skip matters.
+    ev = results["sparse_lower"].evidence
+    assert ev["hypothesis_held_patterns"] > 0 and ev["of_which_bound_fails"] > 0
+
+
+# ---------------------------------------------------------------- CLI and JSON shape
+
+
+def test_check_json_shape_and_exit_code(results, monkeypatch, capsys):
+    monkeypatch.setattr(proofs_cli, "run_all", lambda progress: list(results.values()))
+    assert cli.main(["check", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert isinstance(out, list) and len(out) == len(results)
+    for item in out:
+        assert set(item) == {"claim", "method", "passed", "evidence"}
+        assert isinstance(item["passed"], bool) and isinstance(item["evidence"], dict)
+
+
+def test_check_table_prints_the_counterexample_and_fails_with_exit_1(results, monkeypatch,
+                                                                     capsys):
+    failing = Certificate("B9", "made up", False, {"summary": "deliberately failing"})
+    monkeypatch.setattr(proofs_cli, "run_all",
+                        lambda progress: [*results.values(), failing])
+    assert cli.main(["check"]) == 1
+    out = capsys.readouterr().out
+    assert "B9" in out and "NO" in out and "deliberately failing" in out
+    assert "J_1 = [" in out and "G_0 = [" in out
+    assert f"{len(results)}/{len(results) + 1} certificates passed" in out
+
+
+# ---------------------------------------------------------------- certificate record
+
+
+def test_certificate_evidence_is_made_json_ready():
+    cert = Certificate("B0", "m", np.bool_(True),
+                       {"r": sp.Rational(1, 3), "i": np.int64(2), "a": np.arange(2),
+                        "t": (sp.Integer(4), 0.5)})
+    assert cert.passed is True
+    assert cert.evidence == {"r": "1/3", "i": 2, "a": [0, 1], "t": [4, 0.5]}
+    assert jsonable({1: sp.Float(0.5)}) == {"1": "0.500000000000000"}
+
+
+def test_smallest_margin_needs_a_case_and_keeps_the_worst():
+    m = SmallestMargin()
+    assert not m.holds
+    m.add(sp.Rational(1, 2), t=0)
+    m.add(sp.Rational(1, 5), t=1)
+    m.add(sp.Rational(3, 4), t=2)
+    assert m.holds and m.value == sp.Rational(1, 5) and m.at == {"t": 1}
+    m.add(sp.Rational(-1, 9), t=3)
+    assert not m.holds
+
+
+# ---------------------------------------------------------------- explicit paths (Lemma 1)
+
+
+@settings(max_examples=20)
+@given(T=st.integers(1, 7), seed=st.integers(0, 2**32 - 1))
+def test_adjoint_equals_enumerated_path_sum_numerically(T, seed):
+    # Lemma 1's two forms, computed independently in proofs.paths, agree in float64 (sums of
+    # at most 64 products of 7 3x3 matrices: 1e-12 relative is ~100x their round-off).
+    rng = np.random.default_rng(seed)
+    a = np.tril(rng.random((T, T)))
+    alpha = patterns.from_matrix(a / a.sum(axis=1, keepdims=True))
+    edges = edge_weights(alpha.dense(), rng.random(), rng.random(), T)
+    J = {k: rng.standard_normal((3, 3)) for k in range(1, T + 1)}
+    G = adjoint(edges, J, T, np.eye(3))
+    for t in range(T + 1):
+        ref = path_sum_matrix(edges, J, t, T, np.eye(3)) if t < T else np.eye(3)
+        np.testing.assert_allclose(G[t], ref, rtol=1e-12, atol=1e-12 * np.abs(ref).max())
+
+
+@given(T=st.integers(1, 10), data=st.data())
+def test_uniform_graph_has_every_edge_and_2_pow_paths(T, data):
+    t = data.draw(st.integers(0, T - 1))
+    edges = edge_weights(patterns.uniform(T).dense(), 0.5, 0.5, T)
+    assert set(edges) == {(i, j) for j in range(1, T + 1) for i in range(j)}
+    assert sum(1 for _ in paths(edges, t, T)) == 2 ** (T - t - 1)
+
+
+# ---------------------------------------------------------------- non-vacuity: Lemma 1
+
+
+def _reversed_products(edges, J, t, T, identity):
+    """A wrong 'Lemma 1': J_{k_1} ... J_{k_m} instead of J_{k_m} ... J_{k_1}."""
+    total = 0 * identity
+    for xi in paths(edges, t, T):
+        weight, product = 1, identity
+        for i, j in pairwise(xi):
+            weight, product = weight * edges[i, j], product @ J[j]
+        total = total + weight * product
+    return total
+
+
+def _recurrent_path_only(edges, J, t, T, identity):
+    """A wrong 'Lemma 1' that ignores the attention (skip) edges."""
+    product = identity
+    for j in range(t + 1, T + 1):
+        product = edges.get((j - 1, j), 0) * J[j] @ product
+    return product
+
+
+@pytest.mark.parametrize("formula", [_reversed_products, _recurrent_path_only])
+def test_lemma1_fails_for_a_wrong_path_formula(formula):
+    cert = lemma1.check_lemma1(lemma1.generic_cases((2, 3)), "wrong formula", formula)
+    assert not cert.passed
+    assert cert.evidence["failures"]
+
+
+@settings(max_examples=4)
+@given(seed=st.integers(0, 10**6), T=st.integers(2, 3))
+def test_lemma1_holds_on_drawn_rational_patterns(seed, T):
+    assert lemma1.check_lemma1(lemma1.rational_cases((T,), 1, seed), "drawn").passed
+
+
+# ---------------------------------------------------------------- non-vacuity: path count
+
+
+@pytest.mark.parametrize("formula", [2 ** (path_count.T_ - path_count.t_),
+                                     path_count.T_ - path_count.t_])
+def test_path_count_fails_for_a_wrong_formula(formula):
+    cert = path_count.check_path_count(formula, T_max=6)
+    assert not cert.passed and cert.evidence["mismatches"]
+
+
+# ---------------------------------------------------------------- non-vacuity: B4 closed form
+
+_c, _g, _T, _t = (uniform_closed_form.c, uniform_closed_form.gamma, uniform_closed_form.T,
+                  uniform_closed_form.t)
+_CATALOG_B4 = uniform_closed_form.get("uniform_exact").expr
+#: A plausible typo: Gamma(t + c*gamma) for Gamma(t + 1 + c*gamma).
+_SHIFTED_B4 = _CATALOG_B4.subs(sp.gamma(_t + 1 + _c * _g), sp.gamma(_t + _c * _g))
+
+
+@pytest.mark.parametrize("check", [uniform_closed_form.check_recursion,
+                                   uniform_closed_form.check_against_recursion])
+@pytest.mark.parametrize("wrong", [_SHIFTED_B4, _CATALOG_B4 * _T / (_T + 1)])
+def test_b4_fails_for_a_wrong_closed_form(check, wrong):
+    assert not check(wrong).passed
+
+
+def test_b4_growth_fails_for_a_wrong_rate():
+    cert = uniform_closed_form.check_growth(_CATALOG_B4 * _T)
+    assert not cert.passed and not cert.evidence["limit_T_finite_positive"]
+
+
+@settings(max_examples=15)
+@given(p=st.integers(1, 6), q=st.integers(1, 6), g=st.sampled_from(["1/4", "1/2", "1"]),
+       T=st.integers(1, 9), data=st.data())
+def test_b4_catalog_matches_the_product_form(p, q, g, T, data):
+    # THEORY's product form (c*gamma/T) prod_{k=t+1}^{T-1} (1 + c*gamma/k), in Fractions,
+    # against the catalog expression the certificate certifies (float64 evaluation: 1e-12).
+    t = data.draw(st.integers(0, T - 1))
+    cg = Fraction(p, q) * Fraction(g)
+    ref = cg / T
+    for k in range(t + 1, T):
+        ref *= 1 + cg / k
+    got = uniform_closed_form.get("uniform_exact").evaluate(c=p / q, gamma=float(Fraction(g)),
+                                                            T=T, t=t)
+    assert float(got) == pytest.approx(float(ref), rel=1e-12)
+
+
+# ---------------------------------------------------------------- non-vacuity: B0-B7 exact
+
+
+def _wrong(name, build):
+    return build(catalog_symbols(name))
+
+
+@pytest.mark.parametrize("check, wrong, grid", [
+    (catalog_bounds.check_rnn_upper,
+     _wrong("rnn_upper", lambda s: (s["beta"] * s["lam"]) ** (s["T"] - s["t"]) / 2),
+     {"Ts": range(1, 5)}),
+    (catalog_bounds.check_uniform_lower,
+     _wrong("uniform_lower", lambda s: 2 * s["gamma"] * s["mu"] / s["T"]), {"Ts": range(1, 5)}),
+    (catalog_bounds.check_sparse_lower,
+     _wrong("sparse_lower", lambda s: (s["gamma"] * s["mu"] / s["kappa"]) ** (s["d"] - 1)),
+     {"Ts": range(2, 6)}),
+    (catalog_bounds.check_window_lower,
+     _wrong("window_lower",
+            lambda s: (s["gamma"] * s["mu"] / s["nu"]) ** sp.floor((s["T"] - s["t"]) / s["nu"])),
+     {"Ts": range(1, 6)}),
+    (catalog_bounds.check_relevancy_lower,
+     _wrong("relevancy_lower", lambda s: s["gamma"] * s["mu"] / s["rho"]), {"Ts": range(2, 8)}),
+])
+def test_catalog_certificates_fail_for_a_wrong_bound(check, wrong, grid):
+    cert = check(wrong, **grid)
+    assert not cert.passed
+    assert cert.evidence["smallest_margin_float"] < 0
+
+
+def test_b2_fails_when_the_scalar_recursion_is_the_max_path():
+    assert not catalog_bounds.check_aligned_exact(max_path, Ts=range(1, 5)).passed
+
+
+# ---------------------------------------------------------------- B1, B2+, B3 numeric
+
+
+@settings(max_examples=8)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_numeric_bounds_hold_on_drawn_seeds(seed):
+    assert lower_bounds.check_nonneg_lower(seed=seed, count=8).passed
+    assert lower_bounds.check_path_sum_upper(seed=seed, count=8).passed
+    assert lower_bounds.check_dominant_lower(seed=seed, count=8).passed
+
+
+def _p_lambda(pattern, beta, gamma, mu, lam):
+    return lower_bounds.get("path_sum_upper").evaluate(pattern=pattern, beta=beta, gamma=gamma,
+                                                        lam=lam)
+
+
+def test_numeric_certificates_fail_for_a_wrong_bound():
+    # P_lambda as a *lower* bound for B2+, 0.9 P_lambda as the upper bound of B1, and the
+    # max-product path over lambda as B3's lower bound: each is violated on some draw.
+    assert not lower_bounds.check_nonneg_lower(_p_lambda, count=50).passed
+    assert not lower_bounds.check_path_sum_upper(
+        lambda *a: 0.9 * _p_lambda(*a), count=50).passed
+    assert not lower_bounds.check_dominant_lower(
+        lambda p, b, g, mu, lam: max_path(p, b, g, lam), count=50).passed
+
+
+# ---------------------------------------------------------------- B3 is needed
+
+
+def _hand_G0_and_M(J):
+    """G_0 = dh_3/dh_0 for uniform attention, T = 3, beta = gamma = 1/2, from the four paths
+    with weights w(i->j) = [i == j-1]/2 + 1/(2j) worked out by hand, and M_mu(0)."""
+    J1, J2, J3 = J
+    w01, w02, w12, w03, w13, w23 = 1.0, 0.25, 0.75, 1 / 6, 1 / 6, 2 / 3
+    G0 = w03 * J3 + w01 * w13 * J3 @ J1 + w02 * w23 * J3 @ J2 + w01 * w12 * w23 * J3 @ J2 @ J1
+    mu = [np.linalg.svd(Jk, compute_uv=False)[-1] for Jk in J]
+    M = max(w03 * mu[2], w01 * w13 * mu[0] * mu[2], w02 * w23 * mu[1] * mu[2],
+            w01 * w12 * w23 * mu[0] * mu[1] * mu[2])
+    return G0, M, min(mu)
+
+
+def _violates(J) -> bool:
+    G0, M, smallest = _hand_G0_and_M(J)
+    return smallest > 1e-12 and np.linalg.norm(G0, 2) < (1 - 1e-9) * M
+
+
+def test_counterexample_is_real_and_locally_minimal(results):
+    ev = results["naive_bound_fails"].evidence
+    J = [np.array([[float(Fraction(x)) for x in row] for row in m])
+         for m in ev["counterexample"]["J"].values()]
+    assert any((Jk < 0).any() for Jk in J)
+    G0, M, _ = _hand_G0_and_M(J)
+    assert np.linalg.norm(G0, 2) < M
+    assert float(ev["counterexample"]["M_mu0"]) == pytest.approx(M, rel=1e-12)
+    simpler = [float(v) for v in counterexample.GRID]
+    for k in range(3):
+        for pos in np.ndindex(2, 2):
+            for v in simpler[: simpler.index(J[k][pos])]:
+                cand = [m.copy() for m in J]
+                cand[k][pos] = v
+                assert not _violates(cand), (k, pos, v)
+
+
+@settings(max_examples=5)
+@given(seed=st.integers(0, 10**6))
+def test_search_and_shrink_keep_a_genuine_violation(seed):
+    found, _ = counterexample.search(seed=seed)
+    assert found is not None
+    shrunk, _ = counterexample.shrink(found)
+    values = np.array([float(v) for v in counterexample.GRID])
+    assert _violates(list(values[shrunk])) and shrunk.sum() <= found.sum()
+
+
+def test_no_counterexample_with_nonnegative_entries():
+    # B2+: with entries in {0, 1/2, 1, 2} no violation exists, so the certificate must fail.
+    grid = [sp.Rational(v) for v in ("0", "1/2", "1", "2")]
+    cert = counterexample.check_naive_bound_fails(grid=grid)
+    assert not cert.passed and "no counterexample" in cert.evidence["summary"]
+
+
+# ---------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: path_count.check_path_count(T_max=0), "T_max"),
+    (lambda: lemma1.generic_cases((2, 0)), "Ts"),
+    (lambda: lower_bounds.check_nonneg_lower(count=0), "count"),
+    (lambda: catalog_bounds.check_window_lower(nus=(0,)), "nus"),
+    (lambda: counterexample.check_naive_bound_fails(grid=[sp.Integer(1)]), "grid"),
+])
+def test_bad_input_names_the_parameter(call, name):
+    with pytest.raises(ValueError, match=f"parameter '{name}'"):
+        call()
