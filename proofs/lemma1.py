@@ -121,12 +121,14 @@ def rational_cases(Ts: Sequence[int] = (2, 3, 4), draws: int = 3, seed: int = 0)
 @register_certificate
 def lemma1_generic() -> Certificate:
     """Lemma 1 for a generic symbolic pattern, T in {2, 3, 4}, every t < T."""
-    return check_lemma1(generic_cases(), "sympy Jacobian vs explicit path sum; symbolic "
-                        "V, b, u_k, phi, alpha_{k,i}, beta, gamma; n = 2, T in {2,3,4}")
+    return check_lemma1(generic_cases(), "sympy, generic symbolic alpha_{k,i}, beta, gamma: "
+                        "Jacobian vs explicit path sum; symbolic V, b, u_k, phi; n = 2, "
+                        "T in {2,3,4}")
 
 
 @register_certificate
 def lemma1_rational() -> Certificate:
     """Lemma 1 for seeded random rational row-stochastic patterns, T in {2, 3, 4}."""
-    return check_lemma1(rational_cases(), "sympy Jacobian vs explicit path sum; symbolic "
-                        "V, b, u_k, phi; 3 seeded random rational patterns per T in {2,3,4}")
+    return check_lemma1(rational_cases(), "sympy, 3 seeded random rational patterns per T: "
+                        "Jacobian vs explicit path sum; symbolic V, b, u_k, phi; n = 2, "
+                        "T in {2,3,4}")
