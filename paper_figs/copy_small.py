@@ -8,7 +8,9 @@ Train first (README, "Small-scale result"), one command per model, e.g.
         --save runs/copy_small/relrnn.pt
 
 then collect: ``python paper_figs/copy_small.py --runs runs/copy_small``. It reads each
-``<model>.pt`` with its ``.metrics.jsonl`` and ``.profile.json`` and writes, under ``--out``:
+``<model>.pt`` with its ``.metrics.jsonl``, recomputes the gradient profiles of
+:func:`verify.train.profiles` (training loss and recall loss) of the untrained model (rebuilt
+from the checkpoint's seed) and of the trained one, and writes, under ``--out``:
 ``summary.json`` (per model: first logged step with training accuracy >= the target, with its
 CPU and wall seconds; accuracy on fixed evaluation batches at the trained T and at each
 ``--transfer`` T, with forward cost), ``curves.csv``, ``profiles.csv`` and ``copy_small.png``.
@@ -28,7 +30,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from verify.train import beside, evaluate, load, restore  # noqa: E402
+from verify.train import beside, build, evaluate, load, profiles, restore  # noqa: E402
 
 MODELS = ("rnn", "memrnn", "relrnn")
 
@@ -44,8 +46,7 @@ def collect(runs: Path, target: float, transfer: list[int], batches: int) -> dic
         ck = runs / f"{name}.pt"
         if not ck.exists():
             continue
-        metrics, profile = beside(ck)
-        rows = [json.loads(line) for line in metrics.read_text().splitlines()]
+        rows = [json.loads(line) for line in beside(ck)[0].read_text().splitlines()]
         state = load(ck)
         model = restore(state)
         cfg = state["config"]
@@ -61,7 +62,8 @@ def collect(runs: Path, target: float, transfer: list[int], batches: int) -> dic
                      "peak_mem_kind": rows[-1]["peak_mem_kind"],
                      "reached": first_reaching(rows, target), "target": target,
                      "eval": evals, "rows": rows,
-                     "profile": json.loads(profile.read_text())}
+                     "profile": {"init": profiles(build(cfg), cfg),
+                                 "final": profiles(model, cfg)}}
     if not out:
         raise SystemExit(f"no checkpoints of {', '.join(MODELS)} under {runs}")
     return out
@@ -81,26 +83,29 @@ def write(results: dict, out: Path) -> None:
                             row["elapsed_s"]])
     with (out / "profiles.csv").open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["model", "t", "log10_grad_init", "log10_grad_final"])
+        w.writerow(["model", "t", "loss_init", "loss_final", "recall_init", "recall_final"])
         for name, r in results.items():
             p = r["profile"]
-            for t, a, b in zip(p["t"], p["init"], p["final"], strict=True):
-                w.writerow([name, t, a, b])
+            cols = [p[when][kind] for kind in ("loss", "recall") for when in ("init", "final")]
+            for t, values in enumerate(zip(*cols, strict=True)):
+                w.writerow([name, t, *values])
 
-    fig, (acc, init, final) = plt.subplots(1, 3, figsize=(16, 4.5))
-    for name, r in results.items():
-        rows, p = r["rows"], r["profile"]
-        acc.plot([row["cpu_s"] / 60 for row in rows], [row["accuracy"] for row in rows],
-                 label=name)
-        init.plot(p["t"], p["init"], label=name)
-        final.plot(p["t"], p["final"], label=name)
-    acc.axhline(next(iter(results.values()))["target"], color="0.6", ls="--")
-    acc.set(xlabel="CPU minutes (1 thread)", ylabel="training accuracy, last K",
-            title="copy, T = 100")
-    for ax, when in ((init, "at initialisation"), (final, "after training")):
-        ax.set(xlabel="t", ylabel="log10 ||dL/dh_t||", title=f"gradient profile {when}")
-    for ax in (acc, init, final):
-        ax.legend()
+    fig, axes = plt.subplots(1, 3, figsize=(17, 4.5))
+    for i, (name, r) in enumerate(results.items()):
+        colour = f"C{i}"
+        axes[0].plot([row["cpu_s"] / 60 for row in r["rows"]],
+                     [row["accuracy"] for row in r["rows"]], color=colour, label=name)
+        for ax, kind in zip(axes[1:], ("loss", "recall"), strict=True):
+            for when, style in (("init", ":"), ("final", "-")):
+                values = [float("nan") if v is None else v for v in r["profile"][when][kind]]
+                ax.plot(values, style, color=colour, label=f"{name}, {when}")
+    axes[0].axhline(next(iter(results.values()))["target"], color="0.6", ls="--")
+    axes[0].set(xlabel="CPU minutes (1 thread)", ylabel="training accuracy, last K",
+                title="copy, T = 100")
+    axes[1].set(xlabel="t", ylabel="log10 ||dL/dh_t||", title="training loss (all steps)")
+    axes[2].set(xlabel="t", ylabel="log10 ||dL_recall/dh_t||", title="recall loss (last K)")
+    for ax in axes:
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out / "copy_small.png", dpi=110)
     plt.close(fig)

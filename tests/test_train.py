@@ -35,7 +35,8 @@ def test_short_run_decreases_loss(name, tmp_path):
     assert [r["step"] for r in rows] == [10, 20, 30, 40]
     assert rows[-1]["loss"] < 0.8 * rows[0]["loss"]
     profile = json.loads((tmp_path / "m.profile.json").read_text())
-    assert len(profile["init"]) == len(profile["final"]) == 10 + 20 + 1
+    for when in ("init", "final"):
+        assert len(profile[when]["loss"]) == len(profile[when]["recall"]) == 10 + 20 + 1
     assert out["sec_per_step"] > 0 and out["peak_mem_mb"] > 0
     assert 0 <= out["eval_accuracy"] <= 1
 

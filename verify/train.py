@@ -6,8 +6,8 @@ hidden 128, orthogonal recurrent initialisation (:mod:`verify.zoo`), data drawn 
 A checkpoint holds the :class:`Config`, the step, model and optimizer states and the data
 generator's state, so a resumed run repeats an uninterrupted one bit for bit on the CPU. Beside
 it go ``<stem>.metrics.jsonl`` (one line per ``log_every`` steps: loss, accuracy on the last K,
-seconds per step, peak memory) and ``<stem>.profile.json`` (the loss-gradient profile
-``||dL/dh_t||`` at initialisation and at the end, on one fixed batch).
+seconds per step, peak memory) and ``<stem>.profile.json`` (the loss-gradient profiles
+``||dL/dh_t||`` of :func:`profiles` at initialisation and at the end, on one fixed batch).
 
 Peak memory is ``torch.cuda.max_memory_allocated`` on CUDA and the process's peak resident set
 size (``ru_maxrss``, everything the process ever held) on the CPU; ``peak_mem_kind`` says which.
@@ -105,20 +105,31 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def grad_profile(model: zoo.Classifier, task: str, T: int, batch: int) -> list[float]:
+def grad_profile(model: zoo.Classifier, task: str, T: int, batch: int, *,
+                 recall_only: bool = False) -> list[float | None]:
     """``||dL/dh_t||`` for t = 0..T+20 on the fixed batch of :data:`PROFILE_SEED`: the norm
-    over (batch, n) of the gradient of the batch-mean loss, by one backward pass through
-    zero probes (:mod:`verify.rollout`), in a float64 copy of the model so that vanishing
-    values stay representable. Returned as log10 (None for an exact 0)."""
+    over (batch, n) of the gradient of the batch-mean loss (the training loss, or with
+    ``recall_only`` the loss on the last K steps alone, whose gradient reaches early states
+    only through the recurrence and the attention), by one backward pass through zero probes
+    (:mod:`verify.rollout`), in a float64 copy of the model so that vanishing values stay
+    representable. Returned as log10 (None for an exact 0)."""
     model = copy.deepcopy(model).double()
     device = next(model.parameters()).device
     x, y = tasks.batch(task, T, batch, torch.Generator().manual_seed(PROFILE_SEED),
                        dtype=torch.float64, device=device)
     probe = x.new_zeros(batch, x.shape[1] + 1, model.core.hidden, requires_grad=True)
     logits, _ = model(x, probe=probe)
-    (g,) = torch.autograd.grad(tasks.loss(logits, y), probe)
+    window = slice(-tasks.K, None) if recall_only else slice(None)
+    (g,) = torch.autograd.grad(tasks.loss(logits[:, window], y[:, window]), probe)
     logs = torch.linalg.vector_norm(g, dim=(0, 2)).log10().tolist()
     return [v if math.isfinite(v) else None for v in logs]
+
+
+def profiles(model: zoo.Classifier, cfg: Config) -> dict[str, list[float | None]]:
+    """:func:`grad_profile` of the training loss (``loss``) and of the recall loss
+    (``recall``), log10 over t = 0..T+20."""
+    return {"loss": grad_profile(model, cfg.task, cfg.T, cfg.batch),
+            "recall": grad_profile(model, cfg.task, cfg.T, cfg.batch, recall_only=True)}
 
 
 @torch.no_grad()
@@ -218,7 +229,7 @@ def train(cfg: Config, steps: int, *, device: torch.device | str = "cpu",
         gen.manual_seed(cfg.seed)
         start, elapsed, cpu = 0, 0.0, 0.0
         profile = {"t": list(range(tasks.sequence_length(cfg.T) + 1)),
-                   "init": grad_profile(model, cfg.task, cfg.T, cfg.batch), "final": None}
+                   "init": profiles(model, cfg), "final": None}
     else:
         opt.load_state_dict(ck["optimizer"])
         gen.set_state(ck["data_rng"].cpu())
@@ -276,7 +287,7 @@ def train(cfg: Config, steps: int, *, device: torch.device | str = "cpu",
             window = []
             t0, c0 = time.perf_counter(), time.process_time()
     bar.close()
-    profile["final"] = grad_profile(model, cfg.task, cfg.T, cfg.batch)
+    profile["final"] = profiles(model, cfg)
     if save is not None:
         checkpoint(steps)
         beside(save)[1].write_text(json.dumps(profile))
