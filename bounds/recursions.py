@@ -51,11 +51,26 @@ def _coefficient(name: str, value: object) -> object:
     return float(NONNEGATIVE.check(name, value))
 
 
+def _exact(name: str, value: object) -> object:
+    """In exact arithmetic, an int becomes a sympy Integer; a float is refused, not rounded."""
+    if isinstance(value, sp.Basic):
+        return value
+    if isinstance(value, (int, np.integer)) or float(value).is_integer():
+        return sp.Integer(int(value))
+    raise ValueError(f"parameter {name!r} must be an int or a sympy number when the pattern "
+                     f"or another coefficient is exact, got the float {value!r}")
+
+
 def graph(pattern: object, beta: object, gamma: object) -> Graph:
-    """The dependency graph G of THEORY.md section 2 for a fixed pattern and beta, gamma."""
+    """The dependency graph G of THEORY.md section 2 for a fixed pattern and beta, gamma.
+
+    Exact (sympy) when the pattern or beta or gamma is; then the other coefficient must be an
+    int or a sympy number."""
     p = as_pattern(pattern)
     beta, gamma = _coefficient("beta", beta), _coefficient("gamma", gamma)
     exact = p.exact or isinstance(beta, sp.Basic) or isinstance(gamma, sp.Basic)
+    if exact:
+        beta, gamma = _exact("beta", beta), _exact("gamma", gamma)
     dtype = object if exact else float
     steps = np.arange(p.T)
     src = np.concatenate([p.indices, steps])
@@ -93,6 +108,8 @@ def _steps(g: Graph, x: object, name: str) -> np.ndarray:
         arr = POSITIVE.check(name, arr)
     elif not all(v.is_positive and v.is_finite for v in arr.ravel()):
         raise ValueError(f"parameter {name!r} must be {POSITIVE}")
+    if g.weight.dtype == object and arr.dtype != object:
+        arr = np.array([_exact(name, v) for v in arr.ravel()], dtype=object).reshape(arr.shape)
     if arr.ndim == 0:
         arr = np.full(g.T, arr.item(), dtype=arr.dtype)
     if arr.shape != (g.T,):

@@ -131,3 +131,13 @@ def test_bad_coefficients_are_refused(name, value):
     kw = {"beta": 0.5, "gamma": 0.5, name: value}
     with pytest.raises(ValueError, match=f"parameter '{name}'"):
         dependency_depth(patterns.uniform(3), **kw)
+
+
+def test_python_ints_stay_exact_and_floats_are_refused_in_exact_arithmetic():
+    exact = patterns.uniform(3, exact=True)
+    got = path_sum(exact, 0, sp.Rational(1, 2), 1)
+    assert list(got) == [sp.Rational(5, 16), sp.Rational(5, 24), sp.Rational(1, 6)]
+    with pytest.raises(ValueError, match="parameter 'beta' must be an int or a sympy number"):
+        path_sum(exact, 0.3, sp.Rational(1, 2), 1)
+    with pytest.raises(ValueError, match="parameter 'x' must be an int or a sympy number"):
+        path_sum(exact, 0, sp.Rational(1, 2), 1.5)
