@@ -13,7 +13,8 @@ then collect: ``python paper_figs/copy_small.py --runs runs/copy_small``. It rea
 from the checkpoint's seed) and of the trained one, and writes, under ``--out``:
 ``summary.json`` (per model: first logged step with training accuracy >= the target, with its
 CPU and wall seconds; accuracy on fixed evaluation batches at the trained T and at each
-``--transfer`` T, with forward cost), ``curves.csv``, ``profiles.csv`` and ``copy_small.png``.
+``--transfer`` T, with forward cost, each evaluation in its own process so that its peak
+resident memory is its own), ``curves.csv``, ``profiles.csv`` and ``copy_small.png``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -30,7 +32,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from verify.train import beside, build, evaluate, load, profiles, restore  # noqa: E402
+from verify.train import beside, build, load, profiles, restore  # noqa: E402
 
 MODELS = ("rnn", "memrnn", "relrnn")
 
@@ -38,6 +40,15 @@ MODELS = ("rnn", "memrnn", "relrnn")
 def first_reaching(rows: list[dict], target: float) -> dict | None:
     """The first metrics row whose training accuracy (mean over its interval) >= target."""
     return next((r for r in rows if r["accuracy"] >= target), None)
+
+
+def evaluate_apart(ck: Path, T: int, batches: int) -> dict:
+    """``untangle eval --task transfer`` in a fresh process (CPU, 1 thread), so that its peak
+    resident memory is that of this evaluation alone."""
+    argv = [sys.executable, "-m", "verify.cli", "eval", "--task", "transfer", "--load", str(ck),
+            "--T", str(T), "--batches", str(batches), "--device", "cpu", "--threads", "1",
+            "--json"]
+    return json.loads(subprocess.run(argv, check=True, capture_output=True, text=True).stdout)
 
 
 def collect(runs: Path, target: float, transfer: list[int], batches: int) -> dict:
@@ -50,8 +61,7 @@ def collect(runs: Path, target: float, transfer: list[int], batches: int) -> dic
         state = load(ck)
         model = restore(state)
         cfg = state["config"]
-        evals = [evaluate(model, cfg.task, T, batches=batches, batch=cfg.batch)
-                 for T in (cfg.T, *transfer)]
+        evals = [evaluate_apart(ck, T, batches) for T in (cfg.T, *transfer)]
         out[name] = {"config": {k: getattr(cfg, k) for k in ("task", "T", "nu", "rho",
                                                              "hidden", "lr", "seed")},
                      "steps": state["step"], "cpu_s": state["cpu_s"],
@@ -119,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--transfer", type=int, nargs="*", default=[200, 500],
                    help="larger T to evaluate at")
     p.add_argument("--batches", type=int, default=20, help="evaluation batches per T")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1, help="torch threads for the profiles")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     results = collect(Path(args.runs), args.target, args.transfer, args.batches)

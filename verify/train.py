@@ -10,7 +10,8 @@ seconds per step, peak memory) and ``<stem>.profile.json`` (the loss-gradient pr
 ``||dL/dh_t||`` of :func:`profiles` at initialisation and at the end, on one fixed batch).
 
 Peak memory is ``torch.cuda.max_memory_allocated`` on CUDA and the process's peak resident set
-size (``ru_maxrss``, everything the process ever held) on the CPU; ``peak_mem_kind`` says which.
+size on the CPU (``VmHWM`` on Linux, else ``ru_maxrss``: everything the process ever held,
+Python and torch included); ``peak_mem_kind`` says which.
 """
 
 from __future__ import annotations
@@ -97,6 +98,10 @@ def peak_memory(device: torch.device) -> tuple[float, str]:
     """Peak memory in MiB and what it is (module docstring)."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20, "cuda_max_allocated"
+    status = Path("/proc/self/status")
+    if status.exists():  # Linux: VmHWM starts afresh at exec, unlike ru_maxrss
+        line = next(x for x in status.read_text().splitlines() if x.startswith("VmHWM:"))
+        return int(line.split()[1]) / 1024, "cpu_peak_rss"
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "cpu_peak_rss"
 
 
