@@ -21,23 +21,27 @@ from verify.relrnn import Screened
 from verify.rollout import Rollout
 
 
+def _per_state(mask: Tensor) -> Tensor:
+    """A per-input mask (B, L) as a per-state mask over h_0..h_L: input j makes h_{j+1}."""
+    return torch.cat([torch.zeros_like(mask[:, :1]), mask], dim=1)
+
+
 def symbol_states(x: Tensor, task: str) -> Tensor:
-    """(B, L + 1) mask over h_0..h_L: True for the states made from a symbol input (1..8),
-    i.e. h_{j+1} for a symbol at input position j; ``x`` one-hot (B, L, inputs)."""
+    """(B, L + 1) mask over h_0..h_L: True for the states made from a symbol input (1..8);
+    ``x`` one-hot (B, L, inputs)."""
     sym = x.argmax(-1)
-    informative = (sym != 0) & (sym != tasks.get(task).marker)
-    return torch.cat([torch.zeros_like(informative[:, :1]), informative], dim=1)
+    return _per_state((sym != 0) & (sym != tasks.get(task).marker))
 
 
 def blank_states(x: Tensor) -> Tensor:
     """(B, L + 1) mask over h_0..h_L: True for states made from a blank/noise input (0)."""
-    blank = x.argmax(-1) == 0
-    return torch.cat([torch.zeros_like(blank[:, :1]), blank], dim=1)
+    return _per_state(x.argmax(-1) == 0)
 
 
 def favour(rollout: Rollout, blank: Tensor, nu: int, rho: int) -> dict[str, float]:
     """Early-state favour (module docstring) from a Rollout's ``extra["score"]`` (B, L + 1):
-    ``favour``, ``early_score`` and ``late_score`` (means over the batch's blank states)."""
+    ``favour``, ``early_score`` and ``late_score`` (means over the batch's blank states; nan
+    where a group is empty)."""
     score = rollout.extra["score"]
     i = torch.arange(score.shape[1], device=score.device)
     early = blank & (i >= 1) & (i < nu + rho)
