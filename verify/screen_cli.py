@@ -14,7 +14,7 @@ from verify.device import resolve_device
 from verify.screen import inspect, symbol_states
 from verify.screening import SCORES
 from verify.train import build, load, restore
-from verify.train_cli import merged_config
+from verify.train_cli import merged_config, set_threads
 
 
 def plot(runs: dict[str, tuple], nu: int, index: int, path: Path, title: str) -> None:
@@ -48,8 +48,7 @@ def plot(runs: dict[str, tuple], nu: int, index: int, path: Path, title: str) ->
 
 
 def _screen(args: argparse.Namespace) -> int:
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     device = resolve_device(args.device)
     cfg = merged_config(args, args.load, free=("T", "seed"))
     if cfg.model not in zoo.SCREENED:

@@ -16,7 +16,8 @@ from verify.train import Config, evaluate, load, restore, train
 EVAL_TASKS = (*tasks.TASKS, "transfer")
 
 
-def _threads(n: int | None) -> None:
+def set_threads(n: int | None) -> None:
+    """``torch.set_num_threads(n)`` unless n is None; n >= 1."""
     if n is not None:
         if n < 1:
             raise ValueError(f"parameter 'threads' must be an integer >= 1, got {n}")
@@ -40,7 +41,7 @@ def merged_config(args: argparse.Namespace, checkpoint: str | None,
 
 
 def _train(args: argparse.Namespace) -> int:
-    _threads(args.threads)
+    set_threads(args.threads)
     summary = train(merged_config(args, args.resume), args.steps, device=args.device,
                     save=args.save, resume=args.resume, force=args.force, log_every=args.log_every,
                     save_every=args.save_every, progress=not args.json)
@@ -61,7 +62,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    _threads(args.threads)
+    set_threads(args.threads)
     device = resolve_device(args.device)
     ck = load(args.load, device)
     cfg = ck["config"]
