@@ -175,3 +175,20 @@ def test_parser_choices_are_the_modules_and_import_no_torch():
     assert nonlin.KINDS == ("linear", "tanh", "relu") and len(spectra.KINDS) == 6
     code = "import sys, verify.measure_cli; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_loss_profile_from_the_cli(capsys):
+    """--loss last: grad_{h_t} L = G_t^T h_T (Lemma 1, section 2). On an aligned network
+    (linear phi, V = cI) G_t = P_c(t) I, so ||dL/dh_t|| / ||G_t||_2 = ||h_T|| for every t;
+    with T = 1, --loss all (a loss at every step k >= 1) is the same loss. Rounding: 1e-12."""
+    base = ("--pattern", "uniform", "--spectrum", "identity", "--scale", "0.8",
+            "--nonlin", "linear", "--hidden", "3")
+    assert measured(capsys, *base, "--T", "8")["grad_norm"] is None
+    got = measured(capsys, *base, "--T", "8", "--loss", "last")
+    ratio = np.array(got["grad_norm"]) / np.array(got["norm2"])
+    np.testing.assert_allclose(ratio, ratio[-1], rtol=1e-12)
+    one = [measured(capsys, *base, "--T", "1", "--loss", loss)["grad_norm"]
+           for loss in ("last", "all")]
+    np.testing.assert_allclose(one[0], one[1], rtol=1e-12)
+    code, out, _ = untangle(capsys, "--T", "5", "--loss", "all")
+    assert code == 0 and "||dL/dh_t||" in out

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 #: ``verify.measure.MODES``, repeated so that building the parser does not import torch.
 MODES = ("fixed", "full")
 DEFAULT_T = 50
+#: ``--loss``: L over a rollout r (h is (B, T+1, n)); the profile ||dL/dh_t|| goes to grad_norm.
+LOSSES = ("none", "last", "all")
 SHORT = {"path_sum_upper": "B1 upper", "dominant_path_lower": "B3 lower",
          "aligned_exact": "B2 exact", "nonneg_lower": "B2+ lower"}
 
@@ -70,6 +72,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     a("--beta", type=float, default=None, help="default 1 for none, else 0.5")
     a("--gamma", type=float, default=None, help="default 0 for none, else 0.5")
     a("--mode", choices=MODES, default="fixed")
+    a("--loss", choices=LOSSES, default="none",
+      help="loss-gradient profile ||dL/dh_t||: last = ||h_T||^2/2, all = sum_{k>=1} ||h_k||^2/2 "
+      "(a loss at every step); none (default) skips it")
     a("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     a("--dtype", choices=("float64", "float32"), default="float64")
     a("--seed", type=int, default=0)
@@ -117,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device, dtype=args.dtype)
     x = torch.as_tensor(np.random.default_rng([args.seed, 1]).standard_normal(
         (1, pattern.T, inputs)))
-    m = measure(model, x, mode=args.mode)
+    m = measure(model, x, mode=args.mode, loss=_loss(args.loss))
     if args.plot:
         _plot(m, args.plot, f"{args.pattern}, {args.spectrum} x{args.scale:g}, {args.nonlin}")
     if args.json:
@@ -125,6 +130,15 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(_table(m, model, args))
     return 0
+
+
+def _loss(name: str) -> Callable | None:
+    """The ``--loss`` choice as ``loss(rollout) -> scalar`` (THEORY.md section 5)."""
+    if name == "last":
+        return lambda r: 0.5 * r.h[:, -1].pow(2).sum()
+    if name == "all":
+        return lambda r: 0.5 * r.h[:, 1:].pow(2).sum()
+    return None
 
 
 def _fmt(v: float) -> str:
@@ -140,15 +154,20 @@ def _table(m: Measurement, model: SelfAttentiveRNN, args: argparse.Namespace) ->
             f"device={m.device} dtype={m.dtype}")
     hyp = " ".join(f"{k}={'yes' if v else 'no'}" for k, v in m.hypotheses.items())
     lines = [head, f"kappa={m.kappa}  hypotheses: {hyp}",
-             "log10 of ||dh_T/dh_t|| and of the bounds (-inf: a lower bound <= 0, vacuous):"]
+             "log10 of ||dh_T/dh_t||, of the bounds (-inf: a lower bound <= 0, vacuous) and of "
+             "||dL/dh_t|| (with --loss):"]
     cols = ["t", "depth", "||G||_2", "||G||_F", "sigma_min",
             *(SHORT.get(k, k) for k in m.bounds_log10)]
+    if m.grad_norm is not None:
+        cols.append("||dL/dh_t||")
     if m.gap is not None:
         cols.append("gap")
     lines.append(" ".join(f"{c:>10}" for c in cols))
     for t in np.unique(np.linspace(0, T - 1, min(T, args.rows)).round().astype(int)):
         row = [f"{t:>10d}", _fmt(m.depth[t]), _fmt(m.log10_norm2[t]), _fmt(m.log10_fro[t]),
                _fmt(m.log10_sigma_min[t]), *(_fmt(v[t]) for v in m.bounds_log10.values())]
+        if m.grad_norm is not None:
+            row.append(_fmt(np.log10(m.grad_norm[t]) if m.grad_norm[t] > 0 else -np.inf))
         if m.gap is not None:
             row.append(_fmt(m.gap[t]))
         lines.append(" ".join(row))
@@ -168,6 +187,9 @@ def _plot(m: Measurement, path: str, title: str) -> None:
     ax.plot(t, m.log10_norm2, "k-", lw=2, label="measured ||G_t||_2")
     ax.plot(t, m.log10_fro, "k--", lw=1, label="measured ||G_t||_F")
     ax.plot(t, m.log10_sigma_min, "k:", lw=1, label="measured sigma_min(G_t)")
+    if m.grad_norm is not None:
+        with np.errstate(divide="ignore"):
+            ax.plot(t, np.log10(m.grad_norm), "m-", lw=1, label="||dL/dh_t||")
     for name, v in m.bounds_log10.items():
         ax.plot(t, v, lw=1.2, label=f"{name} ({SHORT.get(name, name)})")
     ax.set_xlabel("t")
