@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bounds.patterns import as_pattern
-from bounds.recursions import dependency_depth, graph, sparsity
+from bounds.recursions import dependency_depth, sparsity
 
 #: Relative tolerance for "J_k is a multiple of I" on measured float64 Jacobians: round-off of
 #: diag(phi') V is a few ulps of ||J_k||, so 1e-12 separates aligned from generic matrices.
@@ -79,16 +79,9 @@ def has_strong_paths(pattern: object, beta: float, gamma: float) -> bool:
     kappa = sparsity(p)
     if kappa == 0 or float(gamma) == 0:
         return False
-    g = graph(p, beta, gamma)
-    strong = g.weight.astype(float) >= float(gamma) / kappa * (1 - 1e-12)
     d = dependency_depth(p, beta, gamma)
-    ds = np.full(p.T + 1, np.inf)
-    ds[p.T] = 0.0
-    for j in range(p.T, 0, -1):
-        lo, hi = g.ptr[j - 1], g.ptr[j]
-        idx = g.src[lo:hi][strong[lo:hi]]
-        ds[idx] = np.minimum(ds[idx], ds[j] + 1.0)
-    return bool(np.all(ds[:-1] == d) and np.all(np.isfinite(d)))
+    strong = dependency_depth(p, beta, gamma, min_weight=float(gamma) / kappa * (1 - 1e-12))
+    return bool(np.all(strong == d) and np.all(np.isfinite(d)))
 
 
 HYPOTHESES: dict[str, Hypothesis] = {

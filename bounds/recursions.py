@@ -181,16 +181,20 @@ def dominant_path(pattern: object, beta: object, gamma: object, mu: object,
     return best[:-1] / np.log(10.0), along[:-1] / np.log(10.0)
 
 
-def dependency_depth(pattern: object, beta: object, gamma: object) -> np.ndarray:
+def dependency_depth(pattern: object, beta: object, gamma: object,
+                     min_weight: float = 0.0) -> np.ndarray:
     """``d(t, T)``: fewest edges on a path from t to T in G, for t = 0..T-1 (THEORY.md §3).
 
     Breadth-first distance computed by the (min, +) recursion; ``inf`` where T is unreachable.
+    With ``min_weight`` > 0 only edges of weight ``>= min_weight`` count (B5's strong paths).
     """
     g = graph(pattern, beta, gamma)
+    strong = g.weight.astype(float) >= min_weight
     d = np.full(g.T + 1, np.inf)
     d[g.T] = 0.0
     for j in range(g.T, 0, -1):
-        idx = g.preds(j)[0]
+        lo, hi = g.ptr[j - 1], g.ptr[j]
+        idx = g.src[lo:hi][strong[lo:hi]]
         d[idx] = np.minimum(d[idx], d[j] + 1.0)
     return d[:-1]
 

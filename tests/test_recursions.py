@@ -55,8 +55,9 @@ def test_log_domain_agrees_with_linear(case):
         assert np.all(np.isneginf(log[~finite]))
 
 
-@given(random_patterns(), coefficients, coefficients)
-def test_depth_is_breadth_first_distance(p, beta, gamma):
+@given(random_patterns(), coefficients, coefficients, st.sampled_from([0.0, 0.1, 0.3]))
+def test_depth_is_breadth_first_distance(p, beta, gamma, m):
+    """BFS over the edges of weight > 0 (and >= min_weight m when m > 0)."""
     alpha = p.dense()
     T = p.T
     want = []
@@ -64,11 +65,11 @@ def test_depth_is_breadth_first_distance(p, beta, gamma):
         frontier, seen, d = {t}, {t}, 0
         while frontier and T not in frontier:
             frontier = {j for i in frontier for j in range(i + 1, T + 1)
-                        if edge_weight(alpha, beta, gamma, i, j) != 0} - seen
+                        if (w := edge_weight(alpha, beta, gamma, i, j)) != 0 and w >= m} - seen
             seen |= frontier
             d += 1
         want.append(d if T in frontier else math.inf)
-    np.testing.assert_array_equal(dependency_depth(p, beta, gamma), want)
+    np.testing.assert_array_equal(dependency_depth(p, beta, gamma, min_weight=m), want)
 
 
 @given(random_patterns(max_T=6, uniform_weights=True), st.integers(0, 4), st.integers(1, 4))
