@@ -188,3 +188,7 @@ def test_bad_input():
             m(torch.zeros(2, 5, 9))
         with pytest.raises(ValueError, match=r"parameter 'probe' must have shape \(2, 6, 4\)"):
             m(torch.zeros(2, 5, 10), probe=torch.zeros(2, 5, 4))
+        with pytest.raises(ValueError, match="parameter 'T'"):
+            m(torch.zeros(2, 0, 10))
+        with pytest.raises(ValueError, match="parameter 'x' must be finite"):
+            m(torch.full((2, 5, 10), float("nan")))

@@ -18,14 +18,24 @@ from verify.spectra import build_spectrum
 
 
 def check_inputs(x: Tensor, probe: Tensor | None, inputs: int, hidden: int) -> None:
-    """A ValueError unless ``x`` is (B, T, inputs) with T >= 1 and ``probe`` is None or
-    (B, T+1, hidden) (the probe convention of :mod:`verify.rollout`)."""
-    if x.ndim != 3 or x.shape[2] != inputs or x.shape[1] < 1:
+    """A ValueError unless ``x`` is a finite (B, T, inputs) with T >= 1 and ``probe`` is None
+    or (B, T+1, hidden) (the probe convention of :mod:`verify.rollout`)."""
+    if x.ndim != 3 or x.shape[2] != inputs:
         raise ValueError(f"parameter 'x' must have shape (B, T >= 1, {inputs}), "
                          f"got {tuple(x.shape)}")
+    if x.shape[1] < 1:
+        raise ValueError("parameter 'T' (x.shape[1]) must be an integer >= 1, got 0")
+    if not torch.isfinite(x).all():
+        raise ValueError("parameter 'x' must be finite (found NaN or inf)")
     want = (x.shape[0], x.shape[1] + 1, hidden)
     if probe is not None and tuple(probe.shape) != want:
         raise ValueError(f"parameter 'probe' must have shape {want}, got {tuple(probe.shape)}")
+
+
+def step_jacobians(phi: nonlin.Nonlinearity, V: Tensor, a: Tensor) -> Tensor:
+    """``J_k = diag(phi'(a_k)) V`` (THEORY.md section 2) for pre-activations ``a`` (T, n):
+    (T, n, n), detached."""
+    return phi.derivative(a.detach()).unsqueeze(-1) * V.detach()
 
 
 class VanillaCell(nn.Module):
@@ -54,9 +64,8 @@ class VanillaCell(nn.Module):
         return self.phi(a), a, None
 
     def jacobians(self, a: Tensor) -> Tensor:
-        """``J_k = diag(phi'(a_k)) V`` (THEORY.md section 2) for pre-activations ``a`` (T, n):
-        (T, n, n)."""
-        return self.phi.derivative(a.detach()).unsqueeze(-1) * self.V.detach()
+        """:func:`step_jacobians` of this cell for pre-activations ``a`` (T, n)."""
+        return step_jacobians(self.phi, self.V, a)
 
 
 class LSTMCell(nn.Module):

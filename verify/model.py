@@ -19,6 +19,7 @@ from bounds.domains import NONNEGATIVE, POSITIVE_INT
 from bounds.patterns import Pattern, as_pattern
 from verify import nonlin
 from verify.attention import AdditiveAttention
+from verify.cells import check_inputs, step_jacobians
 from verify.device import resolve_device, resolve_dtype
 from verify.rollout import Rollout
 from verify.spectra import build_spectrum
@@ -104,20 +105,10 @@ class SelfAttentiveRNN(nn.Module):
         return self.learned or self.pattern is not None
 
     def _check_inputs(self, x: Tensor, probe: Tensor | None) -> Tensor:
-        if x.ndim != 3 or x.shape[2] != self.inputs:
-            raise ValueError(f"parameter 'x' must have shape (B, T, {self.inputs}), "
-                             f"got {tuple(x.shape)}")
-        B, T = x.shape[:2]
-        if T < 1:
-            raise ValueError("parameter 'T' (x.shape[1]) must be an integer >= 1, got 0")
-        if self.pattern is not None and self.pattern.T != T:
+        check_inputs(x, probe, self.inputs, self.hidden)
+        if self.pattern is not None and self.pattern.T != x.shape[1]:
             raise ValueError(f"parameter 'x' must have T = {self.pattern.T} steps (the "
-                             f"pattern's), got {T}")
-        if not torch.isfinite(x).all():
-            raise ValueError("parameter 'x' must be finite (found NaN or inf)")
-        if probe is not None and tuple(probe.shape) != (B, T + 1, self.hidden):
-            raise ValueError(f"parameter 'probe' must have shape {(B, T + 1, self.hidden)}, "
-                             f"got {tuple(probe.shape)}")
+                             f"pattern's), got {x.shape[1]}")
         return x.to(self.V)
 
     def forward(self, x: Tensor, *, probe: Tensor | None = None,
@@ -168,5 +159,4 @@ class SelfAttentiveRNN(nn.Module):
     def step_jacobians(self, rollout: Rollout, batch_index: int = 0) -> Tensor:
         """``J_k = diag(phi'(a_k)) V`` for k = 1..T of one sequence: (T, n, n), entry k-1 is
         J_k (THEORY.md section 2)."""
-        a = rollout.a[batch_index].detach()
-        return self.phi.derivative(a).unsqueeze(-1) * self.V.detach()
+        return step_jacobians(self.phi, self.V, rollout.a[batch_index])
