@@ -1,12 +1,13 @@
 """The bound catalog of THEORY.md section 4 (B0-B7), symbolic and numeric.
 
 >>> from bounds import get, patterns
->>> get("relevancy_lower").evaluate(gamma=0.5, mu=1.0, nu=10, rho=15)
+>>> get("B7").evaluate(gamma=0.5, mu=1.0, nu=10, rho=15)
 array(0.02)
 >>> get("path_sum_upper").log10(pattern=patterns.none(100_000), beta=1, gamma=0, lam=0.5)[0]
 -30102.99...
 """
 
+from bounds import patterns
 from bounds.catalog import CATALOG, Bound, ClosedFormBound, ProfileBound, get
 from bounds.hypotheses import HYPOTHESES, Hypothesis
 from bounds.patterns import Pattern, as_pattern
@@ -34,5 +35,6 @@ __all__ = [
     "graph",
     "max_path",
     "path_sum",
+    "patterns",
     "sparsity",
 ]

@@ -351,11 +351,16 @@ CATALOG: dict[str, Bound] = {b.name: b for b in (*_closed_forms(), *_profiles())
 
 
 def get(name: str) -> Bound:
-    """The catalog entry ``name``; a ValueError listing the names if there is none."""
-    try:
+    """The catalog entry ``name``, or the entry of a THEORY.md id (``"B7"``; ``"B4"`` is the
+    lower bound ``uniform_lower``, its exact closed form is ``uniform_exact``); a ValueError
+    listing the names and ids if there is none."""
+    if name in CATALOG:
         return CATALOG[name]
-    except KeyError:
-        raise ValueError(f"unknown bound {name!r}; known: {', '.join(CATALOG)}") from None
+    for bound in CATALOG.values():
+        if bound.theory_id == name:
+            return bound
+    ids = ", ".join(dict.fromkeys(b.theory_id for b in CATALOG.values()))
+    raise ValueError(f"unknown bound {name!r}; known: {', '.join(CATALOG)} (or an id: {ids})")
 
 
 __all__ = ["CATALOG", "Bound", "ClosedFormBound", "Domain", "ProfileBound", "get"]

@@ -12,8 +12,10 @@ is refused: a row of zeros in a user's matrix is far more often a mistake than a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import sympy as sp
@@ -207,6 +209,22 @@ def from_matrix(alpha: object, atol: float = ROW_SUM_ATOL) -> Pattern:
     indptr = np.concatenate([[0], np.cumsum(sizes)])
     rows, cols = np.nonzero(nonzero)
     return Pattern(T, indptr, cols.astype(np.int64), a[rows, cols], "matrix")
+
+
+def load(path: str | Path) -> Pattern:
+    """A T x T pattern from a file: ``.npy``, ``.csv`` (comma-separated rows) or ``.json``
+    (nested list), validated by :func:`from_matrix`."""
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"parameter 'pattern': no such file {str(path)!r}")
+    if p.suffix == ".npy":
+        return from_matrix(np.load(p))
+    if p.suffix == ".csv":
+        return from_matrix(np.loadtxt(p, delimiter=",", ndmin=2))
+    if p.suffix == ".json":
+        return from_matrix(json.loads(p.read_text()))
+    raise ValueError(f"parameter 'pattern': file must end in .npy, .csv or .json, "
+                     f"got {str(path)!r}")
 
 
 def as_pattern(pattern: object) -> Pattern:

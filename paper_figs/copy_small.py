@@ -9,7 +9,7 @@ Train first (README, "Small-scale result"), one command per model, e.g.
 
 then collect: ``python paper_figs/copy_small.py --runs runs/copy_small``. It reads each
 ``<model>.pt`` with its ``.metrics.jsonl``, recomputes the gradient profiles of
-:func:`verify.train.profiles` (training loss and recall loss) of the untrained model (rebuilt
+:func:`verify.training.profiles` (training loss and recall loss) of the untrained model (rebuilt
 from the checkpoint's seed) and of the trained one, and writes, under ``--out``:
 ``summary.json`` (per model: first logged step with training accuracy >= the target, with its
 CPU and wall seconds; accuracy on fixed evaluation batches at the trained T and at each
@@ -26,13 +26,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import matplotlib
+import torch
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-
-from verify.train import beside, build, load, profiles, restore  # noqa: E402
+from verify.training import build, load, profiles, restore
+from verify.training.train import beside
 
 MODELS = ("rnn", "memrnn", "relrnn")
 
@@ -72,8 +70,8 @@ def collect(runs: Path, target: float, transfer: list[int], batches: int) -> dic
                      "peak_mem_kind": rows[-1]["peak_mem_kind"],
                      "reached": first_reaching(rows, target), "target": target,
                      "eval": evals, "rows": rows,
-                     "profile": {"init": profiles(build(cfg), cfg),
-                                 "final": profiles(model, cfg)}}
+                     "profile": {"init": profiles(build(cfg), cfg.task, cfg.T, cfg.batch),
+                                 "final": profiles(model, cfg.task, cfg.T, cfg.batch)}}
     if not out:
         raise SystemExit(f"no checkpoints of {', '.join(MODELS)} under {runs}")
     return out
@@ -100,7 +98,8 @@ def write(results: dict, out: Path) -> None:
             for t, values in enumerate(zip(*cols, strict=True)):
                 w.writerow([name, t, *values])
 
-    fig, axes = plt.subplots(1, 3, figsize=(17, 4.5))
+    fig = Figure(figsize=(17, 4.5))
+    axes = fig.subplots(1, 3)
     for i, (name, r) in enumerate(results.items()):
         colour = f"C{i}"
         axes[0].plot([row["cpu_s"] / 60 for row in r["rows"]],
@@ -118,7 +117,6 @@ def write(results: dict, out: Path) -> None:
         ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out / "copy_small.png", dpi=110)
-    plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> int:

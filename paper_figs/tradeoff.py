@@ -19,16 +19,12 @@ import argparse
 import csv
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import torch
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from bounds import get, patterns  # noqa: E402
-from verify.measure import measure  # noqa: E402
-from verify.model import SelfAttentiveRNN  # noqa: E402
+from bounds import get, patterns
+from verify import controlled, measure
 
 
 def rows(T: int, c: float, nu: int, rho: int) -> list[tuple[str, object, np.ndarray, str]]:
@@ -53,8 +49,8 @@ def rows(T: int, c: float, nu: int, rho: int) -> list[tuple[str, object, np.ndar
 
 def measured(pattern: patterns.Pattern, c: float, hidden: int) -> np.ndarray:
     """log10 ||dh_T/dh_t|| of a linear network with V = cI on ``pattern`` (THEORY B2)."""
-    model = SelfAttentiveRNN.from_spectrum("identity", hidden, hidden, "linear", scale=c,
-                                           pattern=pattern, device="cpu")
+    model = controlled("identity", hidden, hidden, "linear", scale=c, pattern=pattern,
+                       device="cpu")
     x = torch.randn(1, pattern.T, hidden, dtype=torch.float64,
                     generator=torch.Generator().manual_seed(0))
     return measure(model, x, mode="fixed").log10_norm2
@@ -70,7 +66,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=Path("paper_figs/tradeoff"))
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig = Figure(figsize=(8, 5))
+    ax = fig.subplots()
     with open(args.out / "tradeoff.csv", "w", newline="") as f:
         out = csv.writer(f)
         out.writerow(["model", "bound", "t", "distance", "log10_measured", "log10_bound"])

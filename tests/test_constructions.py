@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from verify import nonlin
-from verify.spectra import KINDS, build_spectrum
+from verify.models import nonlin
+from verify.models.spectra import KINDS, build_spectrum
 
 # Tolerances: constructions are a handful of float64 QR/matrix products of O(1) entries, exact
 # to a few ulps, so 1e-12 absolute. Eigenvalues of a non-normal matrix are ill-conditioned:

@@ -28,7 +28,6 @@ from proofs import (
     path_count,
     uniform_closed_form,
 )
-from proofs import cli as proofs_cli
 from proofs.certificate import Certificate, SmallestMargin, catalog_symbols, jsonable
 from proofs.paths import adjoint, edge_weights, path_sum_matrix, paths
 from verify import cli
@@ -80,7 +79,7 @@ def test_sparse_lower_hypothesis_is_not_idle(results):
 
 
 def test_check_json_shape_and_exit_code(results, monkeypatch, capsys):
-    monkeypatch.setattr(proofs_cli, "run_all", lambda progress: list(results.values()))
+    monkeypatch.setattr(proofs, "run_all", lambda progress: list(results.values()))
     assert cli.main(["check", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert isinstance(out, list) and len(out) == len(results)
@@ -92,7 +91,7 @@ def test_check_json_shape_and_exit_code(results, monkeypatch, capsys):
 def test_check_table_prints_the_counterexample_and_fails_with_exit_1(results, monkeypatch,
                                                                      capsys):
     failing = Certificate("B9", "made up", False, {"summary": "deliberately failing"})
-    monkeypatch.setattr(proofs_cli, "run_all",
+    monkeypatch.setattr(proofs, "run_all",
                         lambda progress: [*results.values(), failing])
     assert cli.main(["check"]) == 1
     out = capsys.readouterr().out

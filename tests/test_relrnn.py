@@ -9,18 +9,16 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_screening import reference_admission
+from test_relevance import reference_admission
 
 from bounds import catalog
-from verify import relrnn, zoo
-from verify.measure import measure
+from verify.measurement import measure
+from verify.models import MODELS, SCREENED, Recurrent, build
 
 
 def model(kind: str, nu: int, rho: int, score: str = "accumulated", hidden: int = 8,
-          inputs: int = 10) -> relrnn.Screened:
-    torch.manual_seed(0)
-    cls = relrnn.RelRNN if kind == "relrnn" else relrnn.RelLSTM
-    return cls(hidden, inputs, nu=nu, rho=rho, score=score, dtype=torch.float64)
+          inputs: int = 10) -> Recurrent:
+    return build(kind, inputs, hidden=hidden, nu=nu, rho=rho, score=score, dtype=torch.float64)
 
 
 def inputs(T: int, batch: int, seed: int = 0) -> torch.Tensor:
@@ -37,8 +35,8 @@ def test_trace_matches_attention_and_reference(kind, nu, rho, score, batch, seed
     is made, through the score function); the relevant set replayed by the pure-Python rule on
     those scores; every step attends exactly buffer (the last nu states) + relevant set."""
     T = 24
-    out = model(kind, nu, rho, score)(inputs(T, batch, seed))
-    alpha, when = out.alpha, out.extra["relevant_time"]
+    out = model(kind, nu, rho, score)(inputs(T, batch, seed)).trace
+    alpha, when = out.alpha, out.relevant_time
     assert alpha.shape == (batch, T, T) and when.shape == (batch, T, rho)
     for b in range(batch):
         want_score = [0.0]
@@ -48,7 +46,7 @@ def test_trace_matches_attention_and_reference(kind, nu, rho, score, batch, seed
             factor = [1.0] * len(size) if score == "accumulated" else size
             want_score.append(sum(f * alpha[b, t, i].item()
                                   for t, f in zip(steps, factor, strict=True)))
-        assert out.extra["score"][b].tolist() == pytest.approx(want_score, abs=1e-12)
+        assert out.score[b].tolist() == pytest.approx(want_score, abs=1e-12)
         history = reference_admission(want_score[1:T - nu + 1], rho)
         for t in range(T):
             members = history[t - nu - 1] if t > nu else [-1] * rho
@@ -67,7 +65,7 @@ def test_attended_slots_bounded_by_nu_plus_rho():
     for kind in ("relrnn", "rellstm"):
         m = model(kind, nu, rho)
         seen: list[torch.Size] = []
-        m.attention.register_forward_hook(
+        m.memory.attention.register_forward_hook(
             lambda mod, args, out, seen=seen: seen.append(args[1].shape))
         m(inputs(T, 2))
         assert len(seen) == T - 1
@@ -91,12 +89,12 @@ def test_fixed_mode_adjoint_matches_autograd():
     assert got.kappa == nu + rho
 
 
-@pytest.mark.parametrize("name", zoo.MODELS)
+@pytest.mark.parametrize("name", MODELS)
 def test_measure_each_model_both_modes(name):
-    """``measure`` (issue 3's engine) runs on every model of the zoo in both modes; a loss on
+    """``measure`` runs on every model in both modes; a loss on
     h_T gives a loss-gradient profile whose last entry is the norm of dh_T/dh_{T-1}^T 1."""
     T = 25
-    core = zoo.build(name, 10, hidden=6, nu=3, rho=2, dtype=torch.float64)
+    core = build(name, 10, hidden=6, nu=3, rho=2, dtype=torch.float64)
     x = inputs(T, 2, seed=1)
     for mode in ("fixed", "full"):
         m = measure(core, x, mode=mode, loss=lambda r: r.h[0, -1].sum())
@@ -104,11 +102,11 @@ def test_measure_each_model_both_modes(name):
         assert m.mode == mode
         assert m.grad_norm[-1] == pytest.approx(
             np.linalg.norm(m.jacobian(T - 1).sum(0)), rel=1e-9)
-    if name in zoo.SCREENED:
+    if name in SCREENED:
         assert m.kappa <= 3 + 2
 
 
-def hand_set(nu: int, rho: int, c: float) -> relrnn.RelRNN:
+def hand_set(nu: int, rho: int, c: float) -> Recurrent:
     """A RelRNN with V = c I, zero attention parameters (uniform weights over the <= nu + rho
     attended slots, so every attended alpha >= 1/(nu + rho)), small input weights (tanh near
     its linear regime) and zero bias."""
@@ -116,7 +114,7 @@ def hand_set(nu: int, rho: int, c: float) -> relrnn.RelRNN:
     with torch.no_grad():
         m.cell.V.copy_(c * torch.eye(4, dtype=torch.float64))
         m.cell.U.mul_(0.1)
-        for p in m.attention.parameters():
+        for p in m.memory.parameters():
             p.zero_()
     return m
 
@@ -135,7 +133,7 @@ def test_b7_retained_event_keeps_gradient_independent_of_T():
         m = hand_set(nu, rho, c)
         got = measure(m, x, mode="fixed")
         assert got.hypotheses["nonnegative"]
-        trace = m(x).extra["relevant_time"][0]
+        trace = m(x).trace.relevant_time[0]
         assert all(i in trace[t].tolist() for t in range(i + nu, T))
         bound = float(b7.evaluate(gamma=m.gamma, mu=got.mu.min(), nu=nu, rho=rho))
         assert got.norm2[i] >= bound
@@ -147,13 +145,13 @@ def test_score_function_is_pluggable():
     """Any ``f(weights, mask)`` scores: here the number of buffer steps at which a state got
     more than 1/4 of the attention, recomputed from the recorded alpha."""
     T, nu = 30, 4
-    m = relrnn.RelRNN(8, 10, nu=nu, rho=3, score=lambda w, live: (w > 0.25).to(w.dtype),
-                      dtype=torch.float64)
-    out = m(inputs(T, 2, seed=5))
+    m = build("relrnn", 10, hidden=8, nu=nu, rho=3,
+              score=lambda w, live: (w > 0.25).to(w.dtype), dtype=torch.float64)
+    out = m(inputs(T, 2, seed=5)).trace
     want = torch.zeros(2, T + 1, dtype=torch.float64)
     for i in range(1, T):  # h_T is never attended: its score stays 0
         want[:, i] = (out.alpha[:, i:i + nu, i] > 0.25).sum(1)
-    assert torch.equal(out.extra["score"], want)
+    assert torch.equal(out.score, want)
     assert want.max() > 0
 
 
@@ -162,33 +160,26 @@ def test_cuda_matches_cpu():
     """Every model gives the same states and screening trace on CUDA as on the CPU (float64,
     up to rounding), and measure runs there."""
     x = inputs(40, 3, seed=4)
-    for name in zoo.MODELS:
-        cpu = zoo.build(name, 10, hidden=8, nu=3, rho=2, dtype=torch.float64)
-        gpu = zoo.build(name, 10, hidden=8, nu=3, rho=2, dtype=torch.float64, device="cuda")
-        gpu.load_state_dict(cpu.state_dict())
+    for name in MODELS:
+        cpu = build(name, 10, hidden=8, nu=3, rho=2, dtype=torch.float64)
+        gpu = build(name, 10, hidden=8, nu=3, rho=2, dtype=torch.float64, device="cuda")
+        for k, v in cpu.state_dict().items():  # the same seed: the same parameters
+            assert torch.equal(gpu.state_dict()[k].cpu(), v)
         a, b = cpu(x), gpu(x.cuda())
         torch.testing.assert_close(b.h.cpu(), a.h, rtol=1e-10, atol=1e-12)
-        for k in a.extra:
-            torch.testing.assert_close(b.extra[k].cpu(), a.extra[k], rtol=1e-10, atol=1e-12)
+        for k in ("alpha", "relevant_time", "relevant_score", "score"):
+            if getattr(a.trace, k) is not None:
+                torch.testing.assert_close(getattr(b.trace, k).cpu(), getattr(a.trace, k),
+                                           rtol=1e-10, atol=1e-12)
         assert measure(gpu, x.cuda(), mode="full").device.startswith("cuda")
 
 
 def test_bad_input():
     with pytest.raises(ValueError, match="parameter 'nu' must be an integer >= 1, got 0"):
-        relrnn.RelRNN(4, 10, nu=0)
+        build("relrnn", 10, hidden=4, nu=0)
     with pytest.raises(ValueError, match="parameter 'rho' must be an integer >= 0, got -1"):
-        relrnn.RelLSTM(4, 10, rho=-1)
+        build("rellstm", 10, hidden=4, rho=-1)
     with pytest.raises(ValueError, match="unknown score function 'best'"):
-        relrnn.RelRNN(4, 10, score="best")
+        build("relrnn", 10, hidden=4, score="best")
     with pytest.raises(ValueError, match="unknown model 'gru'"):
-        zoo.build("gru", 10)
-    for name in ("relrnn", "rellstm", "lstm"):
-        m = zoo.build(name, 10, hidden=4)
-        with pytest.raises(ValueError, match=r"parameter 'x' must have shape \(B, T >= 1, 10\)"):
-            m(torch.zeros(2, 5, 9))
-        with pytest.raises(ValueError, match=r"parameter 'probe' must have shape \(2, 6, 4\)"):
-            m(torch.zeros(2, 5, 10), probe=torch.zeros(2, 5, 4))
-        with pytest.raises(ValueError, match="parameter 'T'"):
-            m(torch.zeros(2, 0, 10))
-        with pytest.raises(ValueError, match="parameter 'x' must be finite"):
-            m(torch.full((2, 5, 10), float("nan")))
+        build("gru", 10)

@@ -10,7 +10,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from verify import tasks
+from verify.training import tasks
 
 
 def draw(task: str, T: int, size: int, seed: int):

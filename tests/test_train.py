@@ -8,8 +8,10 @@ import json
 import pytest
 import torch
 
-from verify import cli, zoo
-from verify.train import VERSION, Config, load, train
+from verify import cli
+from verify.models import MODELS
+from verify.training import Config, load, train
+from verify.training.checkpoint import VERSION
 
 TINY = {"T": 10, "hidden": 8, "nu": 3, "rho": 2, "lr": 1e-2}
 
@@ -24,7 +26,7 @@ def state(path) -> dict[str, torch.Tensor]:
     return load(path)["model"]
 
 
-@pytest.mark.parametrize("name", zoo.MODELS)
+@pytest.mark.parametrize("name", MODELS)
 def test_short_run_decreases_loss(name, tmp_path):
     """40 seeded steps: the mean loss of steps 31-40 is below that of steps 1-10 (the blank
     targets alone are learnable that fast), and the gradient profiles are recorded."""

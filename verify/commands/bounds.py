@@ -1,15 +1,10 @@
-"""``untangle bounds list | show NAME | eval NAME key=value ... [--json]``."""
+"""``untangle bounds list | show NAME | eval NAME key=value ... [--json]`` (THEORY.md
+section 4). Imports the catalog (sympy, numpy), never torch."""
 
 from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
-
-import numpy as np
-
-from bounds.catalog import CATALOG, ProfileBound, get
-from bounds.patterns import KINDS, Pattern, build, from_matrix
 
 #: Keys of ``eval`` that build a named pattern (``pattern=KIND``) for the pattern bounds.
 PATTERN_OPTIONS = ("T", "nu", "k", "kappa", "seed", "E")
@@ -34,40 +29,29 @@ def parse_assignments(items: list[str]) -> dict[str, object]:
     return out
 
 
-def load_pattern_file(path: str) -> Pattern:
-    """A T x T pattern from ``.npy``, ``.csv`` (comma-separated rows) or ``.json`` (nested list)."""
-    p = Path(path)
-    if not p.is_file():
-        raise ValueError(f"parameter 'pattern': no such file {path!r}")
-    if p.suffix == ".npy":
-        return from_matrix(np.load(p))
-    if p.suffix == ".csv":
-        return from_matrix(np.loadtxt(p, delimiter=",", ndmin=2))
-    if p.suffix == ".json":
-        return from_matrix(json.loads(p.read_text()))
-    raise ValueError(f"parameter 'pattern': file must end in .npy, .csv or .json, got {path!r}")
-
-
-def _pattern(spec: object, options: dict[str, object]) -> Pattern:
-    if not isinstance(spec, str):
-        return from_matrix(spec)
-    if spec in KINDS:
-        if "T" not in options:
-            raise ValueError(f"parameter 'T' is needed to build the {spec!r} pattern")
-        return build(spec, **options)
-    return load_pattern_file(spec)
-
-
 def evaluate(name: str, params: dict[str, object]) -> dict[str, object]:
     """Evaluate a catalog bound from parsed key=value parameters; the JSON ``eval`` prints."""
+    import numpy as np
+
+    from bounds import get, patterns
+    from bounds.catalog import ProfileBound
+
     bound = get(name)
     kw = dict(params)
     if isinstance(bound, ProfileBound) and "pattern" in kw:
         options = {k: kw.pop(k) for k in PATTERN_OPTIONS if k in kw}
-        kw["pattern"] = _pattern(kw["pattern"], options)
+        spec = kw["pattern"]
+        if not isinstance(spec, str):
+            kw["pattern"] = patterns.from_matrix(spec)
+        elif spec in patterns.KINDS:
+            if "T" not in options:
+                raise ValueError(f"parameter 'T' is needed to build the {spec!r} pattern")
+            kw["pattern"] = patterns.build(spec, **options)
+        else:
+            kw["pattern"] = patterns.load(spec)
     value, log10 = bound.evaluate(**kw), bound.log10(**kw)
     return {
-        "name": name,
+        "name": bound.name,
         "value": np.asarray(value, dtype=float).tolist(),
         "log10": np.asarray(log10, dtype=float).tolist(),
         "params": params,
@@ -75,6 +59,8 @@ def evaluate(name: str, params: dict[str, object]) -> dict[str, object]:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from bounds import CATALOG
+
     for b in CATALOG.values():
         params = ", ".join(b.param_names())
         print(f"{b.name:<20} {b.theory_id:<4} {b.kind:<6} ({params})")
@@ -82,6 +68,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from bounds import get
+
     info = get(args.name).describe()
     if args.json:
         print(json.dumps(info, indent=2))
@@ -109,23 +97,22 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    """Add ``bounds`` and its subcommands to the ``untangle`` parser."""
-    parser = sub.add_parser("bounds", help="the bound catalog B0-B7 (THEORY.md section 4)")
+def register(parser: argparse.ArgumentParser) -> None:
+    """``list``, ``show`` and ``eval`` under ``untangle bounds``."""
     cmds = parser.add_subparsers(dest="bounds_command", required=True, metavar="ACTION")
     cmds.add_parser("list", help="one line per bound").set_defaults(run=_list)
     show = cmds.add_parser("show", help="statement, hypotheses, LaTeX and expression")
-    show.add_argument("name")
+    show.add_argument("name", help="a bound's name or THEORY id (e.g. B7)")
     show.add_argument("--json", action="store_true")
     show.set_defaults(run=_show)
     ev = cmds.add_parser(
         "eval",
         help="evaluate a bound: key=value ...",
         description="Values parse as JSON (numbers, lists). Pattern bounds take "
-        f"pattern=KIND ({', '.join(KINDS)}) with T=.. and nu/k/kappa/seed/E as needed, "
-        "or pattern=FILE (.npy, .csv, .json).",
+        "pattern=KIND (none, uniform, window, strided, sparse, events) with T=.. and "
+        "nu/k/kappa/seed/E as needed, or pattern=FILE (.npy, .csv, .json).",
     )
-    ev.add_argument("name")
+    ev.add_argument("name", help="a bound's name or THEORY id (e.g. B7)")
     ev.add_argument("params", nargs="*", metavar="key=value")
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(run=_eval)

@@ -7,28 +7,22 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-
-from verify import tasks, zoo
-from verify.device import resolve_device
-from verify.screen import inspect, symbol_states
-from verify.screening import SCORES
-from verify.train import build, load, restore
-from verify.train_cli import merged_config, set_threads
+from verify.commands.common import merged_config, set_threads
 
 
 def plot(runs: dict[str, tuple], nu: int, index: int, path: Path, title: str) -> None:
     """One panel per score function: relevant-set membership (step t, state i) coloured by
     score, the buffer as a grey band, symbol states marked on the left."""
-    import matplotlib
+    import torch
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from verify.training.relevance_report import symbol_states
 
-    fig, axes = plt.subplots(1, len(runs), figsize=(6 * len(runs), 5), squeeze=False)
-    for ax, (name, (rollout, x, task)) in zip(axes[0], runs.items(), strict=True):
-        when = rollout.extra["relevant_time"][index].cpu()
-        score = rollout.extra["relevant_score"][index].cpu()
+    fig = Figure(figsize=(6 * len(runs), 5))
+    axes = fig.subplots(1, len(runs), squeeze=False)
+    for ax, (name, (trace, x, task)) in zip(axes[0], runs.items(), strict=True):
+        when = trace.relevant_time[index].cpu()
+        score = trace.relevant_score[index].cpu()
         steps = torch.arange(when.shape[0])[:, None].expand_as(when)
         held = when >= 0
         dots = ax.scatter(steps[held], when[held], c=score[held], s=6, cmap="viridis")
@@ -44,15 +38,26 @@ def plot(runs: dict[str, tuple], nu: int, index: int, path: Path, title: str) ->
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
+
+
+def _num(value: float | None) -> str:
+    """A table cell: 3 decimals, or 'n/a' where the quantity is undefined."""
+    return f"{'n/a':>8}" if value is None else f"{value:8.3f}"
 
 
 def _screen(args: argparse.Namespace) -> int:
+    from verify.device import resolve_device
+    from verify.models.zoo import SCREENED
+    from verify.training import tasks
+    from verify.training.checkpoint import load, restore
+    from verify.training.config import build
+    from verify.training.relevance_report import inspect
+
     set_threads(args.threads)
     device = resolve_device(args.device)
     cfg = merged_config(args, args.load, free=("T", "seed"))
-    if cfg.model not in zoo.SCREENED:
-        raise ValueError(f"parameter 'model' must be one of {', '.join(zoo.SCREENED)} "
+    if cfg.model not in SCREENED:
+        raise ValueError(f"parameter 'model' must be one of {', '.join(SCREENED)} "
                          f"(a model with a relevant set), got {cfg.model!r}")
     if not 0 <= args.index < args.sequences:
         raise ValueError(f"parameter 'index' must be in 0..{args.sequences - 1}, got {args.index}")
@@ -63,11 +68,11 @@ def _screen(args: argparse.Namespace) -> int:
     runs, report = {}, {"model": cfg.model, "task": cfg.task, "T": cfg.T, "nu": cfg.nu,
                         "rho": cfg.rho, "trained": args.load is not None, "scores": {}}
     for name in args.scores:
-        rollout, x, summary = inspect(model.core, cfg.task, cfg.T, score=name,
-                                      batch=args.sequences, seed=cfg.seed)
-        runs[name] = (rollout, x, cfg.task)
-        summary["relevant_time"] = rollout.extra["relevant_time"][args.index].tolist()
-        summary["relevant_score"] = rollout.extra["relevant_score"][args.index].tolist()
+        trace, x, summary = inspect(model.core, cfg.task, cfg.T, score=name,
+                                    batch=args.sequences, seed=cfg.seed)
+        runs[name] = (trace, x, cfg.task)
+        summary["relevant_time"] = trace.relevant_time[args.index].tolist()
+        summary["relevant_score"] = trace.relevant_score[args.index].tolist()
         report["scores"][name] = summary
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -85,22 +90,26 @@ def _screen(args: argparse.Namespace) -> int:
           f"relevant set at the marker (step {marker}), sequence {args.index}")
     for name, s in report["scores"].items():
         held = sorted(i for i in s["relevant_time"][marker] if i >= 0)
-        print(f"{name:<12} {s['favour']:8.3f} {s['early_score']:8.3f} {s['late_score']:8.3f} "
-              f"{s['symbol_recall']:8.3f}  {held}")
+        cells = (_num(s[k]) for k in ("favour", "early_score", "late_score", "symbol_recall"))
+        print(f"{name:<12} {' '.join(cells)}  {held}")
     if out is not None:
         print(f"plot: {out}")
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("screen", help="inspect the relevant set of relrnn/rellstm over time",
-                       description="Which states the relevant set holds at every step, their "
-                       "scores, the early-state favour (mean score of early blank states / "
-                       "later blank states) and the recall of symbol states at the marker, "
-                       "under each score function. An untrained model unless --load.")
+def register(p: argparse.ArgumentParser) -> None:
+    """The options of ``untangle screen``."""
+    from verify.models.relevance import SCORES
+    from verify.models.zoo import SCREENED
+    from verify.training.tasks import TASKS
+
+    p.description = ("Which states the relevant set holds at every step, their scores, the "
+                     "early-state favour (mean score of early blank states / later blank "
+                     "states) and the recall of symbol states at the marker, under each score "
+                     "function. An untrained model unless --load.")
     p.add_argument("--load", help="checkpoint of a trained relrnn/rellstm")
-    p.add_argument("--model", choices=zoo.SCREENED)
-    p.add_argument("--task", choices=tuple(tasks.TASKS))
+    p.add_argument("--model", choices=SCREENED)
+    p.add_argument("--task", choices=tuple(TASKS))
     p.add_argument("--T", type=int, help="delay (default: the trained T, else 100)")
     p.add_argument("--nu", type=int)
     p.add_argument("--rho", type=int)

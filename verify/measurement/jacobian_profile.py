@@ -4,12 +4,12 @@ the catalog's bounds on the same run (THEORY.md sections 2, 3 and 5).
 One sequence is measured: ``x[batch_index]`` (default 0); sequences of a batch do not interact,
 so its G_t is that of the batch run. Two modes:
 
-* ``fixed``: attention weights detached (Lemma 1's setting). A vanilla cell (a model with
-  ``step_jacobians``, e.g. :class:`verify.model.SelfAttentiveRNN`) goes through Lemma 1's
-  matrix adjoint recursion (:func:`verify.adjoint.adjoint`, log-scaled, so long horizons do
-  not underflow); any other cell through autograd on the probes with ``detach_attention``.
+* ``fixed``: attention weights detached (Lemma 1's setting). A model whose cell has step
+  Jacobians (``step_jacobians`` not None: the vanilla cell) goes through Lemma 1's matrix
+  adjoint recursion (:func:`verify.measurement.adjoint.adjoint`, log-scaled, so long horizons
+  do not underflow); any other cell through autograd on the probes with ``detach_attention``.
 * ``full``: autograd on the probes through learned attention (score terms live; a model says
-  it has them with ``learned = True``). The fixed G_t is computed too and the score-term gap
+  it has them with ``learned``). The fixed G_t is computed too and the score-term gap
   ``||G_full - G_fixed||_2 / ||G_full||_2`` is reported per t. A fixed pattern has no score
   terms, so there ``full`` equals ``fixed``.
 
@@ -28,11 +28,10 @@ from torch import Tensor
 
 from bounds import catalog
 from bounds.hypotheses import is_aligned, is_nonnegative
-from bounds.patterns import Pattern, none
+from bounds.patterns import Pattern
 from bounds.recursions import dependency_depth, graph, sparsity
-from verify.adjoint import adjoint
-from verify.model import SelfAttentiveRNN
-from verify.rollout import RecurrentModel, Rollout
+from verify.measurement.adjoint import adjoint
+from verify.models.rollout import RecurrentModel, Rollout
 
 MODES = ("fixed", "full")
 LN10 = math.log(10.0)
@@ -108,19 +107,10 @@ def _probe_jacobians(model: RecurrentModel, x: Tensor, detach: bool) -> tuple[Te
     (one backward pass per row of h_T), and the rollout."""
     T = x.shape[1]
     probe = x.new_zeros(1, T + 1, model.hidden, requires_grad=True)
-    r = model(x, probe=probe, detach_attention=detach)
+    r = model(x, probe=probe, detach_attention=detach, trace=model.learned)
     hT = r.h[0, T]
     rows = [torch.autograd.grad(hT[i], probe, retain_graph=True)[0][0] for i in range(hT.numel())]
     return torch.stack(rows, 1), r
-
-
-def _measured_pattern(alpha: Tensor) -> Pattern:
-    """The weights a run used, (T, T), as a Pattern over their support (alpha > 0). Not
-    validated as a user matrix would be: a row may be empty (nothing attended yet)."""
-    a = alpha.detach().cpu().double().numpy()
-    rows, cols = np.nonzero(a > 0)
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=a.shape[0]))])
-    return Pattern(a.shape[0], indptr, cols.astype(np.int64), a[rows, cols], "measured")
 
 
 def _norms(mantissa: np.ndarray, log10_scale: np.ndarray) -> dict[str, np.ndarray]:
@@ -184,7 +174,7 @@ def catalog_bounds(pattern: Pattern, beta: float, gamma: float, J: np.ndarray,
     return out, out_log, hyp, notes
 
 
-def _check(model: object, x: object, mode: str, batch_index: int) -> Tensor:
+def _check(x: object, mode: str, batch_index: int) -> None:
     if mode not in MODES:
         raise ValueError(f"parameter 'mode' must be one of {', '.join(MODES)}, got {mode!r}")
     if not isinstance(x, Tensor) or x.ndim != 3:
@@ -194,8 +184,6 @@ def _check(model: object, x: object, mode: str, batch_index: int) -> Tensor:
     if not 0 <= batch_index < x.shape[0]:
         raise ValueError(f"parameter 'batch_index' must be in 0..{x.shape[0] - 1}, "
                          f"got {batch_index}")
-    ref = next(iter(model.parameters()), None) if hasattr(model, "parameters") else None
-    return x if ref is None else x.to(device=ref.device, dtype=ref.dtype)
 
 
 def measure(model: RecurrentModel, x: Tensor, *, mode: str = "fixed",
@@ -207,26 +195,25 @@ def measure(model: RecurrentModel, x: Tensor, *, mode: str = "fixed",
     ``x``, the loss-gradient profile ``||dL/dh_t||`` of that sequence (alpha detached in
     ``fixed`` mode, live in ``full``).
     """
-    x = _check(model, x, mode, batch_index)
+    _check(x, mode, batch_index)
     T = x.shape[1]
+    beta, gamma, live = float(model.beta), float(model.gamma), bool(model.learned)
+    with torch.no_grad():
+        r = model(x[batch_index:batch_index + 1], detach_attention=True, trace=live)
+    x = x.to(device=r.h.device, dtype=r.h.dtype)
     xb = x[batch_index:batch_index + 1]
-    beta, gamma = float(model.beta), float(model.gamma)
-    live = bool(getattr(model, "learned", False))
     notes: list[str] = []
     J = gap = None
-    if hasattr(model, "step_jacobians"):
-        kw = {"record_alpha": False} if isinstance(model, SelfAttentiveRNN) else {}
-        with torch.no_grad():
-            r = model(xb, detach_attention=True, **kw)
-        Jt = model.step_jacobians(r, 0)
-        pattern = _pattern_of(model, r, T)
+    Jt = model.step_jacobians(r, 0)
+    if Jt is not None:
+        pattern = r.trace.weights(T)
         M, s = adjoint(graph(pattern, beta, gamma), Jt)
         mantissa, log10_scale = M[:T].double().cpu().numpy(), s[:T] / LN10
         J = Jt.double().cpu().numpy()
     else:
         G, r = _probe_jacobians(model, xb, detach=True)
         mantissa, log10_scale = G[:T].double().cpu().numpy(), np.zeros(T)
-        pattern = _pattern_of(model, r, T)
+        pattern = r.trace.weights(T)
         notes.append("J_k is not defined for this cell: lambda, mu and the J bounds are skipped")
     if mode == "full" and live:
         full = _probe_jacobians(model, xb, detach=False)[0][:T].double().cpu().numpy()
@@ -256,15 +243,6 @@ def measure(model: RecurrentModel, x: Tensor, *, mode: str = "fixed",
 
 def _spectral(G: np.ndarray) -> np.ndarray:
     return np.linalg.norm(G, 2, axis=(1, 2))
-
-
-def _pattern_of(model: RecurrentModel, r: Rollout, T: int) -> Pattern:
-    """The fixed pattern of the run: the model's own, else the weights recorded in the rollout
-    (learned attention: the support actually attended), else none (no attention)."""
-    p = getattr(model, "pattern", None)
-    if isinstance(p, Pattern) and not getattr(model, "learned", False):
-        return p
-    return none(T) if r.alpha is None else _measured_pattern(r.alpha[0])
 
 
 def _loss_profile(model: RecurrentModel, x: Tensor, loss: Callable[[Rollout], Tensor],

@@ -1,5 +1,6 @@
-"""Looking inside the relevant set (THEORY.md section 7): which states it holds at every step,
-their scores, and how much the first states are favoured.
+"""A report on the relevant set of a relevancy-screening model on a task (THEORY.md section
+7): which states it holds at every step, their scores, and how much the first states are
+favoured (the ``untangle screen`` command).
 
 **Early-state favour.** A state made while the memories are still filling (state i with
 i < nu + rho) competes with fewer than nu + rho slots for some of its nu buffer steps, so under
@@ -16,9 +17,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from verify import screening, tasks
-from verify.relrnn import Screened
-from verify.rollout import Rollout
+from verify.models import relevance
+from verify.models.rollout import Recurrent, Trace
+from verify.training import tasks
 
 
 def _per_state(mask: Tensor) -> Tensor:
@@ -38,22 +39,24 @@ def blank_states(x: Tensor) -> Tensor:
     return _per_state(x.argmax(-1) == 0)
 
 
-def favour(rollout: Rollout, blank: Tensor, nu: int, rho: int) -> dict[str, float]:
-    """Early-state favour (module docstring) from a Rollout's ``extra["score"]`` (B, L + 1):
-    ``favour``, ``early_score`` and ``late_score`` (means over the batch's blank states; nan
-    where a group is empty)."""
-    score = rollout.extra["score"]
+def favour(trace: Trace, blank: Tensor) -> dict[str, float | None]:
+    """Early-state favour (module docstring) from a trace's ``score`` (B, L + 1) and the
+    blank-state mask: ``favour``, ``early_score`` and ``late_score`` (means over the batch's
+    blank states; None where a group is empty or the late mean is 0)."""
+    score, nu, rho = trace.score, trace.nu, trace.rho
     i = torch.arange(score.shape[1], device=score.device)
     early = blank & (i >= 1) & (i < nu + rho)
     late = blank & (i >= nu + rho) & (i <= score.shape[1] - 1 - nu)
-    e, lt = score[early].mean().item(), score[late].mean().item()
-    return {"favour": e / lt, "early_score": e, "late_score": lt}
+    e = score[early].mean().item() if early.any() else None
+    lt = score[late].mean().item() if late.any() else None
+    ratio = None if e is None or lt is None or lt == 0 else e / lt
+    return {"favour": ratio, "early_score": e, "late_score": lt}
 
 
-def recall(rollout: Rollout, symbols: Tensor) -> float:
+def recall(trace: Trace, symbols: Tensor) -> float:
     """Fraction of symbol states in the relevant set when the marker is read (step T + 9),
     over the batch: the states the recall phase can reach in one hop beyond the buffer."""
-    when = rollout.extra["relevant_time"]
+    when = trace.relevant_time
     T = when.shape[1] - 2 * tasks.K
     held = when[:, T + tasks.K - 1]
     hit = torch.zeros_like(symbols)
@@ -61,21 +64,23 @@ def recall(rollout: Rollout, symbols: Tensor) -> float:
     return ((hit & symbols).sum() / symbols.sum()).item()
 
 
-def inspect(core: Screened, task: str, T: int, *, score: str, batch: int = 10,
-            seed: int = 0) -> tuple[Rollout, Tensor, dict[str, float]]:
-    """Run ``core`` under score function ``score`` on a seeded batch of ``task``; return the
-    rollout, the one-hot inputs and the summary: favour, recall of symbol states."""
+def inspect(core: Recurrent, task: str, T: int, *, score: str, batch: int = 10,
+            seed: int = 0) -> tuple[Trace, Tensor, dict[str, float | None]]:
+    """Run ``core`` (a model with a :class:`verify.models.memories.RelevantSet`) under score
+    function ``score`` on a seeded batch of ``task``; return the trace, the one-hot inputs and
+    the summary: favour, recall of symbol states."""
     dtype = next(core.parameters()).dtype
     device = next(core.parameters()).device
     x, _ = tasks.batch(task, T, batch, torch.Generator().manual_seed(seed), dtype=dtype,
                        device=device)
-    saved = core.score_fn
-    core.score_fn = screening.score_fn(score)
+    memory = core.memory
+    saved = memory.score_fn
+    memory.score_fn = relevance.score_fn(score)
     try:
         with torch.no_grad():
-            rollout = core(x)
+            trace = core(x).trace
     finally:
-        core.score_fn = saved
-    summary = favour(rollout, blank_states(x), core.nu, core.rho)
-    summary["symbol_recall"] = recall(rollout, symbol_states(x, task))
-    return rollout, x, summary
+        memory.score_fn = saved
+    summary = favour(trace, blank_states(x))
+    summary["symbol_recall"] = recall(trace, symbol_states(x, task))
+    return trace, x, summary

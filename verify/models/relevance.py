@@ -1,9 +1,10 @@
-"""Relevancy screening bookkeeping as batched tensors (THEORY.md section 7).
+"""The relevant set's rules as batched tensors (THEORY.md section 7): score functions,
+admission and tie-breaking.
 
 The relevant set of every batch element is ``rho`` slots, each holding the time index of a
-state (-1 when empty) and its frozen relevancy score. The states themselves live in the model
-(:mod:`verify.relrnn`), which writes a leaving buffer state into the slot that :func:`admit`
-returns.
+state (-1 when empty) and its frozen relevancy score. The states themselves live in the memory
+(:class:`verify.models.memories.RelevantSet`), which writes a leaving buffer state into the
+slot that :func:`admit` returns.
 
 **Admission.** A state leaving the buffer takes the first empty slot if there is one; otherwise
 it replaces the lowest-scoring member only if its own score is strictly higher.

@@ -6,9 +6,10 @@ one-hot inputs, a target at every step, and are scored by cross-entropy averaged
 ``T + 20`` steps and by accuracy on the last K steps.
 
 * ``copy``: K symbols from 1..8, T - 1 blanks (0), the marker 9, K blanks; 10 input symbols.
-  Target: blank for T + 10 steps, then the K symbols; 9 output classes.
+  Target: blank for T + 10 steps, then the K symbols; 9 output classes. Reference relevancy
+  screening: nu = 10, rho = 15.
 * ``denoise``: the K symbols (from 1..8) at random sorted positions among the first T + 9 steps
-  (0 elsewhere), the marker 10, K blanks; 11 input symbols, 10 output classes.
+  (0 elsewhere), the marker 10, K blanks; 11 input symbols, 10 output classes; nu = rho = 15.
 
 Batches are drawn on the CPU from a ``torch.Generator`` and then moved, so a seed gives the same
 data on every device.
@@ -32,17 +33,20 @@ SYMBOLS = 8
 
 @dataclass(frozen=True)
 class Task:
-    """A task's sizes: ``inputs`` one-hot width, ``classes`` output classes, ``marker`` symbol."""
+    """A task's sizes: ``inputs`` one-hot width, ``classes`` output classes, ``marker`` symbol,
+    and its reference buffer ``nu`` and relevant-set size ``rho`` (THEORY.md section 8)."""
 
     name: str
     inputs: int
     classes: int
     marker: int
+    nu: int
+    rho: int
 
 
 TASKS = {
-    "copy": Task("copy", inputs=10, classes=9, marker=9),
-    "denoise": Task("denoise", inputs=11, classes=10, marker=10),
+    "copy": Task("copy", inputs=10, classes=9, marker=9, nu=10, rho=15),
+    "denoise": Task("denoise", inputs=11, classes=10, marker=10, nu=15, rho=15),
 }
 
 

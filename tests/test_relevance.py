@@ -9,7 +9,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from verify import screening
+from verify.models import relevance
 
 
 def reference_admission(scores: list[float], rho: int) -> list[list[int]]:
@@ -37,15 +37,15 @@ def top_rho(scores: list[float], rho: int) -> set[int]:
 
 
 def run_batched(streams: torch.Tensor, rho: int) -> list[torch.Tensor]:
-    """Drive ``screening.admit``/``place`` over score streams (B, L); slot times after each."""
+    """Drive ``relevance.admit``/``place`` over score streams (B, L); slot times after each."""
     B, L = streams.shape
-    time, score = screening.empty(B, rho, dtype=streams.dtype)
+    time, score = relevance.empty(B, rho, dtype=streams.dtype)
     out = []
     for k in range(L):
-        hit = screening.admit(time, score, streams[:, k])
+        hit = relevance.admit(time, score, streams[:, k])
         assert hit.shape == (B, rho) and (hit.sum(1) <= 1).all()
         time = time.masked_fill(hit, k)
-        score = screening.place(hit, streams[:, k], score)
+        score = relevance.place(hit, streams[:, k], score)
         out.append(time)
     return out
 
@@ -79,10 +79,10 @@ def test_ties_keep_older_and_replace_youngest_lowest():
 def test_score_functions():
     w = torch.tensor([[0.5, 0.25, 0.25, 0.0]])
     live = torch.tensor([[True, True, True, False]])
-    assert torch.equal(screening.accumulated(w, live), w)
+    assert torch.equal(relevance.accumulated(w, live), w)
     # Relative to uniform attention over |S_t| = 3 live slots.
-    assert torch.allclose(screening.normalised(w, live), torch.tensor([[1.5, 0.75, 0.75, 0.0]]))
-    assert screening.score_fn("normalised") is screening.normalised
-    assert screening.score_fn(torch.sqrt) is torch.sqrt
+    assert torch.allclose(relevance.normalised(w, live), torch.tensor([[1.5, 0.75, 0.75, 0.0]]))
+    assert relevance.score_fn("normalised") is relevance.normalised
+    assert relevance.score_fn(torch.sqrt) is torch.sqrt
     with pytest.raises(ValueError, match="unknown score function 'max'"):
-        screening.score_fn("max")
+        relevance.score_fn("max")

@@ -11,18 +11,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bounds.domains import POSITIVE_INT
-from bounds.patterns import KINDS as PATTERNS
-from bounds.patterns import Pattern, build
-from verify.nonlin import KINDS as NONLINS
-from verify.spectra import KINDS as SPECTRA
+from verify.commands.common import comma_list
 
 if TYPE_CHECKING:
-    from verify.measure import Measurement
-    from verify.model import SelfAttentiveRNN
+    from bounds.patterns import Pattern
+    from verify.measurement import Measurement
+    from verify.models import Recurrent
 
-#: ``verify.measure.MODES``, repeated so that building the parser does not import torch.
-MODES = ("fixed", "full")
 DEFAULT_T = 50
 #: ``--loss``: L over a rollout r (h is (B, T+1, n)); the profile ||dL/dh_t|| goes to grad_norm.
 LOSSES = ("none", "last", "all")
@@ -30,48 +25,42 @@ SHORT = {"path_sum_upper": "B1 upper", "dominant_path_lower": "B3 lower",
          "aligned_exact": "B2 exact", "nonneg_lower": "B2+ lower"}
 
 
-def _list(kind: type) -> Callable[[str], list]:
-    def parse(text: str) -> list:
-        try:
-            return [kind(v.replace(" ", "")) for v in text.split(",") if v.strip()]
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"expected comma-separated {kind.__name__} values, got {text!r}") from None
-    return parse
+def register(p: argparse.ArgumentParser) -> None:
+    """The options of ``untangle measure``."""
+    from bounds.patterns import KINDS as PATTERNS
+    from verify.models.nonlin import KINDS as NONLINS
+    from verify.models.spectra import KINDS as SPECTRA
 
-
-def register(sub: argparse._SubParsersAction) -> None:
-    """Add ``measure`` to the ``untangle`` parser."""
-    p = sub.add_parser(
-        "measure", help="measure dh_T/dh_t of a real network against the bounds",
-        description="Build THEORY.md section 1's network (V from --spectrum, attention from "
-        "--pattern), measure G_t = dh_T/dh_t for t = 0..T-1 of one sequence of N(0, 1) inputs "
-        "and evaluate the catalog's bounds on the same run.")
+    p.description = ("Build THEORY.md section 1's network (V from --spectrum, attention from "
+                     "--pattern), measure G_t = dh_T/dh_t for t = 0..T-1 of one sequence of "
+                     "N(0, 1) inputs and evaluate the catalog's bounds on the same run.")
     a = p.add_argument
     a("--pattern", choices=(*PATTERNS, "file"), default="none",
       help="fixed attention pattern (default none: the plain RNN)")
     a("--width", type=int, default=4, help="window width nu (window, events)")
     a("--stride", type=int, default=2, help="stride k (strided)")
     a("--kappa", type=int, default=3, help="support size (sparse)")
-    a("--events", type=_list(int), default=[], help="event steps E, e.g. 3,7 (events)")
+    a("--events", type=comma_list(int), default=[], help="event steps E, e.g. 3,7 (events)")
     a("--pattern-file", help="T x T pattern (.npy, .csv, .json) for --pattern file")
     a("--learned", action="store_true",
       help="learned additive attention over the pattern's support (uniform: full attention)")
+    a("--include-h0", action="store_true",
+      help="let learned attention attend h_0 (left out by default, THEORY.md section 1)")
     a("--T", type=int, default=None, help=f"number of steps (default {DEFAULT_T})")
     a("--hidden", type=int, default=16)
     a("--inputs", type=int, default=None, help="input size m (default: hidden)")
     a("--spectrum", choices=SPECTRA, default="orthogonal")
     a("--scale", type=float, default=1.0, help="c of identity/orthogonal; ||V|| of nonneg")
     a("--gain", type=float, default=1.0, help="gain g of gaussian")
-    a("--sigma", type=_list(float), default=None, help="singular values (singular)")
-    a("--eigenvalues", type=_list(complex), default=None, help="e.g. 0.9,0.5+0.2j,0.5-0.2j")
+    a("--sigma", type=comma_list(float), default=None, help="singular values (singular)")
+    a("--eigenvalues", type=comma_list(complex), default=None, help="e.g. 0.9,0.5+0.2j,0.5-0.2j")
     a("--nonnormal", type=float, default=0.0, help="||N||_F of the non-normal part (eigen)")
     a("--nonlin", choices=NONLINS, default="tanh")
     a("--input-scale", type=float, default=1.0, help="U entries ~ N(0, s^2/m)")
     a("--bias-scale", type=float, default=0.0, help="b entries ~ N(0, s^2)")
     a("--beta", type=float, default=None, help="default 1 for none, else 0.5")
     a("--gamma", type=float, default=None, help="default 0 for none, else 0.5")
-    a("--mode", choices=MODES, default="fixed")
+    a("--mode", choices=("fixed", "full"), default="fixed")
     a("--loss", choices=LOSSES, default="none",
       help="loss-gradient profile ||dL/dh_t||: last = ||h_T||^2/2, all = sum_{k>=1} ||h_k||^2/2 "
       "(a loss at every step); none (default) skips it")
@@ -85,13 +74,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _pattern(args: argparse.Namespace) -> Pattern:
-    if args.pattern == "file" or args.pattern_file:
-        from bounds.cli import load_pattern_file
+    from bounds.domains import POSITIVE_INT
+    from bounds.patterns import build, load
 
+    if args.pattern == "file" or args.pattern_file:
         if args.pattern != "file" or not args.pattern_file:
             raise ValueError("parameter 'pattern-file' goes with --pattern file, and "
                              "--pattern file needs --pattern-file PATH")
-        pattern = load_pattern_file(args.pattern_file)
+        pattern = load(args.pattern_file)
         if args.T is not None and args.T != pattern.T:
             raise ValueError(f"parameter 'T' must match the pattern file's T = {pattern.T}, "
                              f"got {args.T}")
@@ -105,8 +95,9 @@ def run(args: argparse.Namespace) -> int:
     """Build, measure and report (the handler of ``untangle measure``)."""
     import torch
 
-    from verify.measure import measure
-    from verify.model import SelfAttentiveRNN
+    from bounds.domains import POSITIVE_INT
+    from verify.measurement import measure
+    from verify.models.zoo import controlled
 
     for name in ("T", "hidden", "inputs", "width", "stride", "kappa", "rows"):
         value = getattr(args, name)
@@ -114,12 +105,12 @@ def run(args: argparse.Namespace) -> int:
             POSITIVE_INT.check(name, value)
     pattern = _pattern(args)
     inputs = args.hidden if args.inputs is None else args.inputs
-    model = SelfAttentiveRNN.from_spectrum(
+    model = controlled(
         args.spectrum, args.hidden, inputs, args.nonlin, scale=args.scale, gain=args.gain,
         sigma=args.sigma, eigenvalues=args.eigenvalues, nonnormal=args.nonnormal,
         seed=args.seed, beta=args.beta, gamma=args.gamma, pattern=pattern,
-        learned=args.learned, input_scale=args.input_scale, bias_scale=args.bias_scale,
-        device=args.device, dtype=args.dtype)
+        learned=args.learned, include_h0=args.include_h0, input_scale=args.input_scale,
+        bias_scale=args.bias_scale, device=args.device, dtype=args.dtype)
     x = torch.as_tensor(np.random.default_rng([args.seed, 1]).standard_normal(
         (1, pattern.T, inputs)))
     m = measure(model, x, mode=args.mode, loss=_loss(args.loss))
@@ -145,7 +136,7 @@ def _fmt(v: float) -> str:
     return f"{v:10.4g}" if np.isfinite(v) else f"{'-inf' if v < 0 else 'inf':>10}"
 
 
-def _table(m: Measurement, model: SelfAttentiveRNN, args: argparse.Namespace) -> str:
+def _table(m: Measurement, model: Recurrent, args: argparse.Namespace) -> str:
     """A readable table: log10 of the measured norms and of the bounds at subsampled t."""
     T = m.T
     head = (f"untangle measure: T={T} n={model.hidden} pattern={args.pattern}"
@@ -177,13 +168,11 @@ def _table(m: Measurement, model: SelfAttentiveRNN, args: argparse.Namespace) ->
 
 def _plot(m: Measurement, path: str, title: str) -> None:
     """log10 ||G_t||_2 (and F, sigma_min) against t, each evaluated bound as a line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     t = np.arange(m.T)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
     ax.plot(t, m.log10_norm2, "k-", lw=2, label="measured ||G_t||_2")
     ax.plot(t, m.log10_fro, "k--", lw=1, label="measured ||G_t||_F")
     ax.plot(t, m.log10_sigma_min, "k:", lw=1, label="measured sigma_min(G_t)")
@@ -198,4 +187,3 @@ def _plot(m: Measurement, path: str, title: str) -> None:
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)

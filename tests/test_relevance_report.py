@@ -9,16 +9,17 @@ import json
 import pytest
 import torch
 
-from verify import cli, relrnn, screen, tasks
-from verify.train import Config, train
+from verify import cli
+from verify.models import Recurrent, build
+from verify.training import Config, tasks, train
+from verify.training import relevance_report as screen
 
 
-def uniform_model(nu: int, rho: int) -> relrnn.RelRNN:
+def uniform_model(nu: int, rho: int) -> Recurrent:
     """Zero attention parameters: uniform weights over the live slots."""
-    torch.manual_seed(0)
-    m = relrnn.RelRNN(8, 11, nu=nu, rho=rho, dtype=torch.float64)
+    m = build("relrnn", 11, hidden=8, nu=nu, rho=rho, dtype=torch.float64)
     with torch.no_grad():
-        for p in m.attention.parameters():
+        for p in m.memory.parameters():
             p.zero_()
     return m
 
@@ -52,10 +53,10 @@ def test_copy_symbols_admitted_when_rho_at_least_K(score):
     """THEORY.md section 7: with rho >= K the K copy symbols are admitted unconditionally
     (they are the first K states to leave the buffer and the set has room): each symbol state
     h_i is in the relevant set at step i + nu, whatever the weights."""
-    torch.manual_seed(3)
-    m = relrnn.RelRNN(8, 10, nu=5, rho=tasks.K, score=score, dtype=torch.float64)
-    rollout, x, _ = screen.inspect(m, "copy", 30, score=score, batch=4, seed=2)
-    when = rollout.extra["relevant_time"]
+    m = build("relrnn", 10, hidden=8, nu=5, rho=tasks.K, score=score, seed=3,
+              dtype=torch.float64)
+    trace, x, _ = screen.inspect(m, "copy", 30, score=score, batch=4, seed=2)
+    when = trace.relevant_time
     for i in range(1, tasks.K + 1):
         assert (when[:, i + 5] == i).any(dim=1).all()
     assert screen.symbol_states(x, "copy")[:, 1:tasks.K + 1].all()

@@ -1,0 +1,58 @@
+"""``untangle eval`` (THEORY.md section 8): accuracy, loss and forward cost of a checkpoint on
+its task, at its trained T or (``--task transfer``) at another."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from verify.commands.common import set_threads
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from verify.device import resolve_device
+    from verify.training import tasks
+    from verify.training.checkpoint import load, restore
+    from verify.training.evaluate import evaluate
+
+    set_threads(args.threads)
+    device = resolve_device(args.device)
+    ck = load(args.load, device)
+    cfg = ck["config"]
+    if args.task == "transfer":
+        if args.T is None:
+            raise ValueError("parameter 'T': eval --task transfer needs --T, the new length")
+        task = cfg.task
+    elif args.task != cfg.task:
+        raise ValueError(f"parameter 'task': the checkpoint was trained on {cfg.task!r}, "
+                         f"got {args.task!r} (use {cfg.task} or transfer)")
+    else:
+        task = args.task
+    T = tasks.check_T(cfg.T if args.T is None else args.T)
+    result = evaluate(restore(ck, device), task, T, batches=args.batches, batch=args.batch)
+    result.update(model=cfg.model, trained_T=cfg.T, checkpoint=args.load)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{cfg.model} trained on {task} T={cfg.T}, evaluated at T={T}: accuracy (last K) "
+              f"{result['accuracy']:.3f}, loss {result['loss']:.4f}")
+        print(f"{result['sec_per_batch'] * 1e3:.1f} ms per batch of {args.batch} "
+              f"({result['sec_per_step'] * 1e6:.0f} us per sequence step), peak memory "
+              f"{result['peak_mem_mb']:.0f} MiB ({result['peak_mem_kind']})")
+    return 0
+
+
+def register(p: argparse.ArgumentParser) -> None:
+    """The options of ``untangle eval``."""
+    p.description = ("Accuracy on the last K, loss and forward cost of a saved model; "
+                     "--task transfer evaluates it on its training task at --T.")
+    p.add_argument("--task", choices=("copy", "denoise", "transfer"), default="transfer",
+                   help="the checkpoint's task, or transfer (its task at --T; default)")
+    p.add_argument("--load", required=True, help="checkpoint written by untangle train")
+    p.add_argument("--T", type=int, help="delay to evaluate at (default: the trained T)")
+    p.add_argument("--batches", type=int, default=20, help="fixed evaluation batches")
+    p.add_argument("--batch", type=int, default=10, help="batch size")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda[:N]")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=_eval)

@@ -1,0 +1,66 @@
+"""``untangle train`` (THEORY.md section 8): train a model on copy or denoise, with checkpoints,
+a metrics log and gradient profiles."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from verify.commands.common import merged_config, set_threads
+
+
+def _train(args: argparse.Namespace) -> int:
+    from verify.training.train import train
+
+    set_threads(args.threads)
+    summary = train(merged_config(args, args.resume), args.steps, device=args.device,
+                    save=args.save, resume=args.resume, force=args.force, log_every=args.log_every,
+                    save_every=args.save_every, progress=not args.json)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        cfg = summary["config"]
+        print(f"{cfg['model']} on {cfg['task']} T={cfg['T']}: {summary['steps']} steps, "
+              f"eval accuracy (last K) {summary['eval_accuracy']:.3f}, "
+              f"eval loss {summary['eval_loss']:.4f}")
+        print(f"{summary['sec_per_step'] * 1e3:.1f} ms/step, wall {summary['elapsed_s']:.0f} s, "
+              f"cpu {summary['cpu_s']:.0f} s, peak memory {summary['peak_mem_mb']:.0f} MiB "
+              f"({summary['peak_mem_kind']})")
+        if summary["checkpoint"]:
+            print(f"saved {summary['checkpoint']}, {summary['metrics']}, "
+                  f"{summary['profile_file']}")
+    return 0
+
+
+def register(p: argparse.ArgumentParser) -> None:
+    """The options of ``untangle train``."""
+    from verify.models.relevance import SCORES
+    from verify.models.zoo import MODELS
+    from verify.training.tasks import TASKS
+
+    p.description = ("Train rnn, memrnn, relrnn, lstm or rellstm on the copy or denoise task. "
+                     "Options left out take the defaults (THEORY.md section 8) or, with "
+                     "--resume, the checkpoint's values.")
+    p.add_argument("--task", choices=tuple(TASKS))
+    p.add_argument("--model", choices=MODELS)
+    p.add_argument("--T", type=int, help="delay (sequence length T + 20; default 100)")
+    p.add_argument("--steps", type=int, required=True, help="total optimizer steps")
+    p.add_argument("--nu", type=int,
+                   help="buffer size (relrnn, rellstm; default: copy 10, denoise 15)")
+    p.add_argument("--rho", type=int, help="relevant-set size (default: 15)")
+    p.add_argument("--score", choices=tuple(SCORES), help="relevancy score (default accumulated)")
+    p.add_argument("--hidden", type=int, help="hidden size (default 128)")
+    p.add_argument("--lr", type=float, help="RMSprop learning rate (default 1e-3)")
+    p.add_argument("--batch", type=int, help="batch size (default 10)")
+    p.add_argument("--seed", type=int, help="seed of the initialisation and data (default 0)")
+    p.add_argument("--dtype", choices=("float32", "float64"), help="default float32")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda[:N]")
+    p.add_argument("--save", help="checkpoint path; the metrics log and gradient profile go "
+                   "beside it (<stem>.metrics.jsonl, <stem>.profile.json)")
+    p.add_argument("--resume", help="checkpoint to continue (saved in place unless --save)")
+    p.add_argument("--force", action="store_true", help="overwrite existing files")
+    p.add_argument("--log-every", type=int, default=50, help="steps per metrics line")
+    p.add_argument("--save-every", type=int, default=500, help="steps per checkpoint")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--json", action="store_true", help="print a JSON summary, no progress bar")
+    p.set_defaults(run=_train)

@@ -1,0 +1,61 @@
+"""What defines a training run (THEORY.md section 8) and the classifier it trains."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import torch
+
+from bounds.domains import NONNEG_INT, POSITIVE, POSITIVE_INT
+from verify.device import resolve_device, resolve_dtype
+from verify.models import relevance, zoo
+from verify.training import tasks
+
+
+@dataclass(frozen=True)
+class Config:
+    """A training run (its length and device are not part of it). ``nu`` and ``rho`` default
+    to the task's reference values (copy: 10, 15; denoise: 15, 15)."""
+
+    task: str = "copy"
+    model: str = "relrnn"
+    T: int = 100
+    nu: int | None = None
+    rho: int | None = None
+    score: str = "accumulated"
+    hidden: int = 128
+    lr: float = 1e-3
+    batch: int = 10
+    seed: int = 0
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        spec = tasks.get(self.task)
+        if self.nu is None:
+            object.__setattr__(self, "nu", spec.nu)
+        if self.rho is None:
+            object.__setattr__(self, "rho", spec.rho)
+        tasks.check_T(self.T)
+        if self.model not in zoo.MODELS:
+            raise ValueError(f"unknown model {self.model!r}; known: {', '.join(zoo.MODELS)}")
+        POSITIVE_INT.check("nu", self.nu)
+        NONNEG_INT.check("rho", self.rho)
+        relevance.score_fn(self.score)
+        POSITIVE_INT.check("hidden", self.hidden)
+        POSITIVE.check("lr", self.lr)
+        POSITIVE_INT.check("batch", self.batch)
+        NONNEG_INT.check("seed", self.seed)
+        resolve_dtype(self.dtype)
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+
+def build(cfg: Config, device: torch.device | str = "cpu") -> zoo.Classifier:
+    """The untrained classifier of ``cfg``, every parameter drawn from ``cfg.seed``."""
+    spec = tasks.get(cfg.task)
+    core = zoo.build(cfg.model, spec.inputs, hidden=cfg.hidden, nu=cfg.nu, rho=cfg.rho,
+                     score=cfg.score, seed=cfg.seed, dtype=resolve_dtype(cfg.dtype),
+                     device=resolve_device(device))
+    return zoo.Classifier(core, spec.classes, seed=cfg.seed)
