@@ -256,7 +256,7 @@ def _closed_forms() -> list[ClosedFormBound]:
             "pattern (same recursion, log domain available).",
             r"\left\|\frac{\partial h_T}{\partial h_t}\right\|_2 \le \prod_{k=t+1}^{T}"
             r"\beta\lambda_k \le (\beta\lambda_{\max})^{T-t}",
-            ("rnn",), (_beta_unit, _lam, _T, _t),
+            ("fixed_alpha", "rnn"), (_beta_unit, _lam, _T, _t),
             closed_form=(beta * lam) ** (T - t), constraints=(_T_AFTER_t,)),
         ClosedFormBound(
             "uniform_lower", "B4", "lower",
@@ -264,7 +264,8 @@ def _closed_forms() -> list[ClosedFormBound]:
             "nonnegative with mu_k >= mu: the hop t -> T has weight gamma/T, so "
             "||dh_T/dh_t|| >= gamma*mu/T: Omega(1/T), whatever T - t is.",
             r"\left\|\frac{\partial h_T}{\partial h_t}\right\|_2 \ge \frac{\gamma\mu}{T}",
-            ("uniform_full", "aligned_or_nonnegative", "mu_floor"), (_gamma_unit, _mu, _T),
+            ("fixed_alpha", "uniform_full", "aligned_or_nonnegative", "mu_floor"),
+            (_gamma_unit, _mu, _T),
             closed_form=gamma * mu / T),
         ClosedFormBound(
             "uniform_exact", "B4", "exact",
@@ -274,7 +275,8 @@ def _closed_forms() -> list[ClosedFormBound]:
             " exactly 1/(t+1) when c*gamma = 1.",
             r"\left\|\frac{\partial h_T}{\partial h_t}\right\|_2 = \frac{c\gamma}{T}\,"
             r"\frac{\Gamma(T+c\gamma)\,\Gamma(t+1)}{\Gamma(T)\,\Gamma(t+1+c\gamma)}",
-            ("uniform_full", "beta_zero", "aligned"), (_c, _gamma_unit, _T, _t),
+            ("fixed_alpha", "uniform_full", "beta_zero", "aligned_constant"),
+            (_c, _gamma_unit, _T, _t),
             closed_form=(cg / T) * sp.gamma(T + cg) * sp.gamma(t + 1)
             / (sp.gamma(T) * sp.gamma(t + 1 + cg)),
             constraints=(_T_AFTER_t,), via_log=True),
@@ -286,7 +288,8 @@ def _closed_forms() -> list[ClosedFormBound]:
             "(gamma*mu/kappa)^d: Omega(kappa^-d), whatever T - t is.",
             r"\left\|\frac{\partial h_T}{\partial h_t}\right\|_2 \ge "
             r"\left(\frac{\gamma\mu}{\kappa}\right)^{d}",
-            ("strong_path", "aligned_or_nonnegative", "mu_floor"), (_gamma_unit, _mu, _kappa, _d),
+            ("fixed_alpha", "strong_path", "aligned_or_nonnegative", "mu_floor"),
+            (_gamma_unit, _mu, _kappa, _d),
             closed_form=(gamma * mu / kappa) ** d),
         ClosedFormBound(
             "window_lower", "B6", "lower",
@@ -294,7 +297,8 @@ def _closed_forms() -> list[ClosedFormBound]:
             "||dh_T/dh_t|| >= (gamma*mu/nu)^ceil((T-t)/nu): exponential decay in (T-t)/nu.",
             r"\left\|\frac{\partial h_T}{\partial h_t}\right\|_2 \ge "
             r"\left(\frac{\gamma\mu}{\nu}\right)^{\lceil (T-t)/\nu \rceil}",
-            ("window", "aligned_or_nonnegative", "mu_floor"), (_gamma_unit, _mu, _nu, _T, _t),
+            ("fixed_alpha", "window", "aligned_or_nonnegative", "mu_floor"),
+            (_gamma_unit, _mu, _nu, _T, _t),
             closed_form=(gamma * mu / nu) ** sp.ceiling((T - t) / nu),
             constraints=(_T_AFTER_t,)),
         ClosedFormBound(
@@ -303,7 +307,8 @@ def _closed_forms() -> list[ClosedFormBound]:
             "event i has a direct hop to every T > i + nu, so d = 1 and ||dh_T/dh_i|| >= "
             "gamma*mu/(nu+rho): Omega(1/(nu+rho)), independent of T.",
             r"\left\|\frac{\partial h_T}{\partial h_i}\right\|_2 \ge \frac{\gamma\mu}{\nu+\rho}",
-            ("retained_event", "aligned_or_nonnegative", "mu_floor"), (_gamma_unit, _mu, _nu, _rho),
+            ("fixed_alpha", "retained_event", "aligned_or_nonnegative", "mu_floor"),
+            (_gamma_unit, _mu, _nu, _rho),
             closed_form=gamma * mu / (nu + rho)),
     ]
 

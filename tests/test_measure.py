@@ -11,6 +11,7 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
+from reference import path_terms
 
 from bounds.patterns import build, from_matrix, uniform
 from bounds.recursions import max_path, path_sum
@@ -132,16 +133,21 @@ def test_any_cell_through_the_probe_convention(mode):
     assert m.lam is None and m.bounds == {} and not m.hypotheses["step_jacobians"]
     assert m.kappa == 2
     if mode == "full":
-        np.testing.assert_allclose(m.gap, measure(model, x, mode="full").gap, rtol=1e-8)
+        full, fixed = jacrev_reference(model, x, False), jacrev_reference(model, x, True)
+        want = [np.linalg.norm(full[t] - fixed[t], 2) / np.linalg.norm(full[t], 2)
+                for t in range(T)]
+        np.testing.assert_allclose(m.gap, want, rtol=1e-8)
 
 
 @pytest.mark.parametrize("pattern", list(PATTERNS))
-def test_aligned_case_is_the_scalar_recursion(pattern):
-    """B2: linear phi and V = cI give J_k = cI, so ||G_t|| = P_c(t) = sigma_min(G_t)."""
+def test_aligned_case_is_the_scalar_path_sum(pattern):
+    """B2: linear phi and V = cI give J_k = cI, so ||G_t|| = P_c(t) = sigma_min(G_t), with
+    P_c(t) summed here over every enumerated path (tests/reference.py)."""
     model, x = make("identity", "linear", pattern)
     m = measure(model, x)
     c = 0.9
-    want = path_sum(model.pattern or build("none", T), model.beta, model.gamma, np.full(T, c))
+    alpha = (model.pattern or build("none", T)).dense()
+    want = [sum(path_terms(alpha, model.beta, model.gamma, [c] * T, t)) for t in range(T)]
     assert m.hypotheses["aligned"]
     np.testing.assert_allclose(m.norm2, want, rtol=RTOL)
     np.testing.assert_allclose(m.sigma_min, want, rtol=RTOL)
@@ -292,3 +298,41 @@ def test_bad_measure_input(kw, name):
     args = {"x": x, **kw}
     with pytest.raises(ValueError, match=f"'{name}'"):
         measure(model, args.pop("x"), **args)
+
+
+@pytest.mark.parametrize("spectrum", ["gaussian", "eigen", "singular"])
+@pytest.mark.parametrize("batch_index", [0, 1])
+def test_norms_against_numpy_svd_of_the_autograd_jacobian(spectrum, batch_index):
+    """||G_t||_2, ||G_t||_F and sigma_min(G_t) on generic (non-aligned, non-normal) networks,
+    against numpy's SVD of the torch.func Jacobian of sequence ``batch_index``."""
+    model, x = make(spectrum, "tanh", "window", n=4)
+    m = measure(model, x, batch_index=batch_index)
+    ref = jacrev_reference(model, x[batch_index:batch_index + 1], detach=True)[:T]
+    sv = np.linalg.svd(ref, compute_uv=False)
+    np.testing.assert_allclose(m.norm2, sv[:, 0], rtol=RTOL)
+    np.testing.assert_allclose(m.fro, np.sqrt((ref ** 2).sum(axis=(1, 2))), rtol=RTOL)
+    np.testing.assert_allclose(m.sigma_min, sv[:, -1], rtol=1e-8)  # small: cancellation
+    assert not m.hypotheses["aligned"] and sv[:, -1].min() < 0.5 * sv[:, 0].min()
+    other = measure(model, x, batch_index=1 - batch_index)
+    assert not np.allclose(other.norm2, m.norm2)  # the index matters
+
+
+@pytest.mark.parametrize(("kind", "kw", "underflows"), [
+    ("window", {"nu": 7}, True), ("strided", {"k": 5}, False),
+    ("events", {"E": [0, 17, 1500], "nu": 6}, True)])
+def test_long_horizon_patterns_against_the_log_domain_recursion(kind, kw, underflows):
+    """T = 3000 with attention: J_k = c I (linear, V = cI), so log10 ||G_t|| equals the log10
+    scalar path sum exactly (B2); on windows and events it falls far below float64's range at
+    some t (strided attention keeps a short path from the first k states). Tolerance: 1e-9
+    relative on log10 values of magnitude up to ~600, i.e. rounding accumulated over 3000
+    steps (THEORY.md section 9)."""
+    steps, c = 3000, 0.2
+    pattern = build(kind, steps, **kw)
+    model = controlled("identity", 2, 1, "linear", scale=c, pattern=pattern, device="cpu")
+    x = torch.zeros(1, steps, 1, dtype=torch.float64)
+    m = measure(model, x)
+    want = path_sum(pattern, 0.5, 0.5, np.full(steps, c), log10=True)
+    assert np.all(np.isfinite(m.log10_norm2)) and (want.min() < -330) == underflows
+    np.testing.assert_allclose(m.log10_norm2, want, rtol=1e-9)
+    v = m.verdicts["aligned_exact"]
+    assert v.holds_at == v.applicable_at == steps

@@ -12,7 +12,9 @@ import torch
 from verify.cli import main
 
 KEYS = {"t", "norm2", "fro", "sigma_min", "log10_norm2", "lam", "mu", "kappa", "depth", "bounds",
-        "hypotheses", "mode", "device", "dtype"}
+        "bounds_log10", "verdicts", "hypotheses", "mode", "device", "dtype", "source"}
+VERDICT_KEYS = {"bound", "theory_id", "kind", "applicable", "applicable_at", "why_not",
+                "failed_hypotheses", "holds_at", "violations", "worst", "tightest", "tolerance"}
 
 
 def untangle(capsys, *args):
@@ -38,6 +40,14 @@ def test_json_contract(capsys):
     for key in ("norm2", "fro", "sigma_min", "log10_norm2", "lam", "mu", "depth"):
         assert len(d[key]) == T, key
     assert set(d["bounds"]) == {"path_sum_upper", "dominant_path_lower"}
+    assert set(d["verdicts"]) == {"rnn_upper", "uniform_lower", "uniform_exact", "sparse_lower",
+                                  "window_lower", "relevancy_lower", "path_sum_upper",
+                                  "aligned_exact", "nonneg_lower", "dominant_path_lower"}
+    for name, v in d["verdicts"].items():
+        assert set(v) == VERDICT_KEYS and v["bound"] == name
+        assert v["applicable"] == (name in d["bounds"])
+        assert v["applicable"] or v["why_not"]
+    assert d["source"].startswith("untangle measure --pattern window")
     assert all(len(v) == T for v in d["bounds"].values())
     assert all(isinstance(v, bool) for v in d["hypotheses"].values())
     assert (d["mode"], d["device"], d["dtype"], d["kappa"]) == ("fixed", "cpu", "float64", 3)
@@ -60,6 +70,11 @@ def test_long_horizon_acceptance(capsys):
     assert d["log10_norm2"][0] == pytest.approx(want, rel=1e-6)
     assert d["norm2"][0] == 0.0  # the linear value underflows; the log10 does not
     assert d["bounds_log10"]["path_sum_upper"][0] == pytest.approx(want, rel=1e-6)
+    # Every applicable bound holds at every t (THEORY.md section 9: rounding is allowed for).
+    held = {k: (v["holds_at"], v["applicable_at"]) for k, v in d["verdicts"].items()
+            if v["applicable"]}
+    assert held == {k: (20000, 20000) for k in ("rnn_upper", "path_sum_upper",
+                                                  "dominant_path_lower")}
     print(f"untangle measure --T 20000: {elapsed:.1f} s")
 
 
@@ -111,8 +126,16 @@ def test_table_and_plot(capsys, tmp_path):
     code, out, err = untangle(capsys, "--pattern", "window", "--T", 30, "--hidden", 3,
                               "--plot", png)
     assert code == 0, err
-    assert "||G||_2" in out and "B1 upper" in out and "B3 lower" in out
-    assert len(out.splitlines()) == 4 + 20  # header, hypotheses, caption, columns, 20 rows
+    assert "||G||_2" in out and " B1 " in out and " B3 " in out
+    table, verdicts = out.split("verdicts (")
+    assert len(table.splitlines()) == 4 + 20  # header, hypotheses, caption, columns, 20 rows
+    lines = verdicts.splitlines()
+    assert "u = 1.11e-16 (float64)" in lines[0]  # the tolerance is stated
+    assert len(lines) == 1 + 10  # one line per catalog bound
+    assert any(line.split()[:2] == ["B1", "path_sum_upper"] and "holds at 30 of 30 t" in line
+               for line in lines)
+    assert any(line.split()[:2] == ["B0", "rnn_upper"] and "not applicable: gamma = 0.5" in line
+               for line in lines)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

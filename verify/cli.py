@@ -64,6 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argparse errors and ``--help`` raise ``SystemExit`` as usual."""
     top = _top_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
     args = command_parser(top.command).parse_args(top.args)
+    args.argv = list(top.args)  # what reproduces the run (a measurement's source)
     try:
         return int(args.run(args) or 0)
     except ValueError as err:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -21,9 +22,6 @@ if TYPE_CHECKING:
 DEFAULT_T = 50
 #: ``--loss``: L over a rollout r (h is (B, T+1, n)); the profile ||dL/dh_t|| goes to grad_norm.
 LOSSES = ("none", "last", "all")
-SHORT = {"path_sum_upper": "B1 upper", "dominant_path_lower": "B3 lower",
-         "aligned_exact": "B2 exact", "nonneg_lower": "B2+ lower"}
-
 
 def register(p: argparse.ArgumentParser) -> None:
     """The options of ``untangle measure``."""
@@ -113,14 +111,26 @@ def run(args: argparse.Namespace) -> int:
         bias_scale=args.bias_scale, device=args.device, dtype=args.dtype)
     x = torch.as_tensor(np.random.default_rng([args.seed, 1]).standard_normal(
         (1, pattern.T, inputs)))
-    m = measure(model, x, mode=args.mode, loss=_loss(args.loss))
+    m = measure(model, x, mode=args.mode, loss=_loss(args.loss),
+                source="untangle measure " + shlex.join(args.argv))
     if args.plot:
-        _plot(m, args.plot, f"{args.pattern}, {args.spectrum} x{args.scale:g}, {args.nonlin}")
+        m.plot(args.plot, f"T={m.T}, {args.pattern}{' (learned)' if args.learned else ''}, "
+                          f"{args.spectrum} x{args.scale:g}, {args.nonlin}, mode {m.mode}")
     if args.json:
         print(json.dumps(m.to_json()))
     else:
         print(_table(m, model, args))
+        print(_verdicts(m))
     return 0
+
+
+def _verdicts(m: Measurement) -> str:
+    """One line per bound: applicable or why not, holds at N of T, worst margin, tightest
+    point; then every finding."""
+    lines = [f"verdicts ({next(iter(m.verdicts.values())).tolerance}):"]
+    lines += [f"  {v.summary()}" for v in m.verdicts.values()]
+    lines += [f"  {f}" for f in m.findings()[:20]]
+    return "\n".join(lines)
 
 
 def _loss(name: str) -> Callable | None:
@@ -133,6 +143,8 @@ def _loss(name: str) -> Callable | None:
 
 
 def _fmt(v: float) -> str:
+    if np.isnan(v):
+        return f"{'nan':>10}"
     return f"{v:10.4g}" if np.isfinite(v) else f"{'-inf' if v < 0 else 'inf':>10}"
 
 
@@ -145,10 +157,10 @@ def _table(m: Measurement, model: Recurrent, args: argparse.Namespace) -> str:
             f"device={m.device} dtype={m.dtype}")
     hyp = " ".join(f"{k}={'yes' if v else 'no'}" for k, v in m.hypotheses.items())
     lines = [head, f"kappa={m.kappa}  hypotheses: {hyp}",
-             "log10 of ||dh_T/dh_t||, of the bounds (-inf: a lower bound <= 0, vacuous) and of "
-             "||dL/dh_t|| (with --loss):"]
+             "log10 of ||dh_T/dh_t||, of the applicable bounds (nan: not applicable at t; -inf: "
+             "a lower bound <= 0, vacuous) and of ||dL/dh_t|| (with --loss):"]
     cols = ["t", "depth", "||G||_2", "||G||_F", "sigma_min",
-            *(SHORT.get(k, k) for k in m.bounds_log10)]
+            *(m.verdicts[k].theory_id for k in m.bounds_log10)]
     if m.grad_norm is not None:
         cols.append("||dL/dh_t||")
     if m.gap is not None:
@@ -164,26 +176,3 @@ def _table(m: Measurement, model: Recurrent, args: argparse.Namespace) -> str:
         lines.append(" ".join(row))
     lines += [f"note: {n}" for n in m.notes]
     return "\n".join(lines)
-
-
-def _plot(m: Measurement, path: str, title: str) -> None:
-    """log10 ||G_t||_2 (and F, sigma_min) against t, each evaluated bound as a line."""
-    from matplotlib.figure import Figure
-
-    t = np.arange(m.T)
-    fig = Figure(figsize=(7, 4.5))
-    ax = fig.subplots()
-    ax.plot(t, m.log10_norm2, "k-", lw=2, label="measured ||G_t||_2")
-    ax.plot(t, m.log10_fro, "k--", lw=1, label="measured ||G_t||_F")
-    ax.plot(t, m.log10_sigma_min, "k:", lw=1, label="measured sigma_min(G_t)")
-    if m.grad_norm is not None:
-        with np.errstate(divide="ignore"):
-            ax.plot(t, np.log10(m.grad_norm), "m-", lw=1, label="||dL/dh_t||")
-    for name, v in m.bounds_log10.items():
-        ax.plot(t, v, lw=1.2, label=f"{name} ({SHORT.get(name, name)})")
-    ax.set_xlabel("t")
-    ax.set_ylabel("log10 of norm of dh_T/dh_t")
-    ax.set_title(f"T={m.T}, {title}, mode {m.mode}")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)

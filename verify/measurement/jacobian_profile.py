@@ -1,5 +1,5 @@
-"""Measure the Jacobian products ``G_t = dh_T/dh_t`` of a real network and hold them against
-the catalog's bounds on the same run (THEORY.md sections 2, 3 and 5).
+"""Measure the Jacobian products ``G_t = dh_T/dh_t`` of a real network and hold every bound of
+the catalog against them (THEORY.md sections 2, 3, 5 and 9).
 
 One sequence is measured: ``x[batch_index]`` (default 0); sequences of a batch do not interact,
 so its G_t is that of the batch run. Two modes:
@@ -14,6 +14,7 @@ so its G_t is that of the batch run. Two modes:
   terms, so there ``full`` equals ``fixed``.
 
 Autograd values are linear: they underflow to 0 (log10 -inf) at horizons the adjoint handles.
+The verdicts (:func:`verify.measurement.compare.compare`) are computed with the measurement.
 """
 
 from __future__ import annotations
@@ -21,33 +22,54 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from bounds import catalog
-from bounds.hypotheses import is_aligned, is_nonnegative
+from bounds import hypotheses
 from bounds.patterns import Pattern
 from bounds.recursions import dependency_depth, graph, sparsity
 from verify.measurement.adjoint import adjoint
-from verify.models.rollout import RecurrentModel, Rollout
+from verify.measurement.compare import Finding, Verdict, compare, context
+from verify.models.rollout import RecurrentModel, Rollout, Trace
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 MODES = ("fixed", "full")
 LN10 = math.log(10.0)
 
 
-@dataclass
+@dataclass(repr=False)
 class Measurement:
-    """The Jacobian profile of one run. Arrays over t = 0..T-1 (entry t is about dh_T/dh_t),
-    except ``lam``/``mu`` over steps k = 1..T (entry k-1 is step k, the catalog's layout).
+    """The Jacobian profile of one run and what the verdicts need.
 
+    Arrays over t = 0..T-1 (entry t is about dh_T/dh_t), except the per-step ``lam``, ``mu``
+    over k = 1..T (entry k-1 is step k, the catalog's layout; None where the cell has no J_k).
     Linear norms may underflow to 0; their ``log10_*`` twins include the carried log-scale and
-    stay finite (-inf only where G_t = 0). ``depth`` is inf where T is unreachable from t.
-    ``bounds``/``bounds_log10``: catalog name -> values over t, for the bounds evaluated (see
-    :func:`catalog_bounds`). ``G_t = mantissa[t] * 10**log10_scale[t]``.
+    stay finite (-inf only where G_t = 0). ``G_t = mantissa[t] * 10**log10_scale[t]``.
+
+    ``pattern`` is the attention the run actually used (the fixed pattern, the learned weights
+    recorded, or ``none``), ``steps`` the per-step summary of the J_k
+    (:func:`bounds.hypotheses.step_summary`), ``trace`` the measured sequence's trace (learned
+    attention, relevant set), ``depth`` d(t, T) (inf where T is unreachable), ``source`` what
+    reproduces the run (a command line, or a description), ``verdicts`` every catalog bound
+    against it (:mod:`verify.measurement.compare`).
     """
 
+    T: int
+    n: int
+    mode: str
+    device: str
+    dtype: str
+    beta: float
+    gamma: float
+    learned: bool
+    pattern: Pattern
+    mantissa: np.ndarray
+    log10_scale: np.ndarray
     norm2: np.ndarray
     fro: np.ndarray
     sigma_min: np.ndarray
@@ -56,27 +78,64 @@ class Measurement:
     log10_sigma_min: np.ndarray
     lam: np.ndarray | None
     mu: np.ndarray | None
+    steps: dict[str, np.ndarray] | None
     kappa: int
     depth: np.ndarray
-    bounds: dict[str, np.ndarray]
-    bounds_log10: dict[str, np.ndarray]
-    hypotheses: dict[str, bool]
-    mode: str
-    device: str
-    dtype: str
-    mantissa: np.ndarray
-    log10_scale: np.ndarray
+    trace: Trace | None = None
     grad_norm: np.ndarray | None = None
     gap: np.ndarray | None = None
+    source: str = ""
     notes: list[str] = field(default_factory=list)
-
-    @property
-    def T(self) -> int:
-        return self.norm2.size
+    verdicts: dict[str, Verdict] = field(default_factory=dict)
 
     def jacobian(self, t: int) -> np.ndarray:
         """``G_t = dh_T/dh_t`` as a float64 (n, n) array (it may underflow to 0)."""
         return self.mantissa[t] * 10.0 ** self.log10_scale[t]
+
+    @property
+    def hypotheses(self) -> dict[str, bool]:
+        """Which of the catalog's hypotheses hold on the whole run (those the run can
+        decide), from :mod:`bounds.hypotheses`."""
+        ctx = context(self)
+        out = {}
+        for key, h in hypotheses.HYPOTHESES.items():
+            value = h.check(**ctx)
+            if value is not None:
+                out[key] = value
+        out["step_jacobians"] = self.steps is not None
+        return out
+
+    @property
+    def bounds_log10(self) -> dict[str, np.ndarray]:
+        """log10 of every bound where it applies (nan elsewhere), for the applicable ones."""
+        return {k: v.log10_bound for k, v in self.verdicts.items() if v.applicable.any()}
+
+    @property
+    def bounds(self) -> dict[str, np.ndarray]:
+        """The applicable bounds' values (linear; they may underflow to 0)."""
+        return {k: 10.0 ** v for k, v in self.bounds_log10.items()}
+
+    def findings(self) -> list[Finding]:
+        """Every violation beyond the rounding allowance where the hypotheses hold."""
+        return [f for v in self.verdicts.values() for f in v.findings()]
+
+    def plot(self, path: str | None = None, title: str = "") -> Figure:
+        """log10 ||G_t|| against t with every applicable bound and the violations marked
+        (:mod:`verify.measurement.plots`); saved to ``path`` when given."""
+        from verify.measurement.plots import figure
+
+        fig = figure(self, title)
+        if path is not None:
+            fig.savefig(path, dpi=120)
+        return fig
+
+    def __repr__(self) -> str:
+        held = ", ".join(f"{v.theory_id} {v.holds_at}/{v.applicable_at}"
+                         for v in self.verdicts.values() if v.applicable.any())
+        return (f"Measurement(T={self.T}, n={self.n}, mode={self.mode}, "
+                f"pattern={self.pattern.kind}, beta={self.beta:g}, gamma={self.gamma:g}, "
+                f"dtype={self.dtype}, log10||G_0||={self.log10_norm2[0]:.6g}, "
+                f"bounds held [{held}])")
 
     def to_json(self) -> dict[str, object]:
         """A JSON-ready dict; non-finite numbers (inf depth, log10 of 0) become null."""
@@ -84,8 +143,7 @@ class Measurement:
         def clean(a: np.ndarray | None) -> list | None:
             if a is None:
                 return None
-            a = np.asarray(a, dtype=float)
-            return [float(v) if math.isfinite(v) else None for v in a]
+            return [float(v) if math.isfinite(v) else None for v in np.asarray(a, dtype=float)]
 
         return {
             "t": list(range(self.T)),
@@ -93,12 +151,14 @@ class Measurement:
             "sigma_min": clean(self.sigma_min), "log10_norm2": clean(self.log10_norm2),
             "log10_fro": clean(self.log10_fro), "log10_sigma_min": clean(self.log10_sigma_min),
             "lam": clean(self.lam), "mu": clean(self.mu), "kappa": self.kappa,
-            "depth": clean(self.depth),
+            "depth": clean(self.depth), "beta": self.beta, "gamma": self.gamma,
+            "pattern": self.pattern.kind,
             "bounds": {k: clean(v) for k, v in self.bounds.items()},
             "bounds_log10": {k: clean(v) for k, v in self.bounds_log10.items()},
-            "hypotheses": dict(self.hypotheses), "mode": self.mode, "device": self.device,
+            "verdicts": {k: v.to_json() for k, v in self.verdicts.items()},
+            "hypotheses": self.hypotheses, "mode": self.mode, "device": self.device,
             "dtype": self.dtype, "grad_norm": clean(self.grad_norm), "gap": clean(self.gap),
-            "notes": list(self.notes),
+            "source": self.source, "notes": list(self.notes),
         }
 
 
@@ -125,55 +185,6 @@ def _norms(mantissa: np.ndarray, log10_scale: np.ndarray) -> dict[str, np.ndarra
     return {**logs, **{k[6:]: 10.0 ** v for k, v in logs.items()}}
 
 
-def catalog_bounds(pattern: Pattern, beta: float, gamma: float, J: np.ndarray,
-                   lam: np.ndarray, mu: np.ndarray
-                   ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, bool],
-                              list[str]]:
-    """The catalog's profile bounds on measured step Jacobians ``J`` (T, n, n), with
-    ``lam_k = ||J_k||_2`` and ``mu_k = sigma_min(J_k)``: ``path_sum_upper`` (B1) and
-    ``dominant_path_lower`` (B3) always, ``aligned_exact`` (B2) when every J_k = c_k I,
-    ``nonneg_lower`` (B2+) when every J_k >= 0. Returns (bounds, bounds_log10, hypotheses,
-    notes).
-
-    The catalog takes per-step values > 0. A step with ``lam_k = 0`` enters B1 as the least
-    positive float (B1 only grows with lambda, so it stays a valid upper bound). If
-    ``mu_k = 0`` at some steps, the last of them k0 bounds nothing at t >= k0 (paths from t use
-    steps > t only), so the mu bounds are exact there; at t < k0 they are reported as the
-    trivial lower bound 0.
-    """
-    T = pattern.T
-    hyp = {"aligned": is_aligned(J), "nonnegative": is_nonnegative(J),
-           "mu_floor": bool(np.all(mu > 0))}
-    notes = []
-    lam_pos = np.where(lam > 0, lam, np.finfo(float).tiny)
-    if np.any(lam == 0):
-        notes.append("lambda_k = 0 at some steps: B1 uses the least positive float there")
-    zeros = np.flatnonzero(mu == 0)
-    k0 = int(zeros[-1]) + 1 if zeros.size else 0
-    mu_pos = np.where(np.arange(1, T + 1) <= k0, lam_pos, mu)
-    if k0:
-        notes.append(f"mu_k = 0 at step {k0} (the last such step): the mu lower bounds are "
-                     f"reported as 0 for t < {k0}")
-    trivial = np.arange(T) < k0
-    out, out_log = {}, {}
-
-    def put(name: str, lower_mu: bool = False, **steps: np.ndarray) -> None:
-        b = catalog.get(name)
-        lin = np.asarray(b.evaluate(pattern=pattern, beta=beta, gamma=gamma, **steps), float)
-        log = np.asarray(b.log10(pattern=pattern, beta=beta, gamma=gamma, **steps), float)
-        if lower_mu:
-            lin, log = np.where(trivial, 0.0, lin), np.where(trivial, -np.inf, log)
-        out[name], out_log[name] = lin, log
-
-    put("path_sum_upper", lam=lam_pos)
-    put("dominant_path_lower", True, mu=mu_pos, lam=lam_pos)
-    if hyp["aligned"]:
-        put("aligned_exact", c=np.trace(J, axis1=1, axis2=2) / J.shape[1])
-    if hyp["nonnegative"]:
-        put("nonneg_lower", True, mu=mu_pos)
-    return out, out_log, hyp, notes
-
-
 def _check(x: object, mode: str, batch_index: int) -> None:
     if mode not in MODES:
         raise ValueError(f"parameter 'mode' must be one of {', '.join(MODES)}, got {mode!r}")
@@ -181,19 +192,20 @@ def _check(x: object, mode: str, batch_index: int) -> None:
         raise ValueError("parameter 'x' must be a tensor of shape (B, T, inputs)")
     if x.shape[1] < 1:
         raise ValueError("parameter 'T' (x.shape[1]) must be an integer >= 1, got 0")
-    if not 0 <= batch_index < x.shape[0]:
-        raise ValueError(f"parameter 'batch_index' must be in 0..{x.shape[0] - 1}, "
-                         f"got {batch_index}")
+    if not isinstance(batch_index, int) or not 0 <= batch_index < x.shape[0]:
+        raise ValueError(f"parameter 'batch_index' must be an integer in 0..{x.shape[0] - 1}, "
+                         f"got {batch_index!r}")
 
 
 def measure(model: RecurrentModel, x: Tensor, *, mode: str = "fixed",
-            loss: Callable[[Rollout], Tensor] | None = None,
-            batch_index: int = 0) -> Measurement:
+            loss: Callable[[Rollout], Tensor] | None = None, batch_index: int = 0,
+            source: str = "") -> Measurement:
     """Measure ``G_t = dh_T/dh_t`` for t = 0..T-1 on the sequence ``x[batch_index]``
-    (THEORY.md section 5), its norms, lambda_k and mu_k, kappa and d(t, T), the catalog's
-    bounds and their hypotheses, and, given ``loss(rollout) -> scalar`` over the whole batch
-    ``x``, the loss-gradient profile ``||dL/dh_t||`` of that sequence (alpha detached in
-    ``fixed`` mode, live in ``full``).
+    (THEORY.md section 5), its norms, lambda_k and mu_k, kappa and d(t, T), and the verdict
+    of every catalog bound (section 9); given ``loss(rollout) -> scalar`` over the whole batch
+    ``x``, also the loss-gradient profile ``||dL/dh_t||`` of that sequence (alpha detached in
+    ``fixed`` mode, live in ``full``). ``source`` says what reproduces the run (it goes with
+    any finding); by default a description of the model and the call.
     """
     _check(x, mode, batch_index)
     T = x.shape[1]
@@ -214,7 +226,8 @@ def measure(model: RecurrentModel, x: Tensor, *, mode: str = "fixed",
         G, r = _probe_jacobians(model, xb, detach=True)
         mantissa, log10_scale = G[:T].double().cpu().numpy(), np.zeros(T)
         pattern = r.trace.weights(T)
-        notes.append("J_k is not defined for this cell: lambda, mu and the J bounds are skipped")
+        notes.append("J_k is not defined for this cell: lambda_k, mu_k and the bounds that "
+                     "need them do not apply")
     if mode == "full" and live:
         full = _probe_jacobians(model, xb, detach=False)[0][:T].double().cpu().numpy()
         fixed = mantissa * 10.0 ** log10_scale[:, None, None]
@@ -223,22 +236,28 @@ def measure(model: RecurrentModel, x: Tensor, *, mode: str = "fixed",
         mantissa, log10_scale = full, np.zeros(T)
     if mode == "full" and not live:
         notes.append("no learned attention: no score terms, full equals fixed")
-    hypotheses = {"fixed_alpha": mode == "fixed" or not live, "step_jacobians": J is not None,
-                  "rnn": pattern.empty or gamma == 0}
-    bounds, bounds_log10, lam, mu = {}, {}, None, None
+    lam = mu = steps = None
     if J is not None:
         sv = np.linalg.svd(J, compute_uv=False)
         lam, mu = sv[:, 0], sv[:, -1]
-        bounds, bounds_log10, hyp, more = catalog_bounds(pattern, beta, gamma, J, lam, mu)
-        hypotheses.update(hyp)
-        notes += more
-    return Measurement(
-        **_norms(mantissa, log10_scale), lam=lam, mu=mu, kappa=sparsity(pattern),
-        depth=dependency_depth(pattern, beta, gamma), bounds=bounds, bounds_log10=bounds_log10,
-        hypotheses=hypotheses, mode=mode, device=str(x.device),
-        dtype=str(x.dtype).removeprefix("torch."), mantissa=mantissa, log10_scale=log10_scale,
+        steps = hypotheses.step_summary(J)
+    dtype = str(x.dtype).removeprefix("torch.")
+    m = Measurement(
+        T=T, n=model.hidden, mode=mode, device=str(x.device), dtype=dtype, beta=beta,
+        gamma=gamma, learned=live, pattern=pattern, mantissa=mantissa,
+        log10_scale=log10_scale, **_norms(mantissa, log10_scale), lam=lam, mu=mu, steps=steps,
+        kappa=sparsity(pattern), depth=dependency_depth(pattern, beta, gamma),
+        trace=r.trace if live else None,
         grad_norm=None if loss is None else _loss_profile(model, x, loss, mode, batch_index),
-        gap=gap, notes=notes)
+        gap=gap, source=source or _describe(model, x, mode, batch_index), notes=notes)
+    m.verdicts = compare(m)
+    return m
+
+
+def _describe(model: RecurrentModel, x: Tensor, mode: str, batch_index: int) -> str:
+    name = getattr(model, "name", type(model).__name__)
+    return (f"measure(<{name} model, hidden {model.hidden}>, x of shape {tuple(x.shape)}, "
+            f"mode={mode!r}, batch_index={batch_index}); keep the model and x to reproduce")
 
 
 def _spectral(G: np.ndarray) -> np.ndarray:
