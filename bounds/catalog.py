@@ -156,12 +156,15 @@ GAMMA = Param("gamma", "weight of the attention read c_t in s_t", NONNEGATIVE)
 
 
 def _steps_param(name: str, doc: str) -> Param:
-    return Param(name, f"{doc}, per step k = 1..T (array of length T, or a scalar)", POSITIVE)
+    return Param(name, f"{doc}, per step k = 1..T (array of length T, or a scalar); 0 allowed "
+                 "(a dead step: the paths through it contribute 0)", NONNEGATIVE)
 
 
 LAM_STEPS = _steps_param("lam", "lambda_k = ||J_k||_2")
-MU_STEPS = _steps_param("mu", "mu_k = sigma_min(J_k)")
+MU_STEPS = _steps_param("mu", "mu_k = sigma_min(J_k) <= lambda_k")
 C_STEPS = _steps_param("c", "c_k with J_k = c_k I")
+#: The per-step parameters: sympy arrays are validated by the recursions, which keep them exact.
+STEP_PARAMS = frozenset(p.name for p in (LAM_STEPS, MU_STEPS, C_STEPS))
 
 
 @dataclass(frozen=True)
@@ -177,7 +180,7 @@ class ProfileBound(Bound):
     def _check(self, p: Param, value: object) -> object:
         if p.domain is None:
             return as_pattern(value)
-        if p.domain is POSITIVE and np.asarray(value).dtype == object:
+        if p.name in STEP_PARAMS and np.asarray(value).dtype == object:
             return np.asarray(value)
         return value if isinstance(value, sp.Basic) else super()._check(p, value)
 
@@ -210,18 +213,27 @@ def _on_steps(recursion: Callable[..., np.ndarray], steps: str):
 
 def _dominant(vals: dict[str, object], log10: bool) -> np.ndarray:
     """B3: ``A - D`` with ``A = W(xi*) prod mu`` and ``D = P_lambda - W(xi*) prod lambda`` (the
-    other paths' share, formed first so that a lone path gives D = 0 exactly and A survives);
-    in log10, ``log10 max(A - D, 0)``, computed from the logs of A, B and P (B <= P, so a
-    rounding excess of B over P counts as D = 0)."""
+    other paths' share, formed first so that a lone path gives D = 0 exactly and A survives).
+    Linear: exact for exact inputs; in float64 a rounding excess of B over P counts as D = 0.
+    log10: ``log10 max(A - D, 0)`` from the logs of A, B and P; -inf where A = 0 (every path
+    crosses a step with mu_k = 0) or D >= A."""
     pattern, beta, gamma, mu, lam = (vals[k] for k in ("pattern", "beta", "gamma", "mu", "lam"))
-    lead, along = dominant_path(pattern, beta, gamma, mu, lam)
+    lead, along = dominant_path(pattern, beta, gamma, mu, lam, log10=log10)
+    total = path_sum(pattern, beta, gamma, lam, log10=log10)
     if not log10:
-        rest = path_sum(pattern, beta, gamma, lam).astype(float) - 10.0**along
-        return 10.0**lead - rest
-    total = path_sum(pattern, beta, gamma, lam, log10=True)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        rest = total + np.log10(-np.expm1(np.minimum(along - total, 0.0) * LN10))
-        return np.where(lead > rest, lead + np.log1p(-(10.0 ** (rest - lead))) / LN10, -np.inf)
+        rest = total - along
+        return lead - (rest if rest.dtype == object else np.maximum(rest, 0.0))
+    out = np.full(lead.shape, -np.inf)
+    live = np.isfinite(lead)  # A > 0, so B >= A > 0 and P >= B (mu_k <= lam_k)
+    a, b, p = lead[live], along[live], total[live]
+    with np.errstate(divide="ignore"):
+        rest = p + np.log10(-np.expm1(np.minimum(b - p, 0.0) * LN10))  # log10 D, -inf at D = 0
+        ratio = rest - a  # log10(D / A)
+        keep = ratio < 0
+        kept = np.full(a.shape, -np.inf)
+        kept[keep] = a[keep] + np.log1p(-(10.0 ** ratio[keep])) / LN10
+    out[live] = kept
+    return out
 
 
 def _sym(*params: Param) -> dict[str, sp.Symbol]:
@@ -230,10 +242,11 @@ def _sym(*params: Param) -> dict[str, sp.Symbol]:
 
 _T = Param("T", "final time step (the loss is at h_T)", POSITIVE_INT)
 _t = Param("t", "source time step, 0 <= t < T", NONNEG_INT)
-_lam = Param("lam", "lambda_max >= ||J_k||_2 over the steps", POSITIVE)
+_lam = Param("lam", "lambda_max >= ||J_k||_2 over the steps (0: every J_k = 0)", NONNEGATIVE)
 _beta_unit = Param("beta", "weight of the recurrent state h_t in s_t", UNIT_CLOSED)
 _gamma_unit = Param("gamma", "weight of the attention read c_t in s_t", UNIT)
-_mu = Param("mu", "mu <= sigma_min(J_k) over the steps", POSITIVE)
+_mu = Param("mu", "0 <= mu <= sigma_min(J_k) over the steps (mu = 0 gives the value 0)",
+             NONNEGATIVE)
 _c = Param("c", "J_k = c I for every k", POSITIVE)
 _kappa = Param("kappa", "sparsity: max_t |S_t|", POSITIVE_INT)
 _d = Param("d", "dependency depth d(t, T)", POSITIVE_INT)

@@ -10,6 +10,8 @@ over the nodes ``T, T-1, .., 0`` in some semiring:
 
 each also in the log domain (log-sum-exp / max-plus on natural logs), so that products over
 10^5 steps are reported as finite logarithms instead of underflowing to 0.
+Per-step values may be 0 (THEORY.md section 9: a dead step): a path through such a step
+contributes 0 (log -inf), and a quantity every path of which crosses one is 0 (log -inf).
 Paths are never enumerated.
 """
 
@@ -20,18 +22,23 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
-from bounds.domains import NONNEGATIVE, POSITIVE
+from bounds.domains import NONNEGATIVE
 from bounds.patterns import Pattern, as_pattern
 
 
 @dataclass(frozen=True)
 class Graph:
-    """Predecessors of every node j = 1..T of G: ``src[ptr[j-1]:ptr[j]]`` with ``weight``."""
+    """Predecessors of every node j = 1..T of G: ``src[ptr[j-1]:ptr[j]]`` with ``weight``.
+
+    ``weight`` is float64 (or exact); ``log_weight`` is its natural log formed from the logs of
+    beta, gamma and alpha, so it stays accurate where the float product underflows (an edge of
+    weight 1e-330 is in G with log weight -759.9, though its float weight is 0)."""
 
     T: int
     ptr: np.ndarray
     src: np.ndarray
     weight: np.ndarray
+    log_weight: np.ndarray
 
     def preds(self, j: int) -> tuple[np.ndarray, np.ndarray]:
         """``(i, w(i -> j))`` for the edges into node ``j``."""
@@ -40,6 +47,10 @@ class Graph:
 
     def num_edges(self) -> int:
         return int(self.src.size)
+
+    def dst(self) -> np.ndarray:
+        """The head j of every edge, aligned with ``src``."""
+        return np.repeat(np.arange(1, self.T + 1), np.diff(self.ptr))
 
 
 def _coefficient(name: str, value: object) -> object:
@@ -64,6 +75,8 @@ def _exact(name: str, value: object) -> object:
 def graph(pattern: object, beta: object, gamma: object) -> Graph:
     """The dependency graph G of THEORY.md section 2 for a fixed pattern and beta, gamma.
 
+    ``i -> j`` is an edge iff ``w(i -> j) != 0`` in real arithmetic: the attention terms are
+    present iff gamma != 0 (pattern entries are positive), the recurrent ones iff beta != 0.
     Exact (sympy) when the pattern or beta or gamma is; then the other coefficient must be an
     int or a sympy number."""
     p = as_pattern(pattern)
@@ -73,17 +86,29 @@ def graph(pattern: object, beta: object, gamma: object) -> Graph:
         beta, gamma = _exact("beta", beta), _exact("gamma", gamma)
     dtype = object if exact else float
     steps = np.arange(p.T)
-    src = np.concatenate([p.indices, steps])
-    dst = np.concatenate([np.repeat(steps, p.support_sizes()), steps]) + 1
-    w = np.concatenate([gamma * p.weights.astype(dtype), np.full(p.T, beta, dtype=dtype)])
+    src, dst = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    w, lw = [np.zeros(0, dtype)], [np.zeros(0)]
+    if gamma != 0:
+        alpha = p.weights.astype(dtype)
+        src.append(p.indices)
+        dst.append(np.repeat(steps, p.support_sizes()))
+        w.append(gamma * alpha)
+        lw.append(np.log(float(gamma)) + np.log(p.weights.astype(float)))
+    if beta != 0:
+        src.append(steps)
+        dst.append(steps)
+        w.append(np.full(p.T, beta, dtype=dtype))
+        lw.append(np.full(p.T, np.log(float(beta))))
+    src, dst, w, lw = (np.concatenate(a) for a in (src, dst, w, lw))
+    dst = dst + 1
     order = np.lexsort((src, dst))
-    src, dst, w = src[order], dst[order], w[order]
-    first = np.flatnonzero(np.r_[True, (src[1:] != src[:-1]) | (dst[1:] != dst[:-1])])
-    src, dst, w = src[first], dst[first], np.add.reduceat(w, first)
-    keep = w != 0
-    src, dst, w = src[keep], dst[keep], w[keep].astype(dtype)
+    src, dst, w, lw = src[order], dst[order], w[order], lw[order]
+    if src.size:
+        first = np.flatnonzero(np.r_[True, (src[1:] != src[:-1]) | (dst[1:] != dst[:-1])])
+        src, dst = src[first], dst[first]
+        w, lw = np.add.reduceat(w, first).astype(dtype), np.logaddexp.reduceat(lw, first)
     ptr = np.searchsorted(dst, np.arange(1, p.T + 2))
-    return Graph(p.T, ptr, src, w)
+    return Graph(p.T, ptr, src, w, lw)
 
 
 @dataclass(frozen=True)
@@ -102,12 +127,16 @@ _LOGMAX = _Semiring(-np.inf, 0.0, np.maximum, np.add, True)
 
 
 def _steps(g: Graph, x: object, name: str) -> np.ndarray:
-    """Per-step values x_1..x_T (a scalar is broadcast); positive, finite; exact stays exact."""
+    """Per-step values x_1..x_T (a scalar is broadcast); finite and >= 0; exact stays exact."""
     arr = np.asarray(x)
-    if arr.dtype != object:
-        arr = POSITIVE.check(name, arr)
-    elif not all(v.is_positive and v.is_finite for v in arr.ravel()):
-        raise ValueError(f"parameter {name!r} must be {POSITIVE}")
+    if arr.dtype == object:
+        vals = [sp.sympify(v) for v in arr.ravel()]
+        bad = [v for v in vals if not (v.is_real and v.is_finite and v.is_nonnegative)]
+        if bad:
+            raise ValueError(f"parameter {name!r} must be {NONNEGATIVE}, got {bad[0]}")
+        arr = np.array(vals, dtype=object).reshape(arr.shape)
+    else:
+        arr = NONNEGATIVE.check(name, arr)
     if g.weight.dtype == object and arr.dtype != object:
         arr = np.array([_exact(name, v) for v in arr.ravel()], dtype=object).reshape(arr.shape)
     if arr.ndim == 0:
@@ -118,13 +147,19 @@ def _steps(g: Graph, x: object, name: str) -> np.ndarray:
     return arr
 
 
+def _log(x: np.ndarray) -> np.ndarray:
+    """Natural log of values >= 0 as floats, with log 0 = -inf (no warning)."""
+    with np.errstate(divide="ignore"):
+        return np.log(x.astype(float))
+
+
 def _backward(g: Graph, x: np.ndarray, ring: _Semiring) -> np.ndarray:
     """``p_T = one``, ``p_i = plus_{j > i} w(i->j) x_j p_j``; returns p_0..p_{T}."""
     exact = not ring.log and (x.dtype == object or g.weight.dtype == object)
     p = np.full(g.T + 1, ring.zero, dtype=object if exact else float)
     p[g.T] = ring.one
-    w = np.log(g.weight.astype(float)) if ring.log else g.weight
-    xs = np.log(x.astype(float)) if ring.log else x
+    w = g.log_weight if ring.log else g.weight
+    xs = _log(x) if ring.log else x
     for j in range(g.T, 0, -1):
         lo, hi = g.ptr[j - 1], g.ptr[j]
         if lo == hi:
@@ -145,40 +180,89 @@ def _profile(pattern: object, beta: object, gamma: object, x: object, name: str,
 
 def path_sum(pattern: object, beta: object, gamma: object, x: object,
              log10: bool = False) -> np.ndarray:
-    """Scalar path sum ``P_x(t)`` for t = 0..T-1 (THEORY.md section 4); ``x`` holds x_1..x_T.
+    """Scalar path sum ``P_x(t)`` for t = 0..T-1 (THEORY.md section 4); ``x`` holds x_1..x_T,
+    each >= 0.
 
     With ``log10=True`` returns ``log10 P_x(t)`` computed in the log domain (-inf where no path
-    reaches T). Exact (sympy Rational) inputs give exact outputs in the linear domain.
+    reaches T or every path crosses a step with x_k = 0). Exact (sympy Rational) inputs give
+    exact outputs in the linear domain.
     """
     return _profile(pattern, beta, gamma, x, "x", _SUM, log10)
 
 
 def max_path(pattern: object, beta: object, gamma: object, x: object,
              log10: bool = False) -> np.ndarray:
-    """Max-product path ``M_x(t) = max_xi W(xi) prod x_k`` for t = 0..T-1 (THEORY.md §4)."""
+    """Max-product path ``M_x(t) = max_xi W(xi) prod x_k`` for t = 0..T-1 (THEORY.md §4);
+    x_k >= 0, 0 (log10 -inf) where every path crosses a step with x_k = 0."""
     return _profile(pattern, beta, gamma, x, "x", _MAX, log10)
 
 
-def dominant_path(pattern: object, beta: object, gamma: object, mu: object,
-                  lam: object) -> tuple[np.ndarray, np.ndarray]:
-    """For every t, the path xi* maximising ``W(xi) prod mu_k`` (ties: the later successor),
-    and ``(log10 W(xi*) prod mu_k, log10 W(xi*) prod lambda_k)`` along it (B3)."""
-    g = graph(pattern, beta, gamma)
-    lmu = np.log(_steps(g, mu, "mu").astype(float))
-    llam = np.log(_steps(g, lam, "lam").astype(float))
-    best = np.full(g.T + 1, -np.inf)
-    along = np.full(g.T + 1, -np.inf)
-    best[g.T] = along[g.T] = 0.0
-    lw = np.log(g.weight.astype(float))
+def _better(cand: np.ndarray, best: np.ndarray) -> np.ndarray:
+    """Elementwise ``cand > best``, for floats and for exact sympy numbers alike."""
+    if cand.dtype != object:
+        return cand > best
+    return np.array([bool(c > b) for c, b in zip(cand, best, strict=True)], dtype=bool)
+
+
+def _select(g: Graph, mu: np.ndarray) -> np.ndarray:
+    """The first edge of xi*(i) for every node i = 0..T (-1 at T and where T is unreachable):
+    the edge to the latest successor j maximising ``w(i->j) mu_j M_mu(j)``. Compared exactly
+    for exact inputs, else on logs (no underflow ties); a node all of whose paths have
+    W prod mu = 0 still gets a path (its latest successor that reaches T)."""
+    exact = g.weight.dtype == object or mu.dtype == object
+    w, x = (g.weight, mu) if exact else (g.log_weight, _log(mu))
+    times = np.multiply if exact else np.add
+    best = np.zeros(g.T + 1, dtype=object if exact else float)
+    best[g.T] = 1 if exact else 0.0
+    edge = np.full(g.T + 1, -1)
+    chosen = np.zeros(g.T + 1, dtype=bool)
+    chosen[g.T] = True
     for j in range(g.T, 0, -1):
         lo, hi = g.ptr[j - 1], g.ptr[j]
+        if lo == hi or not chosen[j]:
+            continue
         idx = g.src[lo:hi]
-        # associated as in _backward, so a lone path's product matches P bit for bit
-        cand = lw[lo:hi] + (lmu[j - 1] + best[j])
-        better = cand > best[idx]
-        best[idx] = np.where(better, cand, best[idx])
-        along[idx] = np.where(better, lw[lo:hi] + (llam[j - 1] + along[j]), along[idx])
-    return best[:-1] / np.log(10.0), along[:-1] / np.log(10.0)
+        cand = times(w[lo:hi], times(x[j - 1], best[j]))
+        better = ~chosen[idx]
+        better[~better] = _better(cand[~better], best[idx][~better])
+        best[idx[better]] = cand[better]
+        edge[idx[better]] = np.arange(lo, hi)[better]
+        chosen[idx] = True
+    return edge
+
+
+def _along(g: Graph, edge: np.ndarray, x: np.ndarray, log: bool) -> np.ndarray:
+    """``W(xi*) prod x_k`` along the selected paths, for nodes 0..T (0 / -inf where none),
+    associated as in :func:`_backward` so that a lone path matches P_x bit for bit."""
+    exact = not log and (x.dtype == object or g.weight.dtype == object)
+    w, xs = (g.log_weight, _log(x)) if log else (g.weight, x)
+    times = np.add if log else np.multiply
+    v = np.full(g.T + 1, -np.inf if log else 0, dtype=object if exact else float)
+    v[g.T] = 0 if log else 1
+    dst = g.dst()
+    for i in range(g.T - 1, -1, -1):
+        e = edge[i]
+        if e >= 0:
+            j = dst[e]
+            v[i] = times(w[e], times(xs[j - 1], v[j]))
+    return v
+
+
+def dominant_path(pattern: object, beta: object, gamma: object, mu: object, lam: object,
+                  log10: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """For every t = 0..T-1, ``(W(xi*) prod mu_k, W(xi*) prod lambda_k)`` along the path
+    xi*(t) maximising ``W(xi) prod mu_k`` (B3): from t the latest successor j maximising
+    ``w(t->j) mu_j M_mu(j)``, then xi*(j); so the first value is ``M_mu(t)``. Where every path
+    has a step with mu_k = 0, xi*(t) is still a path (the latest successors), with first value
+    0. Returns log10 values (-inf for 0 or where T is unreachable) when ``log10``, else linear
+    values (exact for exact inputs)."""
+    g = graph(pattern, beta, gamma)
+    mu, lam = _steps(g, mu, "mu"), _steps(g, lam, "lam")
+    edge = _select(g, mu)
+    lead, along = (_along(g, edge, x, log10)[:-1] for x in (mu, lam))
+    if log10:
+        return lead / np.log(10.0), along / np.log(10.0)
+    return lead, along
 
 
 def dependency_depth(pattern: object, beta: object, gamma: object,

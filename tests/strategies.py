@@ -26,9 +26,15 @@ def random_patterns(draw: st.DrawFn, max_T: int = 7, uniform_weights: bool = Fal
     return patterns.from_matrix(rows)
 
 
-def step_values(T: int, lo: float = 0.1, hi: float = 3.0):
-    """Per-step positive values x_1..x_T."""
-    return st.lists(st.floats(lo, hi), min_size=T, max_size=T).map(np.array)
+@st.composite
+def step_values(draw: st.DrawFn, T: int, lo: float = 0.1, hi: float = 3.0,
+                zeros: bool = False) -> np.ndarray:
+    """Per-step values x_1..x_T in [lo, hi]; with ``zeros``, a drawn subset of the steps
+    (possibly empty, possibly all) is set to exactly 0 (dead steps, THEORY.md section 9)."""
+    x = np.array(draw(st.lists(st.floats(lo, hi), min_size=T, max_size=T)))
+    if zeros:
+        x[sorted(draw(st.sets(st.integers(0, T - 1), max_size=T)))] = 0.0
+    return x
 
 
 coefficients = st.floats(0.0, 1.0)

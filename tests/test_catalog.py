@@ -6,19 +6,22 @@ Tolerances: closed forms vs the same formula evaluated term by term in float64, 
 (a handful of roundings); Gamma ratios via exp(loggamma) lose ~|log| ulps, rtol 1e-10. The
 bound inequalities hold with margin >= 0 exactly in real arithmetic; float64 round-off of an
 n x n product sum is ~1e-15 relative, so inequalities are checked with a 1e-12 relative slack.
+Per-step lambda_k, mu_k and the scalar mu, lam may be 0 (THEORY.md section 9): the random
+Jacobians include dead steps, and zeros must give 0 / log10 -inf without numpy warnings.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
+import warnings
+from fractions import Fraction
 
 import numpy as np
 import pytest
 import sympy as sp
 from hypothesis import given
 from hypothesis import strategies as st
-from reference import all_paths, edge_weight, jacobian_path_sum
+from reference import jacobian_path_sum, log10_exact, weighted_paths
 from strategies import random_patterns
 
 from bounds import CATALOG, HYPOTHESES, get, patterns
@@ -56,20 +59,45 @@ def test_every_entry_is_complete(name):
 def test_symbols_carry_assumptions():
     syms = {p.name: p.symbol for p in get("window_lower").params}
     assert syms["T"].is_integer and syms["T"].is_positive
-    assert syms["nu"].is_integer and syms["gamma"].is_positive and syms["mu"].is_positive
+    assert syms["nu"].is_integer and syms["gamma"].is_positive and syms["mu"].is_nonnegative
     rho = {p.name: p.symbol for p in get("relevancy_lower").params}["rho"]
     assert rho.is_integer and rho.is_nonnegative
 
 
-@given(st.floats(0.0, 1.0), positive, st.integers(1, 60), st.data())
+@given(st.floats(0.0, 1.0), st.one_of(st.just(0.0), positive), st.integers(1, 60), st.data())
 def test_rnn_upper(beta, lam, T, data):
+    """Against (beta*lam)^(T-t) in exact Fractions. Linear: rtol 1e-12 (beta*lam rounds once,
+    relative 2^-53, raised to k = T - t <= 60) plus atol 1e-320 for subnormal results, where
+    that relative error is an absolute <= 60 * 2^-53 * 2.2e-308 ~ 1.5e-322 plus half a
+    subnormal ulp. log10: from log10 beta + log10 lam, never from the rounded product (at
+    beta = 5e-324 the product itself rounds by up to 50%)."""
     t = data.draw(st.integers(0, T - 1))
     b = get("rnn_upper")
-    np.testing.assert_allclose(b.evaluate(beta=beta, lam=lam, T=T, t=t), (beta * lam) ** (T - t),
-                               rtol=1e-12)
-    if beta * lam > 0:
-        np.testing.assert_allclose(b.log10(beta=beta, lam=lam, T=T, t=t),
-                                   (T - t) * math.log10(beta * lam), rtol=1e-12, atol=1e-12)
+    exact = (Fraction(beta) * Fraction(lam)) ** (T - t)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value = b.evaluate(beta=beta, lam=lam, T=T, t=t)
+        log = b.log10(beta=beta, lam=lam, T=T, t=t)
+    np.testing.assert_allclose(value, float(exact), rtol=1e-12, atol=1e-320)
+    if exact == 0:
+        assert value == 0 and log == -np.inf
+    else:
+        np.testing.assert_allclose(log, log10_exact(exact), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name,kw", [
+    ("rnn_upper", {"beta": 0.5, "lam": 0.0, "T": 5, "t": 2}),
+    ("uniform_lower", {"gamma": 0.5, "mu": 0.0, "T": 5}),
+    ("sparse_lower", {"gamma": 0.5, "mu": 0.0, "kappa": 3, "d": 2}),
+    ("window_lower", {"gamma": 0.5, "mu": 0.0, "nu": 2, "T": 5, "t": 4}),
+    ("relevancy_lower", {"gamma": 0.5, "mu": 0.0, "nu": 2, "rho": 0}),
+])
+def test_closed_forms_at_zero_are_zero(name, kw):
+    """THEORY.md section 9: mu = 0 (lam = 0 for B0, t < T) gives the value 0, log10 -inf."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert get(name).evaluate(**kw) == 0.0
+        assert get(name).log10(**kw) == -np.inf
 
 
 def test_rnn_upper_log_is_finite_at_long_horizon():
@@ -145,6 +173,9 @@ def test_closed_forms_broadcast_over_arrays():
 
 @st.composite
 def matrix_cases(draw, kind="any"):
+    """(pattern, beta, gamma, J, lam, mu): random J_k, some of them dead: J_k = 0
+    (lambda_k = mu_k = 0), or, for n >= 2, J_k with a zero row (singular: mu_k = 0 exactly,
+    set so, since the SVD returns ~1e-17 for it)."""
     p = draw(random_patterns(max_T=5))
     n = draw(st.integers(1, 3))
     seed = draw(st.integers(0, 2**31 - 1))
@@ -154,9 +185,16 @@ def matrix_cases(draw, kind="any"):
         J = np.abs(J)
     elif kind == "aligned":
         J = rng.uniform(0.1, 2.0, size=p.T)[:, None, None] * np.eye(n)
+    dead = sorted(draw(st.sets(st.integers(0, p.T - 1), max_size=2)))
+    singular = [k for k in dead if kind != "aligned" and n >= 2 and draw(st.booleans())]
+    J[[k for k in dead if k not in singular]] = 0.0
+    J[singular, 0, :] = 0.0
+    s = np.linalg.svd(J, compute_uv=False)
+    lam, mu = s[:, 0], s[:, -1]
+    mu[singular] = 0.0
     beta = draw(st.floats(0.0, 1.0))
     gamma = draw(st.floats(0.0, 1.0))
-    return p, beta, gamma, J
+    return p, beta, gamma, J, lam, mu
 
 
 def measured(p, beta, gamma, J):
@@ -166,33 +204,26 @@ def measured(p, beta, gamma, J):
                      for t in range(p.T)])
 
 
-def spectra(J):
-    s = np.linalg.svd(J, compute_uv=False)
-    return s[:, 0], s[:, -1]
-
-
 @given(matrix_cases())
 def test_B1_path_sum_upper_bounds_random_products(case):
-    p, beta, gamma, J = case
-    lam, _ = spectra(J)
+    p, beta, gamma, J, lam, _ = case
     upper = get("path_sum_upper").evaluate(pattern=p, beta=beta, gamma=gamma, lam=lam)
     assert np.all(measured(p, beta, gamma, J) <= upper * (1 + SLACK))
 
 
 @given(matrix_cases("aligned"))
 def test_B2_aligned_is_exact(case):
-    p, beta, gamma, J = case
+    p, beta, gamma, J, _, _ = case
     c = J[:, 0, 0]
     exact = get("aligned_exact").evaluate(pattern=p, beta=beta, gamma=gamma, c=c)
     np.testing.assert_allclose(measured(p, beta, gamma, J), exact, rtol=1e-12, atol=1e-300)
-    assert is_aligned(J)
+    if np.all(c > 0):
+        assert is_aligned(J)
 
 
 @given(matrix_cases("nonneg"))
 def test_B2plus_nonneg_lower(case):
-    p, beta, gamma, J = case
-    _, mu = spectra(J)
-    mu = np.maximum(mu, 1e-6)
+    p, beta, gamma, J, _, mu = case
     lower = get("nonneg_lower").evaluate(pattern=p, beta=beta, gamma=gamma, mu=mu)
     got = measured(p, beta, gamma, J)
     assert np.all(got >= lower * (1 - SLACK))
@@ -200,9 +231,7 @@ def test_B2plus_nonneg_lower(case):
 
 @given(matrix_cases())
 def test_B3_dominant_path_lower(case):
-    p, beta, gamma, J = case
-    lam, mu = spectra(J)
-    mu = np.maximum(mu, 1e-9)
+    p, beta, gamma, J, lam, mu = case
     lower = get("dominant_path_lower").evaluate(pattern=p, beta=beta, gamma=gamma, mu=mu,
                                                 lam=lam)
     got = measured(p, beta, gamma, J)
@@ -212,29 +241,33 @@ def test_B3_dominant_path_lower(case):
 
 @given(matrix_cases())
 def test_B3_matches_its_definition(case):
-    """B3's value is W(xi*) prod mu - (P_lambda - W(xi*) prod lambda) for the path xi* that
-    maximises W prod mu, found here by enumeration."""
-    p, beta, gamma, J = case
-    lam, mu = spectra(J)
-    mu = np.maximum(mu, 1e-9)
+    """B3's value is W(xi*) prod mu - (P_lambda - W(xi*) prod lambda) for a path xi* that
+    maximises W prod mu, found here by enumeration; near-ties (within 1e-12 relative, or all
+    0 when every path crosses a step with mu_k = 0) admit each maximiser. Linear rtol 1e-9 of
+    P_lambda (differences of sums of <= 16 products); log10 form agrees where positive."""
+    p, beta, gamma, J, lam, mu = case
     alpha = p.dense()
-    got = get("dominant_path_lower").evaluate(pattern=p, beta=beta, gamma=gamma, mu=mu, lam=lam)
+    b = get("dominant_path_lower")
+    kw = {"pattern": p, "beta": beta, "gamma": gamma, "mu": mu, "lam": lam}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got, got_log = b.evaluate(**kw), b.log10(**kw)
     P = get("path_sum_upper").evaluate(pattern=p, beta=beta, gamma=gamma, lam=lam)
     for t in range(p.T):
-        best = None
-        for path in all_paths(p.T, t):
-            w = math.prod(edge_weight(alpha, beta, gamma, a, b)
-                          for a, b in itertools.pairwise(path))
-            if w == 0:
-                continue
-            a_mu = w * math.prod(mu[k - 1] for k in path[1:])
-            a_lam = w * math.prod(lam[k - 1] for k in path[1:])
-            if best is None or a_mu > best[0] * (1 + 1e-12):
-                best = (a_mu, a_lam)
-        if best is None:
+        scored = [(w * math.prod(mu[k - 1] for k in xi[1:]),
+                   w * math.prod(lam[k - 1] for k in xi[1:]))
+                  for xi, w in weighted_paths(alpha, beta, gamma, t)]
+        if not scored:
+            assert got[t] == 0 and got_log[t] == -np.inf
             continue
-        np.testing.assert_allclose(got[t], best[0] - (P[t] - best[1]), rtol=1e-9,
-                                   atol=1e-12 * P[t])
+        top = max(a for a, _ in scored)
+        values = [a - (P[t] - b_) for a, b_ in scored if a >= top * (1 - 1e-12)]
+        assert any(math.isclose(got[t], v, rel_tol=1e-9, abs_tol=1e-12 * P[t])
+                   for v in values), (t, got[t], values)
+        if got[t] > 1e-6 * P[t]:
+            assert got_log[t] == pytest.approx(math.log10(got[t]), abs=1e-6)
+        elif got[t] <= 0:
+            assert got_log[t] == -np.inf
 
 
 @pytest.mark.parametrize("T", [20, 20_000])
@@ -249,19 +282,45 @@ def test_B3_on_a_lone_path_is_the_mu_product(T):
         np.testing.assert_allclose(b.evaluate(**kw), 10.0**want, rtol=1e-12)
 
 
+DEAD = np.where(np.arange(12) == 6, 0.0, 1.0)  # step k = 7 dead
+
+
 @pytest.mark.parametrize("name,steps", [("path_sum_upper", {"lam": 0.7}),
                                         ("aligned_exact", {"c": 1.3}),
                                         ("nonneg_lower", {"mu": 0.6}),
-                                        ("dominant_path_lower", {"mu": 0.9, "lam": 1.0})])
+                                        ("dominant_path_lower", {"mu": 0.9, "lam": 1.0}),
+                                        ("path_sum_upper", {"lam": 0.7 * DEAD}),
+                                        ("aligned_exact", {"c": 1.3 * DEAD}),
+                                        ("nonneg_lower", {"mu": 0.6 * DEAD}),
+                                        ("dominant_path_lower", {"mu": 0.9 * DEAD, "lam": 1.0})])
 def test_profile_log10_agrees_with_linear(name, steps):
     b = get(name)
     kw = {"pattern": patterns.window(12, 3), "beta": 0.5, "gamma": 0.5, **steps}
-    lin = b.evaluate(**kw)
-    log = b.log10(**kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lin = b.evaluate(**kw)
+        log = b.log10(**kw)
     pos = lin > 0
     assert pos.any()
     np.testing.assert_allclose(log[pos], np.log10(lin[pos]), rtol=0, atol=1e-10)
     assert np.all(np.isneginf(log[~pos]))
+
+
+def test_dead_steps_zero_the_lower_bounds_and_not_the_upper():
+    """Window nu = 3, T = 12: hops are at most 3 long, so from t <= 5 every path crosses one of
+    the steps 6, 7, 8; with mu_k = 0 there B2+ and B3 are 0 (log10 -inf) for t <= 5 and
+    positive after (B3 only where it is informative: t = 10, 11 here). A lone dead step
+    (lambda_7 = 0) can be hopped over: B1 stays positive."""
+    kw = {"pattern": patterns.window(12, 3), "beta": 0.5, "gamma": 0.5}
+    mu = np.where(np.isin(np.arange(1, 13), [6, 7, 8]), 0.0, 0.9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = get("nonneg_lower").evaluate(**kw, mu=mu)
+        b3 = get("dominant_path_lower").log10(**kw, mu=mu, lam=1.0)
+        up = get("path_sum_upper").evaluate(**kw, lam=DEAD)
+    assert np.all(m[:6] == 0) and np.all(m[6:] > 0)
+    assert np.all(np.isneginf(b3[:6])) and np.all(np.isfinite(b3[10:]))
+    assert np.all(up > 0)
 
 
 def test_profile_bound_accepts_a_plain_matrix():
@@ -299,8 +358,16 @@ def test_check_hypotheses_reports_unknown_as_none():
     ("rnn_upper", {"beta": 1, "lam": 0.5, "T": 4, "t": 4}, "parameter 't'"),
     ("rnn_upper", {"beta": 1, "lam": 0.5, "T": 2.5, "t": 0}, "parameter 'T'"),
     ("sparse_lower", {"gamma": 0.5, "mu": 1, "kappa": 0, "d": 1}, "parameter 'kappa'"),
-    ("sparse_lower", {"gamma": 0.5, "mu": 0, "kappa": 1, "d": 1}, "parameter 'mu'"),
-    ("sparse_lower", {"gamma": 0.5, "mu": -2, "kappa": 1, "d": 1}, "parameter 'mu'"),
+    ("sparse_lower", {"gamma": 0.5, "mu": -2, "kappa": 1, "d": 1},
+     r"parameter 'mu' must be a real number in \[0, inf\)"),
+    ("rnn_upper", {"beta": 1, "lam": -0.5, "T": 4, "t": 0},
+     r"parameter 'lam' must be a real number in \[0, inf\)"),
+    ("path_sum_upper", {"pattern": patterns.uniform(3), "beta": 0.5, "gamma": 0.5,
+                        "lam": [1.0, -1.0, 1.0]},
+     r"parameter 'lam' must be a real number in \[0, inf\), got -1"),
+    ("dominant_path_lower", {"pattern": patterns.uniform(3), "beta": 0.5, "gamma": 0.5,
+                             "mu": [0.0, 0.5, 0.0], "lam": [1.0, 0.0, 1.0]},
+     "parameter 'mu' must satisfy mu_k <= lam_k.*k = 2"),
     ("relevancy_lower", {"gamma": 0.5, "mu": 1, "nu": 0, "rho": 1}, "parameter 'nu'"),
     ("relevancy_lower", {"gamma": 0.5, "mu": 1, "nu": 1, "rho": -1}, "parameter 'rho'"),
     ("uniform_lower", {"gamma": 1.5, "mu": 1, "T": 3}, "parameter 'gamma'"),
@@ -329,3 +396,21 @@ def test_exact_inputs_give_exact_values():
                                         beta=sp.Rational(1, 2), gamma=sp.Rational(1, 2),
                                         c=sp.Rational(3, 2))
     assert all(isinstance(v, sp.Rational) for v in got)
+
+
+def test_exact_inputs_with_zero_steps_stay_exact():
+    """Hand-computed on the plain RNN, T = 3, beta = 1/2, mu = (1/2, 0, 1/3), lam = (1, 1/2,
+    1/2): one path from t, so B1 = prod beta*lam, B2+ = B3 = prod beta*mu (0 across step 2)."""
+    kw = {"pattern": patterns.none(3), "beta": sp.Rational(1, 2), "gamma": 0}
+    mu = np.array([sp.Rational(1, 2), 0, sp.Rational(1, 3)], dtype=object)
+    lam = np.array([1, sp.Rational(1, 2), sp.Rational(1, 2)], dtype=object)
+    want_mu = [0, 0, sp.Rational(1, 6)]
+    assert list(get("nonneg_lower").evaluate(**kw, mu=mu)) == want_mu
+    assert list(get("dominant_path_lower").evaluate(**kw, mu=mu, lam=lam)) == want_mu
+    assert list(get("aligned_exact").evaluate(**kw, c=mu)) == want_mu
+    assert list(get("path_sum_upper").evaluate(**kw, lam=lam)) == [
+        sp.Rational(1, 32), sp.Rational(1, 16), sp.Rational(1, 4)]
+    for b in ("nonneg_lower", "dominant_path_lower"):
+        extra = {"lam": lam} if b == "dominant_path_lower" else {}
+        assert all(isinstance(v, sp.Rational | int) for v in get(b).evaluate(**kw, mu=mu,
+                                                                            **extra))

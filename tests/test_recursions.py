@@ -1,14 +1,21 @@
 """The O(edges) recursions of THEORY.md section 4 against brute-force path enumeration.
 
-Tolerances: the linear-domain recursions and the enumeration add the same positive terms in
-different orders, so they agree to a few ulps times the number of paths (< 2^7 here): rtol
-1e-12. Log-domain vs linear-domain: log-sum-exp and plain sums differ by round-off only, so
-1e-10 absolute on log10 values of moderate size.
+The reference is exact: every path enumerated in Fractions on the exact values of the float
+inputs (tests/reference.py), so it neither rounds nor underflows. Per-step arrays carry exact
+zeros (dead steps, THEORY.md section 9). Tolerances:
+
+* linear domain: rtol 1e-12 (the recursion rounds each of <= 7 products and <= 2^6 sums once,
+  a few ulps), plus atol 1e-300 for the subnormal range, where each rounding is an absolute
+  2^-1074 amplified by at most (2 * 3)^7 (weights <= 2, x <= 3) afterwards: ~1e-315 for all
+  paths together, far below any normal value;
+* log10 domain: 1e-10 absolute (a handful of logs of magnitude <= ~2000, each to an ulp);
+  -inf exactly where the exact value is 0.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from fractions import Fraction
 
 import numpy as np
@@ -16,43 +23,169 @@ import pytest
 import sympy as sp
 from hypothesis import given
 from hypothesis import strategies as st
-from reference import edge_weight, path_terms
+from reference import (
+    edge_weight,
+    exact_inputs,
+    log10_exact,
+    path_terms,
+    weighted_paths,
+)
 from strategies import coefficients, random_patterns, step_values
 
-from bounds import dependency_depth, max_path, path_sum, patterns, sparsity
+from bounds import dependency_depth, dominant_path, max_path, path_sum, patterns, sparsity
+
+RTOL, ATOL, LOG_ATOL = 1e-12, 1e-300, 1e-10
 
 
 @st.composite
 def cases(draw):
     p = draw(random_patterns())
-    return p, draw(coefficients), draw(coefficients), draw(step_values(p.T))
+    return p, draw(coefficients), draw(coefficients), draw(step_values(p.T, zeros=True))
 
 
-@given(cases())
-def test_path_sum_equals_enumeration(case):
+def exact_reference(p, beta, gamma, x, combine) -> list[Fraction]:
+    """``combine`` (sum or max) of the exact path terms, for every t."""
+    alpha, b, g, xs = exact_inputs(p.dense(), beta, gamma, x)
+    return [combine(path_terms(alpha, b, g, xs, t), default=Fraction(0)) for t in range(p.T)]
+
+
+def _sum(terms, default):
+    return sum(terms, default)
+
+
+def assert_domains_match(fn, case, combine):
+    """fn in the linear and in the log10 domain against the exact enumeration, no warnings."""
     p, beta, gamma, x = case
-    alpha = p.dense()
-    want = [sum(path_terms(alpha, beta, gamma, x, t)) for t in range(p.T)]
-    np.testing.assert_allclose(path_sum(p, beta, gamma, x), want, rtol=1e-12, atol=0)
-
-
-@given(cases())
-def test_max_path_equals_enumeration(case):
-    p, beta, gamma, x = case
-    alpha = p.dense()
-    want = [max(path_terms(alpha, beta, gamma, x, t), default=0.0) for t in range(p.T)]
-    np.testing.assert_allclose(max_path(p, beta, gamma, x), want, rtol=1e-12, atol=0)
-
-
-@given(cases())
-def test_log_domain_agrees_with_linear(case):
-    p, beta, gamma, x = case
-    for fn in (path_sum, max_path):
+    want = exact_reference(p, beta, gamma, x, combine)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         lin = fn(p, beta, gamma, x)
         log = fn(p, beta, gamma, x, log10=True)
-        finite = lin > 0
-        np.testing.assert_allclose(log[finite], np.log10(lin[finite]), rtol=0, atol=1e-10)
-        assert np.all(np.isneginf(log[~finite]))
+    np.testing.assert_allclose(lin, [float(q) for q in want], rtol=RTOL, atol=ATOL)
+    assert np.all(lin[[q == 0 for q in want]] == 0)
+    want_log = np.array([log10_exact(q) for q in want])
+    zero = np.isneginf(want_log)
+    np.testing.assert_array_equal(np.isneginf(log), zero)
+    np.testing.assert_allclose(log[~zero], want_log[~zero], rtol=0, atol=LOG_ATOL)
+
+
+@given(cases())
+def test_path_sum_equals_enumeration_in_both_domains(case):
+    assert_domains_match(path_sum, case, _sum)
+
+
+@given(cases())
+def test_max_path_equals_enumeration_in_both_domains(case):
+    assert_domains_match(max_path, case, max)
+
+
+def test_log_domain_keeps_what_the_linear_domain_underflows():
+    """beta = 3.5e-221 over two recurrent hops: 1.2e-441 is 0 in float64, its log10 is kept."""
+    p = patterns.none(2)
+    assert list(path_sum(p, 3.5e-221, 0.0, 1.0)) == [0.0, 3.5e-221]
+    np.testing.assert_allclose(path_sum(p, 3.5e-221, 0.0, 1.0, log10=True),
+                               [2 * math.log10(3.5e-221), math.log10(3.5e-221)], rtol=1e-14)
+
+
+@pytest.mark.parametrize("gamma", [1e-320, 5e-324])
+def test_log_domain_is_accurate_where_an_edge_weight_is_subnormal(gamma):
+    """uniform(3), beta = 0, t = 2: the one edge 2 -> 3 weighs gamma/3. As a float product that
+    is 3.3e-321 with a relative error up to 1e-3 (1e-320), or 0 (5e-324: the edge would be
+    lost); the log domain forms log(gamma) + log(1/3) instead and stays within 1e-13."""
+    got = path_sum(patterns.uniform(3), 0.0, gamma, 1.0, log10=True)[2]
+    assert got == pytest.approx(log10_exact(Fraction(gamma) / 3), abs=1e-13)
+    assert dependency_depth(patterns.uniform(3), 0.0, gamma)[2] == 1
+
+
+@pytest.mark.parametrize("fn", [path_sum, max_path])
+def test_a_dead_step_cuts_every_path_through_it(fn):
+    """x_3 = 0 on the plain RNN, T = 4: every path from t < 3 crosses step 3."""
+    p = patterns.none(4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lin = fn(p, 0.5, 0.0, [1.0, 1.0, 0.0, 1.0])
+        log = fn(p, 0.5, 0.0, [1.0, 1.0, 0.0, 1.0], log10=True)
+    np.testing.assert_array_equal(lin, [0.0, 0.0, 0.0, 0.5])
+    np.testing.assert_array_equal(log[:3], [-np.inf] * 3)
+    assert log[3] == pytest.approx(math.log10(0.5), abs=1e-15)
+
+
+# --- dominant path (B3's xi*) -------------------------------------------------------------
+
+
+def reference_xi_star(alpha, beta, gamma, mu, t: int, T: int) -> tuple[int, ...] | None:
+    """THEORY's xi* with the documented tie rule, from enumerated paths: the lexicographically
+    latest path among the maximisers of W prod mu when the maximum is > 0; when every path
+    has W prod mu = 0, the hop to the latest successor that reaches T, then xi* from there."""
+    if t == T:
+        return (T,)
+    scored = [(w * math.prod(mu[k - 1] for k in xi[1:]), xi)
+              for xi, w in weighted_paths(alpha, beta, gamma, t)]
+    if not scored:
+        return None
+    top = max(v for v, _ in scored)
+    if top > 0:
+        return max(xi for v, xi in scored if v == top)
+    j = max(xi[1] for _, xi in scored)
+    return (t, *reference_xi_star(alpha, beta, gamma, mu, j, T))
+
+
+def _along(alpha, beta, gamma, x, xi) -> object:
+    return math.prod(edge_weight(alpha, beta, gamma, a, b) * x[b - 1]
+                     for a, b in zip(xi, xi[1:], strict=False))
+
+
+@given(random_patterns(max_T=6, uniform_weights=True), st.integers(0, 4), st.integers(0, 4),
+       st.data())
+def test_dominant_path_exact_follows_the_tie_rule(p, b, g, data):
+    """Exact inputs with zeros (ties at 0 and between equal products are common): the pair
+    (W(xi*) prod mu, W(xi*) prod lambda) equals the enumerated xi*'s, exactly."""
+    exact = patterns.from_supports(p.T, [p.row(t)[0] for t in range(p.T)], exact=True)
+    mu_i = data.draw(st.lists(st.integers(0, 2), min_size=p.T, max_size=p.T))
+    extra = data.draw(st.lists(st.integers(0, 2), min_size=p.T, max_size=p.T))
+    mu = np.array([sp.Rational(v, 2) for v in mu_i], dtype=object)
+    lam = np.array([sp.Rational(v + e, 2) for v, e in zip(mu_i, extra, strict=True)],
+                   dtype=object)
+    beta, gamma = sp.Rational(b, 4), sp.Rational(g, 4)
+    lead, along = dominant_path(exact, beta, gamma, mu, lam, log10=False)
+    alpha = exact.dense()
+    for t in range(p.T):
+        xi = reference_xi_star(alpha, beta, gamma, mu, t, p.T)
+        if xi is None:
+            assert lead[t] == 0 and along[t] == 0
+            continue
+        assert (lead[t], along[t]) == (_along(alpha, beta, gamma, mu, xi),
+                                       _along(alpha, beta, gamma, lam, xi)), (t, xi)
+
+
+@given(cases(), st.data())
+def test_dominant_path_float_is_a_maximiser_in_both_domains(case, data):
+    """Float inputs with zeros: the mu value is M_mu(t) (exact enumeration, log10 to 1e-10) and
+    the lambda value is that of a path whose mu value is within 1e-9 of the maximum (float
+    round-off may order near-ties either way)."""
+    p, beta, gamma, mu = case
+    lam = mu + np.array(data.draw(st.lists(st.floats(0.0, 2.0), min_size=p.T,
+                                           max_size=p.T)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lead, along = dominant_path(p, beta, gamma, mu, lam)
+        lead_lin, along_lin = dominant_path(p, beta, gamma, mu, lam, log10=False)
+    alpha, b, g, mus, lams = exact_inputs(p.dense(), beta, gamma, mu, lam)
+    for t in range(p.T):
+        scored = [(w * math.prod(mus[k - 1] for k in xi[1:]),
+                   w * math.prod(lams[k - 1] for k in xi[1:]))
+                  for xi, w in weighted_paths(alpha, b, g, t)]
+        if not scored:
+            assert np.isneginf(lead[t]) and np.isneginf(along[t]) and lead_lin[t] == 0
+            continue
+        top = max(v for v, _ in scored)
+        assert lead[t] == pytest.approx(log10_exact(top), abs=LOG_ATOL)
+        near = [log10_exact(q) for v, q in scored if v >= top * (1 - Fraction(1, 10**9))]
+        assert any(math.isclose(along[t], q, abs_tol=LOG_ATOL) or along[t] == q == -math.inf
+                   for q in near), (t, along[t], near)
+        np.testing.assert_allclose(lead_lin[t], float(top), rtol=RTOL, atol=ATOL)
+        assert any(math.isclose(along_lin[t], float(q), rel_tol=RTOL, abs_tol=ATOL)
+                   for v, q in scored if v >= top * (1 - Fraction(1, 10**9)))
 
 
 @given(random_patterns(), coefficients, coefficients, st.sampled_from([0.0, 0.1, 0.3]))
@@ -72,18 +205,23 @@ def test_depth_is_breadth_first_distance(p, beta, gamma, m):
     np.testing.assert_array_equal(dependency_depth(p, beta, gamma, min_weight=m), want)
 
 
-@given(random_patterns(max_T=6, uniform_weights=True), st.integers(0, 4), st.integers(1, 4))
-def test_exact_rational_path_sum(p, b, g):
-    """Exact inputs give exact outputs, equal to enumeration in Fractions."""
+@given(random_patterns(max_T=6, uniform_weights=True), st.integers(0, 4), st.integers(1, 4),
+       st.data())
+def test_exact_rational_path_sum_and_max_path(p, b, g, data):
+    """Exact inputs (with zero steps) give exact outputs, equal to enumeration in Fractions."""
     exact = patterns.from_supports(p.T, [p.row(t)[0] for t in range(p.T)], exact=True)
     beta, gamma = sp.Rational(b, 4), sp.Rational(g, 4)
-    x = np.array([sp.Rational(k + 2, 3) for k in range(p.T)], dtype=object)
+    num = data.draw(st.lists(st.integers(0, 4), min_size=p.T, max_size=p.T))
+    x = np.array([sp.Rational(k, 3) for k in num], dtype=object)
     alpha = np.array([[Fraction(str(v)) for v in row] for row in exact.dense()], dtype=object)
-    xf = [Fraction(k + 2, 3) for k in range(p.T)]
-    got = path_sum(exact, beta, gamma, x)
-    for t in range(p.T):
-        want = sum(path_terms(alpha, Fraction(b, 4), Fraction(g, 4), xf, t), Fraction(0))
-        assert sp.Rational(want.numerator, want.denominator) == got[t]
+    xf = [Fraction(k, 3) for k in num]
+    for fn, combine in ((path_sum, _sum), (max_path, max)):
+        got = fn(exact, beta, gamma, x)
+        for t in range(p.T):
+            want = combine(path_terms(alpha, Fraction(b, 4), Fraction(g, 4), xf, t),
+                           default=Fraction(0))
+            assert isinstance(got[t], sp.Rational | int)
+            assert sp.Rational(want.numerator, want.denominator) == got[t]
 
 
 def test_rnn_product_over_100000_steps_stays_finite():
@@ -116,10 +254,17 @@ def test_rnn_depth_is_distance():
     np.testing.assert_array_equal(dependency_depth(patterns.none(T), 1.0, 0.0), T - np.arange(T))
 
 
-@pytest.mark.parametrize("x", [-1.0, 0.0, np.inf, np.nan])
+@pytest.mark.parametrize("x", [-1.0, -1e-300, np.inf, np.nan, [1.0, -0.5, 1.0]])
 def test_bad_steps_are_refused(x):
-    with pytest.raises(ValueError, match="parameter 'x'"):
+    with pytest.raises(ValueError, match=r"parameter 'x' must be a real number in \[0, inf\)"):
         path_sum(patterns.uniform(3), 0.5, 0.5, x)
+
+
+@pytest.mark.parametrize("x", [sp.Integer(-1), sp.Symbol("a"), sp.oo])
+def test_bad_exact_steps_are_refused(x):
+    with pytest.raises(ValueError, match=r"parameter 'x' must be a real number in \[0, inf\)"):
+        path_sum(patterns.uniform(3, exact=True), 0, sp.Rational(1, 2),
+                 np.array([1, x, 1], dtype=object))
 
 
 def test_wrong_length_steps_are_refused():
