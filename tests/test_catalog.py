@@ -348,7 +348,7 @@ def test_check_hypotheses_reports_unknown_as_none():
     b = get("nonneg_lower")
     assert b.check_hypotheses() == {"fixed_alpha": None, "nonnegative": None}
     assert b.check_hypotheses(jac=np.ones((2, 2, 2)))["nonnegative"] is True
-    assert get("rnn_upper").check_hypotheses(gamma=0.0) == {"rnn": True}
+    assert get("rnn_upper").check_hypotheses(gamma=0.0) == {"fixed_alpha": None, "rnn": True}
 
 
 # --- bad input --------------------------------------------------------------------------------

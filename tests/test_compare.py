@@ -249,11 +249,11 @@ def test_the_allowance_follows_the_dtype_and_the_length():
 
 
 def test_zero_steps_make_lower_bounds_vacuous_not_invalid():
-    """A relu network whose units all die at one step: mu_k = lambda_k = 0 there, so every
-    path from before it is 0 (THEORY.md section 9): G_t = 0, lower bounds 0, upper bounds
-    valid; no substitute values, no notes."""
+    """A relu RNN whose units all die at step 4: mu_4 = lambda_4 = 0, so every path from
+    t < 4 is 0 (THEORY.md section 9): G_t = 0 there, lower bounds 0, upper bounds valid; no
+    substitute values, no notes."""
     steps = 8
-    model = controlled("identity", 2, 1, "relu", scale=0.9, pattern=patterns.window(steps, 2),
+    model = controlled("identity", 2, 1, "relu", scale=0.9, pattern=patterns.none(steps),
                        device="cpu")
     x = torch.zeros(1, steps, 1, dtype=DT)
     x[0, 3] = -100.0  # a_4 < 0 everywhere: J_4 = 0
@@ -262,11 +262,14 @@ def test_zero_steps_make_lower_bounds_vacuous_not_invalid():
         model.cell.b.fill_(0.1)
     m = measure(model, x)
     assert m.mu[3] == 0 and m.lam[3] == 0 and not m.notes
-    for name in ("path_sum_upper", "dominant_path_lower", "nonneg_lower", "window_lower"):
+    for name in ("rnn_upper", "path_sum_upper", "aligned_exact", "nonneg_lower",
+                 "dominant_path_lower"):
         v = m.verdicts[name]
         assert v.applicable.all() and v.holds_at == steps, (name, v.summary())
-    assert np.all(m.verdicts["nonneg_lower"].log10_bound[:3] == -np.inf)
-    assert np.all(m.log10_norm2[:3] == -np.inf)
+    assert np.all(m.log10_norm2[:4] == -np.inf) and np.all(np.isfinite(m.log10_norm2[4:]))
+    for name in ("nonneg_lower", "dominant_path_lower", "aligned_exact"):
+        assert np.all(m.verdicts[name].log10_bound[:4] == -np.inf)
+    assert np.all(np.isfinite(m.verdicts["path_sum_upper"].log10_bound[4:]))
 
 
 # ------------------------------------------------------------ what the user sees
