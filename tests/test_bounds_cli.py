@@ -69,7 +69,7 @@ def test_eval_pattern_from_file(tmp_path):
     (["bounds", "show", "nope"], "unknown bound 'nope'"),
     (["bounds", "eval", "sparse_lower", "gamma=0.5", "mu=1", "kappa=0", "d=1"],
      "parameter 'kappa'"),
-    (["bounds", "eval", "sparse_lower", "gamma=0.5", "mu=0", "kappa=1", "d=1"], "parameter 'mu'"),
+    (["bounds", "eval", "sparse_lower", "gamma=0.5", "mu=-0.5", "kappa=1", "d=1"], "parameter 'mu'"),
     (["bounds", "eval", "uniform_lower", "gamma=0.5", "mu=1"], "expected: gamma, mu, T"),
     (["bounds", "eval", "uniform_lower", "gamma=0.5", "mu=1", "T=0"], "parameter 'T'"),
     (["bounds", "eval", "uniform_lower", "gamma"], "key=value"),
