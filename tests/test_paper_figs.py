@@ -25,10 +25,15 @@ def test_tradeoff_data_respect_the_bounds(tmp_path):
     # log10 values of float64 results: 1e-9 absolute covers the rounding of 60-step products
     for r in data:
         got, bound = float(r["log10_measured"]), float(r["log10_bound"])
+        assert np.isnan(bound) == (r["applicable"] == "False")
         if np.isnan(bound):
             continue
+        assert r["holds"] == "True"
         if r["bound"] == "rnn_upper":
             assert got <= bound + 1e-9
         else:
             assert got >= bound - 1e-9
-    assert sum(r["bound"] == "relevancy_lower" and r["log10_bound"] != "nan" for r in data) == 3
+    for name in ("rnn_upper", "uniform_lower", "window_lower"):
+        assert all(r["applicable"] == "True" for r in data if r["bound"] == name)
+    events = sum(r["bound"] == "relevancy_lower" and r["applicable"] == "True" for r in data)
+    assert 1 <= events <= 3  # at most rho events retained
