@@ -1,0 +1,42 @@
+"""``untangle bench``: the quick run as a smoke test (structure only, no timing assertion),
+and its baselines computing the same Jacobians as ``measure`` (THEORY.md section 2)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+
+from verify.bench import TRAIN_MODELS, profile_cases
+from verify.cli import main
+from verify.measurement import measure
+
+
+def test_quick_bench_runs_and_reports(capsys):
+    assert main(["bench", "--quick", "--json", "--threads", "1"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["quick"] and result["matmul_flop_per_s_float64"] > 0
+    assert {r["pattern"] for r in result["profile"]} == set(profile_cases.PATTERNS)
+    for r in result["profile"]:
+        for key in ("measure_s", "vjp_s", "naive_s", "floor_s", "speedup_vs_vjp", "vs_floor"):
+            assert r[key] > 0, key
+    assert {r["model"] for r in result["training"]} == set(TRAIN_MODELS)
+    assert all(r["step_s"] > 0 for r in result["training"] if "skipped" not in r)
+
+
+def test_the_baselines_compute_the_measured_jacobians():
+    """(b) and (c) against ``measure``'s G_t (float64, 1e-10 relative: different summation
+    orders over <= 25 steps)."""
+    for pattern in profile_cases.PATTERNS:
+        case = profile_cases.Case(pattern, 12, 4)
+        model = profile_cases.model_of(case, torch.float64, torch.device("cpu"))
+        x = torch.randn(1, 12, 4, dtype=torch.float64,
+                        generator=torch.Generator().manual_seed(2))
+        m = measure(model, x)
+        G = profile_cases.batched_vjp(model, x).permute(1, 0, 2).numpy()  # (T+1, n, n)
+        for t in (0, 5, 11):
+            want = m.jacobian(t)
+            np.testing.assert_allclose(G[t], want, rtol=1e-10, atol=1e-14)
+            naive = profile_cases.naive_jacobian(model, x, t).numpy()
+            np.testing.assert_allclose(naive, want, rtol=1e-10, atol=1e-14)

@@ -1,0 +1,106 @@
+"""The Jacobian-profile benchmark: ``measure`` against the plain-PyTorch ways and the floor
+(THEORY.md sections 2 and 5), on one sequence of a tanh network with a Gaussian V.
+
+For each case (pattern, T, n), on the same model and inputs:
+
+* (a) ``measure`` in fixed mode (Lemma 1's adjoint recursion, with every verdict);
+* (b) the batched vector-Jacobian product: one backward pass through the unrolled model with
+  ``is_grads_batched`` over the n basis vectors of h_T, giving every G_t at once;
+* (c) the naive way: for each t, ``torch.autograd.functional.jacobian`` of h_T with respect to
+  h_t (a forward and n backward passes per t, so O(T^2)); timed on a few t and extrapolated to
+  all T when T is large (the result says so);
+* (d) the floor: the flop count ``2 T n^3 + 2 E n^2`` (T products K_j = G_j J_j, and one
+  n x n accumulation per edge of the dependency graph) divided by the matrix-product rate
+  measured in the same run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from bounds import patterns
+from bounds.recursions import graph
+from verify.bench.timing import peak_memory, timed
+from verify.measurement import measure
+from verify.models import build, controlled
+
+#: Patterns of the benchmark: uniform full attention, a window of 32, relevancy screening
+#: (a relrnn measured with its attention held fixed).
+PATTERNS = ("full", "window32", "relevancy")
+#: At most this many t are timed for the naive way; beyond, the time is extrapolated.
+NAIVE_SAMPLE = 4
+
+
+@dataclass(frozen=True)
+class Case:
+    pattern: str
+    T: int
+    n: int
+
+
+def model_of(case: Case, dtype: torch.dtype, device: torch.device) -> torch.nn.Module:
+    """The network of a case, seeded (seed 0)."""
+    if case.pattern == "relevancy":
+        return build("relrnn", case.n, hidden=case.n, dtype=dtype, device=device)
+    p = (patterns.uniform(case.T) if case.pattern == "full"
+         else patterns.window(case.T, 32))
+    return controlled("gaussian", case.n, case.n, "tanh", pattern=p, device=device,
+                      dtype=dtype)
+
+
+def batched_vjp(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """(b): every G_t = dh_T/dh_t, (n, T+1, n), by one batched backward pass."""
+    T, n = x.shape[1], model.hidden
+    probe = x.new_zeros(1, T + 1, n, requires_grad=True)
+    hT = model(x, probe=probe, detach_attention=True, trace=False).h[0, T]
+    eye = torch.eye(n, dtype=x.dtype, device=x.device)
+    (G,) = torch.autograd.grad(hT, probe, grad_outputs=eye, is_grads_batched=True)
+    return G[:, 0]
+
+
+def naive_jacobian(model: torch.nn.Module, x: torch.Tensor, t: int) -> torch.Tensor:
+    """(c) for one t: dh_T/dh_t by ``torch.autograd.functional.jacobian`` (n x n)."""
+    T, n = x.shape[1], model.hidden
+    rest = x.new_zeros(1, T + 1, n)
+
+    def h_T(p_t: torch.Tensor) -> torch.Tensor:
+        probe = torch.cat([rest[:, :t], p_t.reshape(1, 1, n), rest[:, t + 1:]], dim=1)
+        return model(x, probe=probe, detach_attention=True, trace=False).h[0, T]
+
+    return torch.autograd.functional.jacobian(h_T, x.new_zeros(n))
+
+
+def flops(case: Case, m) -> float:
+    """The floor's operation count: 2 T n^3 + 2 E n^2 on the pattern the run used."""
+    edges = graph(m.pattern, m.beta, m.gamma).num_edges()
+    return 2.0 * case.T * case.n**3 + 2.0 * edges * case.n**2
+
+
+def run_case(case: Case, rate: float, dtype: torch.dtype, device: torch.device, *,
+             baselines: bool = True, repeats: int = 3) -> dict[str, object]:
+    """Time and peak memory of (a), (b), (c) and the floor (d) for one case."""
+    model = model_of(case, dtype, device)
+    x = torch.randn(1, case.T, case.n, dtype=dtype, device=device,
+                    generator=torch.Generator(device=device).manual_seed(1))
+    m = measure(model, x)
+    row: dict[str, object] = {"pattern": case.pattern, "T": case.T, "n": case.n}
+    row["measure_s"] = timed(lambda: measure(model, x), device, repeats)
+    row["measure_peak_bytes"] = peak_memory(lambda: measure(model, x), device)
+    row["storage_floor_bytes"] = float(case.T * case.n**2 * x.element_size())
+    row["flop"] = flops(case, m)
+    row["floor_s"] = row["flop"] / rate
+    row["measure_flop_per_s"] = row["flop"] / row["measure_s"]
+    row["vs_floor"] = row["measure_s"] / row["floor_s"]
+    if baselines:
+        row["vjp_s"] = timed(lambda: batched_vjp(model, x), device, repeats)
+        row["vjp_peak_bytes"] = peak_memory(lambda: batched_vjp(model, x), device)
+        row["speedup_vs_vjp"] = row["vjp_s"] / row["measure_s"]
+        ts = list(range(case.T)) if case.T <= NAIVE_SAMPLE else [
+            round(i * (case.T - 1) / (NAIVE_SAMPLE - 1)) for i in range(NAIVE_SAMPLE)]
+        each = timed(lambda: [naive_jacobian(model, x, t) for t in ts], device, 1) / len(ts)
+        row["naive_s"] = each * case.T
+        row["naive_extrapolated"] = len(ts) < case.T
+        row["speedup_vs_naive"] = row["naive_s"] / row["measure_s"]
+    return row

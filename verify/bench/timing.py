@@ -1,0 +1,75 @@
+"""Timing, peak memory and the machine's matrix-product rate, for the benchmarks.
+
+* :func:`timed`: the median wall time of a few calls (device synchronised around each).
+* :func:`peak_memory`: the peak memory a call adds above what the process held before it:
+  ``torch.cuda.max_memory_allocated`` on CUDA; on the CPU (Linux) the peak resident set size
+  after resetting it (``/proc/self/clear_refs``), minus the resident size before the call.
+* :func:`matmul_rate`: floating-point operations per second of one large matrix product in the
+  given dtype and device, measured now: the floor the benchmarks compare against.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+_STATUS = Path("/proc/self/status")
+_CLEAR_REFS = Path("/proc/self/clear_refs")
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn: Callable[[], object], device: torch.device, repeats: int = 3) -> float:
+    """Median seconds of ``repeats`` calls of ``fn`` (after the device's queue is drained)."""
+    seconds = []
+    for _ in range(repeats):
+        sync(device)
+        start = time.perf_counter()
+        fn()
+        sync(device)
+        seconds.append(time.perf_counter() - start)
+    return statistics.median(seconds)
+
+
+def _status_kib(key: str) -> int | None:
+    if not _STATUS.exists():
+        return None
+    for line in _STATUS.read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return None
+
+
+def peak_memory(fn: Callable[[], object], device: torch.device) -> float | None:
+    """Bytes of memory ``fn`` adds at its peak (module docstring); None where the platform
+    cannot say (a CPU without ``/proc``)."""
+    if device.type == "cuda":
+        sync(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+        fn()
+        sync(device)
+        return float(torch.cuda.max_memory_allocated(device) - before)
+    try:
+        _CLEAR_REFS.write_text("5")  # reset VmHWM to the current resident size
+    except OSError:
+        return None
+    before = _status_kib("VmRSS")
+    fn()
+    peak = _status_kib("VmHWM")
+    return None if before is None or peak is None else float(max(peak - before, 0) * 1024)
+
+
+def matmul_rate(dtype: torch.dtype, device: torch.device, size: int = 1024) -> float:
+    """flop/s of a (size x size) @ (size x size) product, median of 3 after a warm-up."""
+    a = torch.randn(size, size, dtype=dtype, device=device,
+                    generator=torch.Generator(device=device).manual_seed(0))
+    a @ a
+    return 2.0 * size**3 / timed(lambda: a @ a, device, repeats=3)

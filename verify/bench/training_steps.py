@@ -1,0 +1,88 @@
+"""The training-step benchmark (THEORY.md section 8's reference settings): one step of
+forward, backward, clipping at norm 1 and RMSprop on the copy task, per model and T, beside a
+plain unrolled RNN written in ten lines of PyTorch (:func:`ten_line_rnn`), on the same batch.
+
+memrnn attends every earlier state, so its activations grow as T^2: cases whose estimate
+exceeds :data:`MEMRNN_BUDGET` bytes are skipped and say so.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from verify.bench.timing import peak_memory, timed
+from verify.models import Classifier, build
+from verify.training import tasks
+
+HIDDEN, BATCH, NU, RHO = 128, 10, 10, 15
+#: Largest estimated memrnn activation memory a case may take (bytes).
+MEMRNN_BUDGET = 4 * 2**30
+
+
+def _batch(T: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, ...]:
+    return tasks.batch("copy", T, BATCH, torch.Generator().manual_seed(0), dtype=dtype,
+                       device=device)
+
+
+def _stepper(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor):
+    opt = torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.99)
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        logits, _ = model(x)
+        tasks.loss(logits, y).backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+    return step
+
+
+def ten_line_rnn(T: int, dtype: torch.dtype, device: torch.device):
+    """A step of the plain tanh RNN as one writes it in ten lines (per-step input slicing)."""
+    x, y = _batch(T, dtype, device)
+    g = torch.Generator().manual_seed(0)
+    n, m = HIDDEN, x.shape[-1]
+    V, U, W = (torch.randn(*s, generator=g, dtype=dtype).div(s[1] ** 0.5).to(device)
+               .requires_grad_() for s in ((n, n), (n, m), (9, n)))
+    b, c = (torch.zeros(k, dtype=dtype, device=device, requires_grad=True) for k in (n, 9))
+    opt = torch.optim.RMSprop([V, U, W, b, c], lr=1e-3, alpha=0.99)
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        h, hs = x.new_zeros(BATCH, n), []
+        for t in range(x.shape[1]):
+            h = torch.tanh(x[:, t] @ U.T + h @ V.T + b)
+            hs.append(h)
+        loss = F.cross_entropy((torch.stack(hs, 1) @ W.T + c).flatten(0, 1), y.flatten())
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([V, U, W, b, c], 1.0)
+        opt.step()
+    return step
+
+
+def memrnn_bytes(T: int, dtype: torch.dtype) -> float:
+    """Rough activation memory of a memrnn step: every step keeps its stacked keys and states
+    and the tanh of the attention (about 3 (t+1) B n numbers at step t)."""
+    return 3.0 * (T + 20) ** 2 / 2 * BATCH * HIDDEN * torch.finfo(dtype).bits / 8
+
+
+def run_case(name: str, T: int, dtype: torch.dtype, device: torch.device,
+             repeats: int = 3) -> dict[str, object]:
+    """Seconds per training step (median) and peak memory of model ``name`` at delay T
+    (``name == "ten-line rnn"`` is the baseline)."""
+    row: dict[str, object] = {"model": name, "T": T}
+    if name == "memrnn" and memrnn_bytes(T, dtype) > MEMRNN_BUDGET:
+        row["skipped"] = f"needs ~{memrnn_bytes(T, dtype) / 2**30:.0f} GiB of activations"
+        return row
+    if name == "ten-line rnn":
+        step = ten_line_rnn(T, dtype, device)
+    else:
+        x, y = _batch(T, dtype, device)
+        spec = tasks.get("copy")
+        core = build(name, spec.inputs, hidden=HIDDEN, nu=NU, rho=RHO, dtype=dtype,
+                     device=device)
+        step = _stepper(Classifier(core, spec.classes), x, y)
+    step()  # warm-up
+    row["step_s"] = timed(step, device, repeats)
+    row["peak_bytes"] = peak_memory(step, device)
+    return row

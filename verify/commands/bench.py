@@ -1,0 +1,67 @@
+"""``untangle bench [--device D] [--json] [--quick]``: the benchmarks of :mod:`verify.bench`
+in one run: the Jacobian profile (``measure``) against the batched vector-Jacobian product,
+the naive per-step Jacobian and the floor (flop count / the matrix-product rate measured in
+the same run), and training steps per model against T."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from verify.commands.common import set_threads
+
+
+def _mb(value: float | None) -> str:
+    return "      n/a" if value is None else f"{value / 2**20:9.1f}"
+
+
+def report(result: dict) -> str:
+    """The result as two readable tables."""
+    lines = [f"untangle bench on {result['device']} ({result['device_name']}), torch "
+             f"{result['torch']}, {result['threads']} thread(s), {result['date']}, load "
+             f"{result['loadavg']}",
+             f"float64 matrix-product rate: {result['matmul_flop_per_s_float64'] / 1e9:.1f} "
+             f"GFLOP/s (the floor's rate)", "",
+             "Jacobian profile, float64: (a) measure, (b) batched VJP, (c) naive per-step "
+             "jacobian (* extrapolated), (d) floor = flop / rate",
+             f"{'pattern':<10} {'T':>5} {'n':>4} {'(a) s':>9} {'(b) s':>9} {'(c) s':>10} "
+             f"{'(d) s':>9} {'b/a':>7} {'a/d':>6} {'GFLOP/s':>8} {'peak MiB':>9} {'floor MiB':>9}"]
+    for r in result["profile"]:
+        naive = (f"{r['naive_s']:9.3g}{'*' if r['naive_extrapolated'] else ' '}"
+                 if "naive_s" in r else f"{'-':>10}")
+        vjp = f"{r['vjp_s']:9.3g}" if "vjp_s" in r else f"{'-':>9}"
+        ratio = f"{r['speedup_vs_vjp']:7.1f}" if "vjp_s" in r else f"{'-':>7}"
+        lines.append(f"{r['pattern']:<10} {r['T']:>5} {r['n']:>4} {r['measure_s']:9.3g} {vjp} "
+                     f"{naive} {r['floor_s']:9.3g} {ratio} {r['vs_floor']:6.1f} "
+                     f"{r['measure_flop_per_s'] / 1e9:8.2f} {_mb(r['measure_peak_bytes'])} "
+                     f"{_mb(r['storage_floor_bytes'])}")
+    lines += ["", "Training step (copy, batch 10, hidden 128, float32): ms per step, peak MiB",
+              f"{'model':<14} {'T':>6} {'ms/step':>9} {'peak MiB':>9}"]
+    for r in result["training"]:
+        if "skipped" in r:
+            lines.append(f"{r['model']:<14} {r['T']:>6}  skipped: {r['skipped']}")
+        else:
+            lines.append(f"{r['model']:<14} {r['T']:>6} {r['step_s'] * 1e3:9.1f} "
+                         f"{_mb(r['peak_bytes'])}")
+    return "\n".join(lines)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from verify.bench import run
+    from verify.device import resolve_device
+
+    set_threads(args.threads)
+    device = resolve_device(args.device)
+    result = run(device, quick=args.quick, progress=not args.json)
+    print(json.dumps(result) if args.json else report(result))
+    return 0
+
+
+def register(p: argparse.ArgumentParser) -> None:
+    """The options of ``untangle bench``."""
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda[:N]")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny sizes, under a minute on a CPU (a smoke test, not a measurement)")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.set_defaults(run=_bench)
