@@ -25,6 +25,7 @@ COMMANDS = {
     "train": ("train", "train a model on copy or denoise (THEORY.md section 8)"),
     "eval": ("eval", "evaluate a checkpoint, e.g. at a larger T (transfer)"),
     "screen": ("screen", "inspect the relevant set of relrnn/rellstm over time"),
+    "sweep": ("sweep", "run a grid of measurements or training runs, locally or on a Dask cluster"),
 }
 
 
