@@ -524,7 +524,7 @@ def test_cli_ctrl_c_exits_130_keeping_the_finished_rows(monkeypatch, tmp_path):
     """``untangle sweep`` in a subprocess: rows appear in the table while it runs (each is
     flushed as it completes); SIGINT stops it with exit 130 and one line on stderr; the next
     run computes exactly the points without a row."""
-    spec = {"kind": "measure", "fixed": {"T": 1500, "hidden": 48}, "seeds": list(range(30))}
+    spec = {"kind": "measure", "fixed": {"T": 800, "hidden": 32}, "seeds": list(range(60))}
     path = write_spec(tmp_path / "long.json", spec)
     out = tmp_path / "long.jsonl"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
@@ -544,7 +544,7 @@ def test_cli_ctrl_c_exits_130_keeping_the_finished_rows(monkeypatch, tmp_path):
         f"untangle sweep: interrupted; the finished rows are kept in {str(out)!r}; run the "
         f"same command to resume"]
     kept = read(out)[1]
-    assert 2 <= len(kept) < 30
+    assert 2 <= len(kept) < 60
     calls = []
 
     def record(params: dict) -> dict:
@@ -554,5 +554,5 @@ def test_cli_ctrl_c_exits_130_keeping_the_finished_rows(monkeypatch, tmp_path):
     monkeypatch.setitem(POINTS, "measure", record)
     with ThreadPoolExecutor(1) as pool:
         rows = run(path, out, executor=pool, threads=None)
-    assert sorted(calls) == sorted(set(range(30)) - {r["params"]["seed"] for r in kept})
-    assert [r["params"]["seed"] for r in rows] == list(range(30))
+    assert sorted(calls) == sorted(set(range(60)) - {r["params"]["seed"] for r in kept})
+    assert [r["params"]["seed"] for r in rows] == list(range(60))
