@@ -35,7 +35,7 @@ def local(workers: int) -> Iterator[Executor]:
         terminate = getattr(pool, "terminate_workers", None)  # Python 3.14
         if terminate is not None:
             terminate()
-        else:
+        else:  # before 3.14 the pool has no public way to stop a running worker
             for process in list((pool._processes or {}).values()):
                 process.terminate()
         raise
