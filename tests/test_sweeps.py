@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,7 @@ from verify.models import controlled
 from verify.sweeps import (
     PARAMS,
     POINTS,
+    LostPoints,
     Point,
     evaluate,
     expand,
@@ -447,6 +448,47 @@ def test_a_file_that_is_no_table_is_refused_unless_forced(monkeypatch, tmp_path)
     with pytest.raises(ValueError, match="not a sweep table .*--force overwrites it"):
         run_counting(monkeypatch, TINY, out, Counting())
     assert T_seed(run_counting(monkeypatch, TINY, out, Counting(), force=True)) == ALL_TINY
+
+
+class LosingPool(ThreadPoolExecutor):
+    """One thread; the points with T = 4 fail outside the point function (a lost worker)."""
+
+    def submit(self, fn, *args):
+        if args[1].params["T"] == 4:
+            future = Future()
+            future.set_exception(RuntimeError("worker lost\n(killed by the OS)"))
+            return future
+        return super().submit(fn, *args)
+
+
+def test_points_of_a_lost_worker_get_no_row_and_are_retried(monkeypatch, tmp_path):
+    out = tmp_path / "t.jsonl"
+    monkeypatch.setitem(POINTS, "measure", Counting())
+    with LosingPool(1) as pool, pytest.raises(
+            LostPoints, match=r"^2 of 6 points did not run \(the first: RuntimeError: worker "
+                              r"lost \(killed by the OS\)\); the others' rows are in"):
+        run(TINY, out, executor=pool, threads=None)
+    assert T_seed(read(out)[1]) == ALL_TINY - {(4, 0), (4, 1)}
+    again = Counting()
+    assert T_seed(run_counting(monkeypatch, TINY, out, again)) == ALL_TINY
+    assert sorted(again.calls) == [(4, 0), (4, 1)]
+
+
+def test_a_point_error_is_one_line():
+    def fails(params):
+        raise ZeroDivisionError("no\n  steps")
+
+    row = evaluate(fails, Point("x", {"a": 1}), None)
+    assert row["error"] == "ZeroDivisionError: no steps" and row["result"] is None
+
+
+def test_cli_lost_points_exit_1_in_one_line(capsys, tmp_path, monkeypatch):
+    def losing(*args, **kw):
+        raise LostPoints("1 of 6 points did not run")
+
+    monkeypatch.setattr("verify.sweeps.run", losing)
+    code, _, err = untangle(capsys, write_spec(tmp_path / "s.json", TINY))
+    assert (code, err) == (1, "untangle sweep: error: 1 of 6 points did not run\n")
 
 
 def test_executor_and_client_together_are_refused(tmp_path):

@@ -21,8 +21,9 @@ spec, then one row per finished point {key, params, result, error, wall_s, peak_
 peak_mem_kind, peak_gpu_mb}, appended as each point finishes. Run the same command again to
 resume: finished points are skipped. A table of another spec is refused; --force adopts the
 new spec and keeps the rows of the points the two have in common. A failed point keeps its
-error (type and message) and the others go on. Ctrl-C stops, keeping the finished rows
-(exit 130)."""
+error (type and message) and the others go on (--retry-failed runs it again). A point whose
+worker is lost gets no row: exit 1 after the others, and the next run retries it. Ctrl-C
+stops, keeping the finished rows (exit 130)."""
 
 
 def register(p: argparse.ArgumentParser) -> None:
@@ -54,17 +55,23 @@ def _out(args: argparse.Namespace) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the sweep (the handler of ``untangle sweep``); 130 on Ctrl-C."""
+    """Run the sweep (the handler of ``untangle sweep``): 0 when every point has its row
+(failed points included), 1 when some could not run (a lost worker), 130 on Ctrl-C."""
     out = _out(args)
     if args.scheduler is not None and args.workers is not None:
         raise ValueError("parameter 'workers' is for local processes; the cluster at "
                          "--scheduler has its own workers")
+    from verify.sweeps.runner import LostPoints
+
     try:
         return _sweep(args, out)
     except KeyboardInterrupt:
         print(f"untangle sweep: interrupted; the finished rows are kept in {str(out)!r}; run "
               f"the same command to resume", file=sys.stderr)
         return 130
+    except LostPoints as err:
+        print(f"untangle sweep: error: {err}", file=sys.stderr)
+        return 1
 
 
 def _sweep(args: argparse.Namespace, out: Path) -> int:

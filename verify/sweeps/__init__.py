@@ -10,9 +10,10 @@ function per kind: parameters -> result) -> ``runner`` (mapped over an executor 
 from verify.sweeps.grid import Point, expand, point_key
 from verify.sweeps.params import PARAMS, Param
 from verify.sweeps.points import POINTS, measure_point, measure_row, train_point
-from verify.sweeps.runner import evaluate, execute, run
+from verify.sweeps.runner import LostPoints, evaluate, execute, run
 from verify.sweeps.spec import Spec, load, parse
 from verify.sweeps.table import read
 
-__all__ = ["PARAMS", "POINTS", "Param", "Point", "Spec", "evaluate", "execute", "expand", "load",
-           "measure_point", "measure_row", "parse", "point_key", "read", "run", "train_point"]
+__all__ = ["PARAMS", "POINTS", "LostPoints", "Param", "Point", "Spec", "evaluate", "execute",
+           "expand", "load", "measure_point", "measure_row", "parse", "point_key", "read", "run",
+           "train_point"]

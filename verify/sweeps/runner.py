@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import BrokenExecutor, Executor, as_completed
+from concurrent.futures import Executor, as_completed
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,8 +31,15 @@ if TYPE_CHECKING:
 PointFn = Callable[[Mapping[str, object]], dict[str, object]]
 
 
+class LostPoints(RuntimeError):
+    """Points that did not run: their futures failed outside the point function (a worker
+    lost or killed, a broken pool, a cluster that cannot load the task). They have no row, so
+    the next run of the sweep tries them again."""
+
+
 def _error(err: BaseException) -> str:
-    return f"{type(err).__name__}: {err}"
+    """``Type: message`` on one line."""
+    return " ".join(f"{type(err).__name__}: {err}".split())
 
 
 def evaluate(fn: PointFn, point: Point, threads: int | None) -> dict[str, object]:
@@ -59,28 +66,29 @@ def execute(points: Sequence[Point], fn: PointFn, out: str | Path, executor: Exe
             threads: int | None = 1,
             on_row: Callable[[dict[str, object]], None] | None = None) -> None:
     """Run ``fn`` on every point on ``executor``, appending each row to the table ``out`` as
-    it completes (then ``on_row(row)``). A future that fails outside ``fn`` (a lost worker)
-    gives a row with that error; a broken executor, Ctrl-C or any BaseException stops the
-    sweep, cancelling the points not finished (the finished rows stay in the table)."""
+    it completes (then ``on_row(row)``). Points whose futures fail outside ``fn`` get no row;
+    when all others are done they raise :class:`LostPoints`. Ctrl-C (or any BaseException)
+    stops the sweep, cancelling the points not finished; the finished rows stay."""
     futures = {executor.submit(evaluate, fn, p, threads): p for p in points}
+    lost: list[str] = []
     try:
         with table.Appender(out) as rows:
             for future in as_completed(futures):
                 try:
                     row = future.result()
-                except BrokenExecutor:
-                    raise
                 except Exception as err:
-                    point = futures[future]
-                    row = {"key": point.key, "params": point.params, "result": None,
-                           "error": _error(err), "wall_s": None, "peak_mem_mb": None,
-                           "peak_mem_kind": None, "peak_gpu_mb": None}
+                    lost.append(_error(err))
+                    continue
                 rows.append(row)
                 if on_row is not None:
                     on_row(row)
     finally:
         for future in futures:
             future.cancel()
+    if lost:
+        raise LostPoints(f"{len(lost)} of {len(points)} points did not run (the first: "
+                         f"{lost[0]}); the others' rows are in {str(out)!r}; run the sweep "
+                         f"again to retry them")
 
 
 def resume(out: str | Path, spec: Spec, points: Sequence[Point], force: bool
