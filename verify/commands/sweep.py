@@ -56,7 +56,7 @@ def _out(args: argparse.Namespace) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     """Run the sweep (the handler of ``untangle sweep``): 0 when every point has its row
-(failed points included), 1 when some could not run (a lost worker), 130 on Ctrl-C."""
+    (failed points included), 1 when some could not run (a lost worker), 130 on Ctrl-C."""
     out = _out(args)
     if args.scheduler is not None and args.workers is not None:
         raise ValueError("parameter 'workers' is for local processes; the cluster at "
@@ -90,8 +90,7 @@ def _sweep(args: argparse.Namespace, out: Path) -> int:
             return
         said = " ".join(f"{k}={row['params'][k]}" for k in varying)
         status = "ok" if row["error"] is None else row["error"]
-        wall = "" if row["wall_s"] is None else f" {row['wall_s']:.2f} s"
-        print(f"[{len(computed)}] {said}: {status}{wall}", flush=True)
+        print(f"[{len(computed)}] {said}: {status} {row['wall_s']:.2f} s", flush=True)
 
     workers = 1 if args.workers is None else args.workers
     client = connect(args.scheduler) if args.scheduler else None
@@ -106,6 +105,7 @@ def _sweep(args: argparse.Namespace, out: Path) -> int:
     if args.json:
         print(json.dumps(summary))
     else:
+        failed = f", {summary['failed']} failed (see their error)" if summary["failed"] else ""
         print(f"{summary['finished']} of {total} points in {out} ({summary['computed']} computed "
-              f"now, {summary['failed']} failed: see their error)")
+              f"now{failed})")
     return 0
