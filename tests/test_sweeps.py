@@ -327,13 +327,16 @@ def test_a_failing_point_keeps_its_error_and_the_others_go_on(local_rows):
         assert r["result"] is None and r["wall_s"] >= 0
 
 
-def test_measure_row_adds_verdicts_when_the_measurement_has_them():
+def test_measure_row_adds_verdicts_when_the_measurement_has_them(monkeypatch):
     model = controlled("orthogonal", 3, 3, "tanh", seed=0, device="cpu")
     m = measure(model, torch.zeros(1, 4, 3, dtype=torch.float64))
+    plain = m.to_json()
+    plain.pop("verdicts", None)
+    monkeypatch.setattr(m, "to_json", lambda: plain)
     assert "verdicts" not in measure_row(m) and "profile" not in measure_row(m)
-    m.verdicts = {"B1": {"applicable": True, "holds": np.int64(4), "worst_margin": np.inf}}
-    assert measure_row(m)["verdicts"] == {"B1": {"applicable": True, "holds": 4,
-                                                 "worst_margin": None}}
+    verdicts = {"path_sum_upper": {"applicable": True, "holds_at": 4, "worst": None}}
+    monkeypatch.setattr(m, "to_json", lambda: {**plain, "verdicts": verdicts})
+    assert measure_row(m)["verdicts"] == verdicts
 
 
 def test_jsonable_makes_plain_json():

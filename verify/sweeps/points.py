@@ -12,7 +12,6 @@ import torch
 from bounds.patterns import build
 from verify.measurement import Measurement, measure
 from verify.models import controlled
-from verify.sweeps.table import jsonable
 from verify.training import Config, train
 
 #: the train summary's entries a train row keeps
@@ -47,7 +46,8 @@ def measure_row(m: Measurement, *, profile: bool = False) -> dict[str, object]:
     """A measurement's row: at t = 0 (G_0 = dh_T/dh_0, the whole horizon) the log10 norms,
     depth d(0, T), the bounds (log10) and the score-term gap (``full`` mode); kappa, the
     bounds' hypotheses and notes; with ``profile`` the arrays over t = 0..T-1; and the bound
-    verdicts when the Measurement has them. Non-finite values are null."""
+    verdicts when the Measurement's JSON has them (THEORY.md section 9). Non-finite values
+    are null."""
     j = m.to_json()
     row = {"kappa": j["kappa"], "depth_0": j["depth"][0],
            "log10_norm2_0": j["log10_norm2"][0], "log10_fro_0": j["log10_fro"][0],
@@ -57,9 +57,8 @@ def measure_row(m: Measurement, *, profile: bool = False) -> dict[str, object]:
            "hypotheses": j["hypotheses"], "notes": j["notes"]}
     if profile:
         row["profile"] = {k: j[k] for k in PROFILE}
-    verdicts = getattr(m, "verdicts", None)
-    if verdicts is not None:
-        row["verdicts"] = jsonable(verdicts)
+    if j.get("verdicts") is not None:  # per bound: applicable, holds at N of T, worst margin
+        row["verdicts"] = j["verdicts"]
     return row
 
 
