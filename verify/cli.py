@@ -26,6 +26,8 @@ COMMANDS = {
     "eval": ("eval", "evaluate a checkpoint, e.g. at a larger T (transfer)"),
     "screen": ("screen", "inspect the relevant set of relrnn/rellstm over time"),
     "bench": ("bench", "time measure and training steps against baselines and the floor"),
+    "sweep": ("sweep", "run a grid of measurements or training runs, locally or on a Dask "
+                       "cluster"),
 }
 
 

@@ -1,0 +1,603 @@
+"""Sweeps (:mod:`verify.sweeps`, ``untangle sweep``): spec checks, the grid against a naive
+loop, rows from local processes and from a Dask cluster, rows against direct measurements
+(THEORY.md section 5), resuming, failed points, peak memory per point, the command's
+contract. Tiny points (T <= 12, n = 4)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bounds.patterns import KINDS as PATTERNS
+from bounds.patterns import build
+from verify import cli
+from verify.measurement import measure
+from verify.models import controlled
+from verify.sweeps import (
+    PARAMS,
+    POINTS,
+    LostPoints,
+    Point,
+    evaluate,
+    expand,
+    load,
+    measure_point,
+    measure_row,
+    parse,
+    point_key,
+    read,
+    run,
+)
+from verify.sweeps import points as points_module
+from verify.sweeps.memory import POINT
+from verify.sweeps.table import jsonable
+
+#: 3 patterns x learned or not x 2 seeds; learned attention over the none pattern (no
+#: support) raises a ValueError: 2 failing points of 12.
+SMALL = {"kind": "measure",
+         "grid": {"pattern": ["none", "window", "sparse"], "learned": [False, True]},
+         "fixed": {"T": 9, "hidden": 4, "profile": True}, "seeds": [0, 1]}
+#: 3 horizons x 2 seeds, for the resume tests (run in this process).
+TINY = {"kind": "measure", "grid": {"T": [3, 4, 5]}, "fixed": {"hidden": 4}, "seeds": [0, 1]}
+#: what differs between two runs of the same point
+VOLATILE = ("wall_s", "peak_mem_mb", "peak_mem_kind", "peak_gpu_mb")
+
+
+def stable(row: dict) -> dict:
+    return {k: v for k, v in row.items() if k not in VOLATILE}
+
+
+def write_spec(path: Path, spec: object) -> Path:
+    path.write_text(json.dumps(spec))
+    return path
+
+
+def untangle(capsys, *args: object) -> tuple[int, str, str]:
+    try:
+        code = cli.main(["sweep", *map(str, args)])
+    except SystemExit as exit_:
+        code = exit_.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+class Counting:
+    """The measure point function, recording (T, seed) of every call. With ``interrupt_at``
+    the call of that number waits until the calls before it have their rows in ``table``
+    (each row is appended as its point completes), then raises KeyboardInterrupt (Ctrl-C)."""
+
+    def __init__(self, interrupt_at: int | None = None, table: Path | None = None) -> None:
+        self.calls: list[tuple[int, int]] = []
+        self.interrupt_at, self.table = interrupt_at, table
+
+    def __call__(self, params: dict) -> dict:
+        self.calls.append((params["T"], params["seed"]))
+        if len(self.calls) == self.interrupt_at:
+            deadline = time.monotonic() + 20
+            while len(self.table.read_text().splitlines()) < self.interrupt_at:  # header + rows
+                assert time.monotonic() < deadline, "finished rows were not appended"
+                time.sleep(0.01)
+            raise KeyboardInterrupt
+        return measure_point(params)
+
+
+def run_counting(monkeypatch, spec: dict, out: Path, fn: Counting, **kw) -> list[dict]:
+    """``run`` on one thread of this process with ``fn`` as the measure point function."""
+    monkeypatch.setitem(POINTS, "measure", fn)
+    with ThreadPoolExecutor(1) as pool:
+        return run(spec, out, executor=pool, threads=None, **kw)
+
+
+def T_seed(rows: list[dict]) -> set[tuple[int, int]]:
+    return {(r["params"]["T"], r["params"]["seed"]) for r in rows}
+
+
+ALL_TINY = {(T, s) for T in (3, 4, 5) for s in (0, 1)}
+
+
+# --- the spec --------------------------------------------------------------------------------
+
+BAD_SPECS = [
+    ([], r"spec: expected a JSON object"),
+    ({"kind": "measure", "grids": {}}, r"spec: unknown key 'grids'"),
+    ({"grid": {"T": [3]}}, r"spec 'kind': must be one of measure, train; is missing"),
+    ({"kind": "fit"}, r"spec 'kind': must be one of measure, train; got 'fit'"),
+    ({"kind": "measure", "grid": [1]}, r"spec 'grid': expected an object"),
+    ({"kind": "measure", "grid": {"T": [3], "hiden": [4]}},
+     r"spec 'grid.hiden': unknown parameter of kind 'measure'"),
+    ({"kind": "measure", "fixed": {"T": 3, "steps": 4}},
+     r"spec 'fixed.steps': unknown parameter of kind 'measure'"),
+    ({"kind": "measure", "grid": {"T": []}}, r"spec 'grid.T': empty list"),
+    ({"kind": "measure", "grid": {"T": 10}}, r"spec 'grid.T': expected a list of values"),
+    ({"kind": "measure", "grid": {"T": [10, "20"]}}, r"spec 'grid.T\[1\]': expected an integer"),
+    ({"kind": "measure", "grid": {"T": [True]}}, r"spec 'grid.T\[0\]': expected an integer"),
+    ({"kind": "measure", "grid": {"T": [10.0]}}, r"spec 'grid.T\[0\]': expected an integer"),
+    ({"kind": "measure", "grid": {"T": [10, 10]}}, r"spec 'grid.T': value 10 is repeated"),
+    ({"kind": "measure", "grid": {"T": [3], "scale": [1, 1.0]}},
+     r"spec 'grid.scale': value 1.0 is repeated"),
+    ({"kind": "measure", "fixed": {"T": 3, "scale": "big"}},
+     r"spec 'fixed.scale': expected a finite number"),
+    ({"kind": "measure", "fixed": {"T": 3, "hidden": None}},
+     r"spec 'fixed.hidden': expected an integer, got None"),
+    ({"kind": "measure", "fixed": {"T": 3, "pattern": "windo"}},
+     r"spec 'fixed.pattern': must be one of none, uniform"),
+    ({"kind": "measure", "fixed": {"T": 3, "events": [1, "x"]}},
+     r"spec 'fixed.events': expected a list of integers"),
+    ({"kind": "measure", "fixed": {"T": 3, "eigenvalues": ["0.5+j2"]}},
+     r"spec 'fixed.eigenvalues': expected a list of numbers or complex strings"),
+    ({"kind": "measure", "grid": {"T": [3]}, "fixed": {"T": 4}},
+     r"spec 'fixed.T': also in 'grid'"),
+    ({"kind": "measure", "grid": {"T": [3], "seed": [1]}}, r"spec 'grid.seed': seeds go in"),
+    ({"kind": "measure", "fixed": {"T": 3}, "seeds": []}, r"spec 'seeds': empty list"),
+    ({"kind": "measure", "fixed": {"T": 3}, "seeds": [0, -1]}, r"spec 'seeds': must be "
+     r"integers >= 0, got -1"),
+    ({"kind": "measure", "fixed": {"T": 3}, "seeds": ["0"]}, r"spec 'seeds\[0\]'"),
+    ({"kind": "measure", "grid": {"hidden": [4]}},
+     r"spec: parameter 'T' of kind 'measure' is required"),
+    ({"kind": "train", "fixed": {"T": 10}}, r"spec: parameter 'steps' of kind 'train' is required"),
+    ({"kind": "train", "fixed": {"steps": 3, "lr": "fast"}},
+     r"spec 'fixed.lr': expected a finite number"),
+]
+
+
+@pytest.mark.parametrize(("spec", "message"), BAD_SPECS)
+def test_bad_spec_is_refused_naming_the_key(spec, message):
+    with pytest.raises(ValueError, match=message):
+        parse(spec)
+
+
+def test_spec_values_take_one_canonical_form():
+    """A float parameter's 1 is 1.0, complex numbers are str(complex), null is accepted where
+    the default is null, and seeds default to [0]."""
+    spec = parse({"kind": "measure", "grid": {"scale": [1, 0.5]},
+                  "fixed": {"T": 3, "eigenvalues": [0.5, "0.5 + 0.2j"], "inputs": None}})
+    assert spec.grid == {"scale": [1.0, 0.5]}
+    assert isinstance(spec.grid["scale"][0], float)
+    assert spec.fixed["eigenvalues"] == ["(0.5+0j)", "(0.5+0.2j)"]
+    assert spec.fixed["inputs"] is None
+    assert spec.seeds == [0]
+
+
+def test_load_reports_an_unreadable_or_invalid_file(tmp_path):
+    with pytest.raises(ValueError, match="parameter 'spec': cannot read"):
+        load(tmp_path / "missing.json")
+    (tmp_path / "bad.json").write_text("{kind: measure}")
+    with pytest.raises(ValueError, match="is not valid JSON"):
+        load(tmp_path / "bad.json")
+
+
+def test_every_kind_has_a_point_function():
+    assert set(POINTS) == set(PARAMS) == {"measure", "train"}
+
+
+# --- the grid --------------------------------------------------------------------------------
+
+#: measure parameters and how to draw a list of distinct values of each
+DRAWS = {
+    "T": st.lists(st.integers(1, 60), min_size=1, max_size=3, unique=True),
+    "hidden": st.lists(st.integers(1, 32), min_size=1, max_size=3, unique=True),
+    "scale": st.lists(st.floats(0.1, 2.0), min_size=1, max_size=2, unique=True),
+    "pattern": st.lists(st.sampled_from(PATTERNS), min_size=1, max_size=3, unique=True),
+    "learned": st.lists(st.booleans(), min_size=1, max_size=2, unique=True),
+    "events": st.lists(st.lists(st.integers(1, 9), max_size=3, unique=True), min_size=1,
+                       max_size=2, unique_by=tuple),
+}
+
+
+@st.composite
+def grids(draw: st.DrawFn) -> tuple[list[tuple[str, list]], dict, list[int]]:
+    """Grid parameters (in a drawn order) with their lists, fixed values of some others (T
+    fixed when not in the grid) and seeds."""
+    names = draw(st.permutations(list(DRAWS)))
+    in_grid = names[:draw(st.integers(0, len(names)))]
+    grid = [(name, draw(DRAWS[name])) for name in in_grid]
+    fixed = {name: draw(DRAWS[name])[0] for name in names[len(in_grid):]
+             if name == "T" or draw(st.booleans())}
+    seeds = draw(st.lists(st.integers(0, 1000), min_size=1, max_size=3, unique=True))
+    return grid, fixed, seeds
+
+
+@given(grids())
+def test_grid_expands_as_a_naive_loop(drawn):
+    """The points are every grid combination (the last parameter varying fastest) times the
+    seeds (fastest of all), each with the fixed values over the kind's defaults."""
+    grid, fixed, seeds = drawn
+    combos = [{}]
+    for name, values in grid:  # the naive loop: one nesting level per parameter
+        combos = [{**c, name: v} for c in combos for v in values]
+    defaults = {name: p.default for name, p in PARAMS["measure"].items()}
+    want = [{**defaults, **fixed, **c, "seed": s} for c in combos for s in seeds]
+    points = expand(parse({"kind": "measure", "grid": dict(grid), "fixed": fixed,
+                           "seeds": seeds}))
+    assert [p.params for p in points] == want
+    assert len({p.key for p in points}) == len(want)  # distinct points, distinct keys
+
+
+@given(grids())
+def test_point_keys_do_not_depend_on_order(drawn):
+    """Reordering the grid or the parameters, or writing a default out, keeps every key."""
+    grid, fixed, seeds = drawn
+    spec = {"kind": "measure", "grid": dict(grid), "fixed": fixed, "seeds": seeds}
+    keys = {p.key for p in expand(parse(spec))}
+    explicit = {"hidden": 16} if "hidden" not in spec["grid"] and "hidden" not in fixed else {}
+    other = {**spec, "grid": dict(reversed(grid)), "fixed": {**explicit, **fixed}}
+    assert {p.key for p in expand(parse(other))} == keys
+    for p in expand(parse(spec)):
+        assert Point("measure", dict(reversed(p.params.items()))).key == p.key
+
+
+def test_point_key_is_pinned():
+    """The key of a point is part of the table format: tables written before must resume.
+    (A pinned value: it changes only with the key's definition.)"""
+    assert point_key("measure", {"T": 3, "seed": 0}) == point_key("measure", {"seed": 0, "T": 3})
+    assert point_key("measure", {"T": 3, "seed": 0}) == "2840077902519130"
+    assert point_key("train", {"T": 3, "seed": 0}) != point_key("measure", {"T": 3, "seed": 0})
+
+
+# --- rows: local processes, Dask, direct measurement -------------------------------------------
+
+@pytest.fixture(scope="module")
+def local_rows(tmp_path_factory) -> list[dict]:
+    """SMALL on two local worker processes."""
+    return run(SMALL, tmp_path_factory.mktemp("local") / "small.jsonl", workers=2)
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    """A Dask cluster on this machine: one worker process with one thread."""
+    distributed = pytest.importorskip(
+        "distributed", reason="dask.distributed is not installed (the cluster extra)")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        yield client
+
+
+def test_local_rows_hold_every_point_in_grid_order(local_rows):
+    points = expand(parse(SMALL))
+    assert [r["key"] for r in local_rows] == [p.key for p in points]
+    assert [r["params"] for r in local_rows] == [p.params for p in points]
+    for r in local_rows:
+        assert r["wall_s"] > 0 and r["peak_mem_mb"] > 0 and r["peak_gpu_mb"] is None
+
+
+def test_dask_rows_equal_local_rows(local_rows, dask_client, tmp_path):
+    rows = run(SMALL, tmp_path / "dask.jsonl", client=dask_client)
+    assert [stable(r) for r in rows] == [stable(r) for r in local_rows]
+
+
+def test_cli_scheduler_runs_on_the_cluster(local_rows, dask_client, tmp_path, capsys):
+    spec = write_spec(tmp_path / "small.json", SMALL)
+    code, out, err = untangle(capsys, spec, "--scheduler", dask_client.scheduler.address,
+                              "--json")
+    assert code == 0, err
+    assert json.loads(out) == {"out": str(tmp_path / "small.jsonl"), "points": 12,
+                               "finished": 12, "computed": 12, "failed": 2}
+    rows = read(tmp_path / "small.jsonl")[1]
+    assert sorted(map(json.dumps, map(stable, rows))) == sorted(
+        map(json.dumps, map(stable, local_rows)))
+
+
+def test_rows_match_a_direct_measurement(local_rows):
+    """Each successful row holds what measure() gives on the network and inputs built here
+    from the spec's values (THEORY.md section 5). Tolerance 1e-12 relative: the worker ran
+    torch on one thread, this process may use more (another summation order)."""
+    ok = [r for r in local_rows if r["error"] is None]
+    assert len(ok) == 10
+    for row in ok:
+        kind, learned, seed = (row["params"][k] for k in ("pattern", "learned", "seed"))
+        pattern = build(kind, 9, nu=4, k=2, kappa=3, seed=seed)
+        model = controlled("orthogonal", 4, 4, "tanh", pattern=pattern, learned=learned,
+                           seed=seed, device="cpu", dtype="float64")
+        x = torch.as_tensor(np.random.default_rng([seed, 1]).standard_normal((1, 9, 4)))
+        m = measure(model, x, mode="fixed")
+        got = row["result"]
+        assert got["kappa"] == m.kappa and got["depth_0"] == m.depth[0]
+        for name in ("log10_norm2", "log10_fro", "log10_sigma_min"):
+            assert got[f"{name}_0"] == pytest.approx(getattr(m, name)[0], rel=1e-12)
+            assert got["profile"][name] == pytest.approx(list(getattr(m, name)), rel=1e-12)
+        assert set(got["bounds_log10_0"]) == set(m.bounds_log10)
+        for name, v in m.bounds_log10.items():
+            if np.isfinite(v[0]):
+                assert got["bounds_log10_0"][name] == pytest.approx(v[0], rel=1e-12)
+            else:  # a vacuous lower bound, log10 -inf: null in JSON
+                assert v[0] == -np.inf and got["bounds_log10_0"][name] is None
+        assert got["hypotheses"] == m.hypotheses
+
+
+def test_a_failing_point_keeps_its_error_and_the_others_go_on(local_rows):
+    failed = [r for r in local_rows if r["error"] is not None]
+    assert {(r["params"]["pattern"], r["params"]["learned"]) for r in failed} == {("none", True)}
+    assert len(failed) == 2
+    for r in failed:
+        assert r["error"].startswith("ValueError: parameter 'pattern': learned attention")
+        assert "Traceback" not in r["error"] and "\n" not in r["error"]
+        assert r["result"] is None and r["wall_s"] >= 0
+
+
+def test_measure_row_adds_verdicts_when_the_measurement_has_them(monkeypatch):
+    model = controlled("orthogonal", 3, 3, "tanh", seed=0, device="cpu")
+    m = measure(model, torch.zeros(1, 4, 3, dtype=torch.float64))
+    plain = m.to_json()
+    plain.pop("verdicts", None)
+    monkeypatch.setattr(m, "to_json", lambda: plain)
+    assert "verdicts" not in measure_row(m) and "profile" not in measure_row(m)
+    verdicts = {"path_sum_upper": {"applicable": True, "holds_at": 4, "worst": None}}
+    monkeypatch.setattr(m, "to_json", lambda: {**plain, "verdicts": verdicts})
+    assert measure_row(m)["verdicts"] == verdicts
+
+
+def test_jsonable_makes_plain_json():
+    assert jsonable({"a": np.float64(0.5), "b": (1, np.nan), 3: np.arange(2), "c": None}) == {
+        "a": 0.5, "b": [1, None], "3": [0, 1], "c": None}
+    assert json.dumps(jsonable({"x": [-np.inf, np.bool_(True)]})) == '{"x": [null, true]}'
+
+
+def test_train_point_passes_every_parameter(monkeypatch):
+    """The Config and the steps/device train() gets are the point's (train itself is tested
+    in test_train.py)."""
+    seen = {}
+
+    def fake(cfg, steps, *, device, progress):
+        seen.update(cfg=cfg, steps=steps, device=device, progress=progress)
+        return {"eval_accuracy": 0.5, "eval_loss": 1.0, "last_accuracy": 0.25, "last_loss": 2.0,
+                "sec_per_step": 0.1, "peak_mem_mb": 9.0}
+
+    monkeypatch.setattr(points_module, "train", fake)
+    spec = parse({"kind": "train", "fixed": {"model": "lstm", "T": 12, "hidden": 5, "lr": 0.01,
+                                             "batch": 3, "steps": 7}, "seeds": [4]})
+    result = POINTS["train"](expand(spec)[0].params)
+    cfg = seen["cfg"]
+    assert (cfg.model, cfg.T, cfg.hidden, cfg.lr, cfg.batch, cfg.seed) == ("lstm", 12, 5, 0.01,
+                                                                            3, 4)
+    assert (cfg.task, cfg.nu, cfg.rho) == ("copy", 10, 15)  # the Config's defaults
+    assert (seen["steps"], seen["device"], seen["progress"]) == (7, "cpu", False)
+    assert result == {"eval_accuracy": 0.5, "eval_loss": 1.0, "last_accuracy": 0.25,
+                      "last_loss": 2.0, "sec_per_step": 0.1}
+
+
+# --- resuming --------------------------------------------------------------------------------
+
+def test_resume_after_deleted_rows_recomputes_only_those(monkeypatch, tmp_path):
+    out = tmp_path / "t.jsonl"
+    first = Counting()
+    rows = run_counting(monkeypatch, TINY, out, first)
+    assert set(first.calls) == ALL_TINY and len(first.calls) == 6
+    lines = out.read_text().splitlines()
+    gone = [json.loads(line) for line in lines[2:4]]
+    out.write_text("\n".join(lines[:2] + lines[4:]) + "\n")
+    again = Counting()
+    rerun = run_counting(monkeypatch, TINY, out, again)
+    assert sorted(again.calls) == sorted(T_seed(gone))
+    assert [stable(r) for r in rerun] == [stable(r) for r in rows]
+    kept = {r["key"]: r["wall_s"] for r in rows if r["key"] not in {g["key"] for g in gone}}
+    assert {r["key"]: r["wall_s"] for r in rerun if r["key"] in kept} == kept  # untouched
+
+
+def test_interrupted_sweep_keeps_its_rows_and_resumes(monkeypatch, tmp_path):
+    """Ctrl-C at the third call (after the first two rows are in the table): the rows stay,
+    and the next run computes exactly the points without a row."""
+    out = tmp_path / "t.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        run_counting(monkeypatch, TINY, out, Counting(interrupt_at=3, table=out))
+    kept = read(out)[1]
+    assert T_seed(kept) == {(3, 0), (3, 1)}
+    again = Counting()
+    rows = run_counting(monkeypatch, TINY, out, again)
+    assert sorted(again.calls) == sorted(ALL_TINY - T_seed(kept))
+    assert T_seed(rows) == ALL_TINY and len(out.read_text().splitlines()) == 7
+
+
+def test_a_torn_last_line_is_dropped(monkeypatch, tmp_path):
+    out = tmp_path / "t.jsonl"
+    run_counting(monkeypatch, TINY, out, Counting())
+    with out.open("a") as f:
+        f.write('{"key": "5a1d')  # the writer killed mid-line
+    again = Counting()
+    assert T_seed(run_counting(monkeypatch, TINY, out, again)) == ALL_TINY
+    assert again.calls == []
+    assert out.read_text().endswith("}\n") and len(out.read_text().splitlines()) == 7
+
+
+def test_failed_points_are_kept_unless_retried(monkeypatch, tmp_path):
+    spec = {"kind": "measure", "grid": {"T": [3, 4], "pattern": ["none", "uniform"]},
+            "fixed": {"hidden": 4, "learned": True}}
+    out = tmp_path / "t.jsonl"
+    run_counting(monkeypatch, spec, out, Counting())
+    again = Counting()
+    run_counting(monkeypatch, spec, out, again)
+    assert again.calls == []
+    retry = Counting()
+    rows = run_counting(monkeypatch, spec, out, retry, retry_failed=True)
+    assert sorted(retry.calls) == [(3, 0), (4, 0)]  # the pattern none ones
+    assert len(rows) == 4 and [r["params"]["pattern"] for r in rows if r["error"]] == ["none"] * 2
+
+
+def test_another_spec_is_refused_and_force_keeps_the_rows_in_common(monkeypatch, tmp_path):
+    out = tmp_path / "t.jsonl"
+    run_counting(monkeypatch, TINY, out, Counting())
+    same = {"kind": "measure", "fixed": {"hidden": 4, "pattern": "none"}, "seeds": [0, 1],
+            "grid": {"T": [5, 4, 3]}}  # reordered, a default written out: the same points
+    again = Counting()
+    run_counting(monkeypatch, same, out, again)
+    assert again.calls == []
+    grown = {**TINY, "grid": {"T": [4, 5, 6]}}
+    with pytest.raises(ValueError, match=r"parameter 'out': .* holds another sweep \(its spec "
+                                         r"has 6 points, this one 6, 4 in common\); --force"):
+        run_counting(monkeypatch, grown, out, Counting())
+    forced = Counting()
+    rows = run_counting(monkeypatch, grown, out, forced, force=True)
+    assert sorted(forced.calls) == [(6, 0), (6, 1)]
+    assert T_seed(rows) == {(T, s) for T in (4, 5, 6) for s in (0, 1)}
+    header, stored = read(out)
+    assert header["spec"]["grid"] == {"T": [4, 5, 6]} and len(stored) == 6
+
+
+def test_a_file_that_is_no_table_is_refused_unless_forced(monkeypatch, tmp_path):
+    out = tmp_path / "notes.jsonl"
+    out.write_text("my notes\n")
+    with pytest.raises(ValueError, match="not a sweep table .*--force overwrites it"):
+        run_counting(monkeypatch, TINY, out, Counting())
+    assert T_seed(run_counting(monkeypatch, TINY, out, Counting(), force=True)) == ALL_TINY
+
+
+class LosingPool(ThreadPoolExecutor):
+    """One thread; the points with T = 4 fail outside the point function (a lost worker)."""
+
+    def submit(self, fn, *args):
+        if args[1].params["T"] == 4:
+            future = Future()
+            future.set_exception(RuntimeError("worker lost\n(killed by the OS)"))
+            return future
+        return super().submit(fn, *args)
+
+
+def test_points_of_a_lost_worker_get_no_row_and_are_retried(monkeypatch, tmp_path):
+    out = tmp_path / "t.jsonl"
+    monkeypatch.setitem(POINTS, "measure", Counting())
+    with LosingPool(1) as pool, pytest.raises(
+            LostPoints, match=r"^2 of 6 points did not run \(the first: RuntimeError: worker "
+                              r"lost \(killed by the OS\)\); the others' rows are in"):
+        run(TINY, out, executor=pool, threads=None)
+    assert T_seed(read(out)[1]) == ALL_TINY - {(4, 0), (4, 1)}
+    again = Counting()
+    assert T_seed(run_counting(monkeypatch, TINY, out, again)) == ALL_TINY
+    assert sorted(again.calls) == [(4, 0), (4, 1)]
+
+
+def test_a_point_error_is_one_line():
+    def fails(params):
+        raise ZeroDivisionError("no\n  steps")
+
+    row = evaluate(fails, Point("x", {"a": 1}), None)
+    assert row["error"] == "ZeroDivisionError: no steps" and row["result"] is None
+
+
+def test_cli_lost_points_exit_1_in_one_line(capsys, tmp_path, monkeypatch):
+    def losing(*args, **kw):
+        raise LostPoints("1 of 6 points did not run")
+
+    monkeypatch.setattr("verify.sweeps.run", losing)
+    code, _, err = untangle(capsys, write_spec(tmp_path / "s.json", TINY))
+    assert (code, err) == (1, "untangle sweep: error: 1 of 6 points did not run\n")
+
+
+def test_executor_and_client_together_are_refused(tmp_path):
+    with ThreadPoolExecutor(1) as pool, pytest.raises(ValueError, match="'executor' and"):
+        run(TINY, tmp_path / "t.jsonl", executor=pool, client=object())
+
+
+# --- peak memory -----------------------------------------------------------------------------
+
+def test_peak_memory_is_per_point():
+    """A point that touches 200 MiB peaks at least 150 MiB above the small point after it:
+    the worker's peak is reset before each point."""
+    big = evaluate(lambda p: {"n": float(np.ones(200 * 2**17).sum())}, Point("x", {"a": 1}),
+                   None)
+    if big["peak_mem_kind"] != POINT:
+        pytest.skip("the resident peak cannot be reset here (no /proc/self/clear_refs)")
+    small = evaluate(lambda p: {"n": 1}, Point("x", {"a": 2}), None)
+    assert big["result"] == {"n": 200 * 2**17} and small["peak_mem_kind"] == POINT
+    assert big["peak_mem_mb"] > small["peak_mem_mb"] + 150
+
+
+# --- the command -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ({"kind": "fit"}, "spec 'kind'"),
+    ({"kind": "measure", "grid": {"T": [3], "hiden": [4]}}, "spec 'grid.hiden'"),
+    ({"kind": "measure", "grid": {"T": ["3"]}}, r"spec 'grid.T[0]'"),
+    ({"kind": "measure", "grid": {"T": []}}, "spec 'grid.T': empty list"),
+    ("{not json", "is not valid JSON"),
+])
+def test_cli_bad_spec_exits_2_in_one_line(capsys, tmp_path, spec, message):
+    path = tmp_path / "s.json"
+    path.write_text(spec if isinstance(spec, str) else json.dumps(spec))
+    code, out, err = untangle(capsys, path)
+    assert code == 2 and out == ""
+    assert err.startswith("untangle: error: ") and message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "s.jsonl").exists()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--scheduler", "tcp://127.0.0.1:1", "--workers", "2"], "parameter 'workers'"),
+    (["--workers", "0"], "parameter 'workers' must be an integer >= 1"),
+    (["--out", "{spec}"], "parameter 'out': the table would overwrite the spec"),
+])
+def test_cli_bad_options_exit_2(capsys, tmp_path, args, message):
+    spec = write_spec(tmp_path / "s.json", TINY)
+    code, _, err = untangle(capsys, spec, *(a.format(spec=spec) for a in args))
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_cli_scheduler_without_dask_names_the_extra(capsys, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed fails
+    spec = write_spec(tmp_path / "s.json", TINY)
+    code, _, err = untangle(capsys, spec, "--scheduler", "tcp://127.0.0.1:8786")
+    assert code == 2 and "Traceback" not in err
+    assert "dask.distributed" in err and "pip install -e '.[cluster]'" in err
+
+
+def test_cli_force_rule_for_another_spec(capsys, tmp_path, monkeypatch):
+    spec = write_spec(tmp_path / "s.json", TINY)
+    rows = run_counting(monkeypatch, TINY, tmp_path / "s.jsonl", Counting())
+    write_spec(spec, {**TINY, "grid": {"T": [3, 4]}})
+    code, out, err = untangle(capsys, spec, "--json")
+    assert code == 2 and "holds another sweep" in err and "--force" in err
+    code, out, err = untangle(capsys, spec, "--json", "--force")
+    assert code == 0, err
+    assert json.loads(out) == {"out": str(tmp_path / "s.jsonl"), "points": 4, "finished": 4,
+                               "computed": 0, "failed": 0}
+    kept = {r["key"]: r for r in rows if r["params"]["T"] < 5}
+    assert {r["key"]: r for r in read(tmp_path / "s.jsonl")[1]} == kept  # not recomputed
+
+
+def test_cli_ctrl_c_exits_130_keeping_the_finished_rows(monkeypatch, tmp_path):
+    """``untangle sweep`` in a subprocess: rows appear in the table while it runs (each is
+    flushed as it completes); SIGINT stops it with exit 130 and one line on stderr; the next
+    run computes exactly the points without a row."""
+    spec = {"kind": "measure", "fixed": {"T": 800, "hidden": 32}, "seeds": list(range(60))}
+    path = write_spec(tmp_path / "long.json", spec)
+    out = tmp_path / "long.jsonl"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    proc = subprocess.Popen([sys.executable, "-m", "verify.cli", "sweep", str(path)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not out.exists() or len(out.read_text().splitlines()) < 3:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert err.strip().splitlines() == [
+        f"untangle sweep: interrupted; the finished rows are kept in {str(out)!r}; run the "
+        f"same command to resume"]
+    kept = read(out)[1]
+    assert 2 <= len(kept) < 60
+    calls = []
+
+    def record(params: dict) -> dict:
+        calls.append(params["seed"])
+        return {}
+
+    monkeypatch.setitem(POINTS, "measure", record)
+    with ThreadPoolExecutor(1) as pool:
+        rows = run(path, out, executor=pool, threads=None)
+    assert sorted(calls) == sorted(set(range(60)) - {r["params"]["seed"] for r in kept})
+    assert [r["params"]["seed"] for r in rows] == list(range(60))

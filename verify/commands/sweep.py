@@ -1,0 +1,111 @@
+"""``untangle sweep SPEC``: run a grid of measurements or training runs, parameters times
+seeds, on local worker processes or a Dask cluster, one row per point in a resumable JSON Lines
+table (:mod:`verify.sweeps`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+EPILOG = """\
+SPEC is a JSON file {"kind": "measure" | "train", "grid": {param: [values...]},
+"fixed": {param: value}, "seeds": [int...]} (grid and fixed default to {}, seeds to [0]).
+The points are the grid's product times the seeds. Parameters: measure takes the options of
+'untangle measure', train those of 'untangle train' (dashes as underscores; T for measure
+and steps for train are required).
+
+The table (--out, default SPEC with the suffix .jsonl) is JSON Lines: a header line with the
+spec, then one row per finished point {key, params, result, error, wall_s, peak_mem_mb,
+peak_mem_kind, peak_gpu_mb}, appended as each point finishes. Run the same command again to
+resume: finished points are skipped. A table of another spec is refused; --force adopts the
+new spec and keeps the rows of the points the two have in common. A failed point keeps its
+error (type and message) and the others go on (--retry-failed runs it again). A point whose
+worker is lost gets no row: exit 1 after the others, and the next run retries it. Ctrl-C
+stops, keeping the finished rows (exit 130)."""
+
+
+def register(p: argparse.ArgumentParser) -> None:
+    """The options of ``untangle sweep``."""
+    p.epilog = EPILOG
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    a = p.add_argument
+    a("spec", metavar="SPEC", help="the sweep, a JSON file (see below)")
+    a("--out", metavar="FILE", help="the table, JSON Lines (default: SPEC with suffix .jsonl)")
+    a("--workers", type=int, default=None,
+      help="local worker processes, each with 1 torch thread (default 1)")
+    a("--scheduler", metavar="ADDRESS",
+      help="run on the Dask cluster whose scheduler is at ADDRESS (tcp://host:8786); needs "
+      "the cluster extra: pip install -e '.[cluster]'")
+    a("--force", action="store_true",
+      help="adopt this spec for a table written by another, keeping the rows in common")
+    a("--retry-failed", action="store_true", help="run the failed points again")
+    a("--json", action="store_true", help="print a JSON summary, no progress lines")
+    p.set_defaults(run=run)
+
+
+def _out(args: argparse.Namespace) -> Path:
+    spec = Path(args.spec)
+    out = Path(args.out) if args.out else spec.with_suffix(".jsonl")
+    if out.resolve() == spec.resolve():
+        raise ValueError(f"parameter 'out': the table would overwrite the spec {args.spec!r}; "
+                         f"give --out FILE")
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the sweep (the handler of ``untangle sweep``): 0 when every point has its row
+    (failed points included), 1 when some could not run (a lost worker), 130 on Ctrl-C."""
+    out = _out(args)
+    if args.scheduler is not None and args.workers is not None:
+        raise ValueError("parameter 'workers' is for local processes; the cluster at "
+                         "--scheduler has its own workers")
+    from verify.sweeps.runner import LostPoints
+
+    try:
+        return _sweep(args, out)
+    except KeyboardInterrupt:
+        print(f"untangle sweep: interrupted; the finished rows are kept in {str(out)!r}; run "
+              f"the same command to resume", file=sys.stderr)
+        return 130
+    except LostPoints as err:
+        print(f"untangle sweep: error: {err}", file=sys.stderr)
+        return 1
+
+
+def _sweep(args: argparse.Namespace, out: Path) -> int:
+    from verify.sweeps import expand, load
+    from verify.sweeps import run as sweep
+    from verify.sweeps.executors import connect
+
+    spec = load(args.spec)
+    total = len(expand(spec))
+    varying = [*spec.grid, "seed"]
+    computed: list[dict] = []
+
+    def progress(row: dict) -> None:
+        computed.append(row)
+        if args.json:
+            return
+        said = " ".join(f"{k}={row['params'][k]}" for k in varying)
+        status = "ok" if row["error"] is None else row["error"]
+        print(f"[{len(computed)}] {said}: {status} {row['wall_s']:.2f} s", flush=True)
+
+    workers = 1 if args.workers is None else args.workers
+    client = connect(args.scheduler) if args.scheduler else None
+    try:
+        rows = sweep(spec, out, client=client, workers=workers, force=args.force,
+                     retry_failed=args.retry_failed, on_row=progress)
+    finally:
+        if client is not None:
+            client.close()
+    summary = {"out": str(out), "points": total, "finished": len(rows),
+               "computed": len(computed), "failed": sum(r["error"] is not None for r in rows)}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        failed = f", {summary['failed']} failed (see their error)" if summary["failed"] else ""
+        print(f"{summary['finished']} of {total} points in {out} ({summary['computed']} computed "
+              f"now{failed})")
+    return 0

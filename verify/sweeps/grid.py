@@ -1,0 +1,45 @@
+"""A spec's points: the product of its grid's lists times its seeds, and a stable key of each.
+
+Order: the grid's parameters in the order the spec gives them, the last varying fastest, and
+for each combination the seeds in their order. A point's parameters are all of its kind's
+(defaults, then ``fixed``, then the grid's values) and ``seed``; its key is the first 16 hex
+digits of the SHA-256 of their canonical JSON with the kind, so the same parameters and seed
+have the same key whatever spec or run produced them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+
+from verify.sweeps.params import PARAMS
+from verify.sweeps.spec import Spec
+
+
+def point_key(kind: str, params: dict[str, object]) -> str:
+    """The key of the point of ``kind`` with ``params`` (seed included)."""
+    text = json.dumps({"kind": kind, "params": params}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Point:
+    """One point of a sweep: every parameter of its kind and ``seed``."""
+
+    kind: str
+    params: dict[str, object]
+    key: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", point_key(self.kind, self.params))
+
+
+def expand(spec: Spec) -> list[Point]:
+    """The points of ``spec`` in the order of this module's docstring."""
+    defaults = {name: p.default for name, p in PARAMS[spec.kind].items()}
+    names = list(spec.grid)
+    return [Point(spec.kind, {**defaults, **spec.fixed, **dict(zip(names, combo, strict=True)),
+                              "seed": seed})
+            for combo in itertools.product(*spec.grid.values()) for seed in spec.seeds]

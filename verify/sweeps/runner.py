@@ -1,0 +1,153 @@
+"""Run a sweep: map its kind's point function over its points on an executor, appending one
+row per finished point to the table, and resume a table already there.
+
+Resuming: a point whose key has a row is not run again (a failed one is, with
+``retry_failed``). An existing table is resumed when its spec has the same points as this one
+(the same keys: reordering or writing a default out changes nothing); a table of other points
+is refused unless ``force``, which adopts this spec, keeps the rows of the points the two have
+in common and drops the others. To start from nothing, delete the table.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor, as_completed
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bounds.domains import POSITIVE_INT
+from verify.sweeps import table
+from verify.sweeps.executors import cluster, local
+from verify.sweeps.grid import Point, expand
+from verify.sweeps.memory import PeakMemory
+from verify.sweeps.points import POINTS
+from verify.sweeps.spec import Spec, load, parse
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+PointFn = Callable[[Mapping[str, object]], dict[str, object]]
+
+
+class LostPoints(RuntimeError):
+    """Points that did not run: their futures failed outside the point function (a worker
+    lost or killed, a broken pool, a cluster that cannot load the task). They have no row, so
+    the next run of the sweep tries them again."""
+
+
+def _error(err: BaseException) -> str:
+    """``Type: message`` on one line."""
+    return " ".join(f"{type(err).__name__}: {err}".split())
+
+
+def evaluate(fn: PointFn, point: Point, threads: int | None) -> dict[str, object]:
+    """The row of ``point``: ``fn(point.params)`` with its wall time and peak memory
+    (:mod:`verify.sweeps.memory`), or the error it raised (type and message). With
+    ``threads`` torch gets that many CPU threads first (a worker-wide setting)."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    memory = PeakMemory()
+    memory.start()
+    start = time.perf_counter()
+    try:
+        result, error = fn(point.params), None
+    except Exception as err:
+        result, error = None, _error(err)
+    wall = time.perf_counter() - start
+    return {"key": point.key, "params": point.params, "result": result, "error": error,
+            "wall_s": wall, **memory.read()}
+
+
+def execute(points: Sequence[Point], fn: PointFn, out: str | Path, executor: Executor, *,
+            threads: int | None = 1,
+            on_row: Callable[[dict[str, object]], None] | None = None) -> None:
+    """Run ``fn`` on every point on ``executor``, appending each row to the table ``out`` as
+    it completes (then ``on_row(row)``). Points whose futures fail outside ``fn`` get no row;
+    when all others are done they raise :class:`LostPoints`. Ctrl-C (or any BaseException)
+    stops the sweep, cancelling the points not finished; the finished rows stay."""
+    futures = {executor.submit(evaluate, fn, p, threads): p for p in points}
+    lost: list[str] = []
+    try:
+        with table.Appender(out) as rows:
+            for future in as_completed(futures):
+                try:
+                    row = future.result()
+                except Exception as err:
+                    lost.append(_error(err))
+                    continue
+                rows.append(row)
+                if on_row is not None:
+                    on_row(row)
+    finally:
+        for future in futures:
+            future.cancel()
+    if lost:
+        raise LostPoints(f"{len(lost)} of {len(points)} points did not run (the first: "
+                         f"{lost[0]}); the others' rows are in {str(out)!r}; run the sweep "
+                         f"again to retry them")
+
+
+def resume(out: str | Path, spec: Spec, points: Sequence[Point], force: bool
+           ) -> dict[str, dict]:
+    """Make ``out`` the table of ``spec`` (whose points are ``points``) and return its
+    finished rows by key, by the rule of this module's docstring."""
+    out = Path(out)
+    keys = {p.key for p in points}
+    if not out.exists() or out.stat().st_size == 0:
+        table.write(out, spec.to_json(), [])
+        return {}
+    try:
+        header, rows = table.read(out)
+    except ValueError as err:
+        if not force:
+            raise ValueError(f"parameter 'out': {err}; --force overwrites it") from None
+        header, rows = None, []
+    try:
+        theirs = {p.key for p in expand(parse(header["spec"]))} if header else None
+    except (ValueError, KeyError, TypeError):  # a spec this version no longer reads
+        theirs = None
+    if theirs == keys:
+        table.drop_torn(out)
+        return {r["key"]: r for r in rows if r["key"] in keys}
+    if not force:
+        raise ValueError(
+            f"parameter 'out': {str(out)!r} holds another sweep (its spec has "
+            f"{len(theirs or ())} points, this one {len(keys)}, {len(keys & (theirs or set()))} "
+            f"in common); --force adopts this spec and keeps the finished rows in common")
+    rows = [r for r in rows if r["key"] in keys]
+    table.write(out, spec.to_json(), rows)
+    return {r["key"]: r for r in rows}
+
+
+def run(spec: Spec | Mapping | str | Path, out: str | Path, executor: Executor | None = None,
+        client: Client | None = None, *, workers: int = 1, force: bool = False,
+        retry_failed: bool = False, threads: int | None = 1,
+        on_row: Callable[[dict[str, object]], None] | None = None) -> list[dict[str, object]]:
+    """Run the sweep ``spec`` (a Spec, a parsed JSON object or a JSON file) into the table
+    ``out`` (:mod:`verify.sweeps.table`) and return its rows in the points' order.
+
+    The points run on ``executor``, else on the Dask ``client``'s executor, else on
+    ``workers`` local processes; each point first sets torch to ``threads`` CPU threads (None:
+    leave them). Finished points are skipped and a changed spec is refused unless ``force``
+    (this module's docstring); failed points are run again with ``retry_failed``."""
+    if executor is not None and client is not None:
+        raise ValueError("parameters 'executor' and 'client': give one of them, not both")
+    POSITIVE_INT.check("workers", workers)
+    if not isinstance(spec, Spec):
+        spec = parse(spec) if isinstance(spec, Mapping) else load(spec)
+    points = expand(spec)
+    done = resume(out, spec, points, force)
+    todo = [p for p in points
+            if p.key not in done or (retry_failed and done[p.key]["error"] is not None)]
+    if todo:
+        context: AbstractContextManager[Executor] = (
+            nullcontext(executor) if executor is not None
+            else cluster(client) if client is not None else local(workers))
+        with context as ex:
+            execute(todo, POINTS[spec.kind], out, ex, threads=threads, on_row=on_row)
+    rows = {r["key"]: r for r in table.read(out)[1]}
+    return [rows[p.key] for p in points if p.key in rows]

@@ -1,0 +1,112 @@
+"""A sweep's specification: a JSON object
+
+``{"kind": "measure" | "train", "grid": {param: [values...]}, "fixed": {param: value},
+"seeds": [int...]}``
+
+``grid`` and ``fixed`` default to ``{}``, ``seeds`` to ``[0]``. The points are the product of
+the grid's lists times the seeds, each with the fixed values and the kind's defaults for the
+rest (:mod:`verify.sweeps.grid`). Every key, parameter name and value type is checked here; a
+bad one is a ValueError naming it (``spec 'grid.hidden[1]': expected an integer, got 'a'``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from verify.sweeps.params import PARAMS, REQUIRED, Param
+
+KEYS = ("kind", "grid", "fixed", "seeds")
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A checked spec: values in their canonical form (:meth:`Param.check`)."""
+
+    kind: str
+    grid: dict[str, list]
+    fixed: dict[str, object]
+    seeds: list[int]
+
+    def to_json(self) -> dict[str, object]:
+        return {"kind": self.kind, "grid": self.grid, "fixed": self.fixed, "seeds": self.seeds}
+
+
+def load(path: str | Path) -> Spec:
+    """The spec in the JSON file ``path``."""
+    try:
+        text = Path(path).read_text()
+    except OSError as err:
+        raise ValueError(f"parameter 'spec': cannot read {str(path)!r}: {err.strerror}") from None
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"spec {str(path)!r} is not valid JSON: {err}") from None
+    return parse(obj)
+
+
+def parse(obj: object) -> Spec:
+    """The spec ``obj`` (a parsed JSON object), checked."""
+    if not isinstance(obj, Mapping):
+        raise ValueError(f"spec: expected a JSON object with keys {', '.join(KEYS)}, "
+                         f"got {type(obj).__name__}")
+    unknown = [k for k in obj if k not in KEYS]
+    if unknown:
+        raise ValueError(f"spec: unknown key {unknown[0]!r}; known: {', '.join(KEYS)}")
+    kind = obj.get("kind")
+    if kind not in PARAMS:
+        said = "is missing" if kind is None else f"got {kind!r}"
+        raise ValueError(f"spec 'kind': must be one of {', '.join(PARAMS)}; {said}")
+    params = PARAMS[kind]
+    grid = {name: _values(f"grid.{name}", _param(params, kind, "grid", name), values)
+            for name, values in _object(obj, "grid").items()}
+    fixed = {}
+    for name, value in _object(obj, "fixed").items():
+        param = _param(params, kind, "fixed", name)
+        if name in grid:
+            raise ValueError(f"spec 'fixed.{name}': also in 'grid'; give it in one of them")
+        fixed[name] = param.check(f"fixed.{name}", value)
+    missing = [n for n, p in params.items()
+               if p.default == REQUIRED and n not in grid and n not in fixed]
+    if missing:
+        raise ValueError(f"spec: parameter {missing[0]!r} of kind {kind!r} is required; give "
+                         f"it in 'grid' or 'fixed'")
+    seeds = _values("seeds", Param("int"), obj.get("seeds", [0]))
+    if any(s < 0 for s in seeds):
+        raise ValueError(f"spec 'seeds': must be integers >= 0, got {min(seeds)}")
+    return Spec(kind, grid, fixed, seeds)
+
+
+def _object(obj: Mapping, key: str) -> Mapping:
+    value = obj.get(key, {})
+    if not isinstance(value, Mapping):
+        raise ValueError(f"spec {key!r}: expected an object {{parameter: ...}}, "
+                         f"got {value!r}")
+    return value
+
+
+def _param(params: dict[str, Param], kind: str, where: str, name: str) -> Param:
+    if name == "seed":
+        raise ValueError(f"spec '{where}.seed': seeds go in 'seeds'")
+    if name not in params:
+        raise ValueError(f"spec '{where}.{name}': unknown parameter of kind {kind!r}; known: "
+                         f"{', '.join(params)}")
+    return params[name]
+
+
+def _values(where: str, param: Param, values: object) -> list:
+    """A grid list: non-empty, each value checked, none repeated."""
+    if not isinstance(values, list):
+        raise ValueError(f"spec {where!r}: expected a list of values, got {values!r}")
+    if not values:
+        raise ValueError(f"spec {where!r}: empty list; give at least one value")
+    out = [param.check(f"{where}[{i}]", v) for i, v in enumerate(values)]
+    seen = set()
+    for v in out:
+        text = json.dumps(v)
+        if text in seen:
+            raise ValueError(f"spec {where!r}: value {v!r} is repeated")
+        seen.add(text)
+    return out
