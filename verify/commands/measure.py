@@ -91,26 +91,17 @@ def _pattern(args: argparse.Namespace) -> Pattern:
 
 def run(args: argparse.Namespace) -> int:
     """Build, measure and report (the handler of ``untangle measure``)."""
-    import torch
 
     from bounds.domains import POSITIVE_INT
     from verify.measurement import measure
-    from verify.models.zoo import controlled
+    from verify.measurement.runs import network
 
     for name in ("T", "hidden", "inputs", "width", "stride", "kappa", "rows"):
         value = getattr(args, name)
         if value is not None:
             POSITIVE_INT.check(name, value)
     pattern = _pattern(args)
-    inputs = args.hidden if args.inputs is None else args.inputs
-    model = controlled(
-        args.spectrum, args.hidden, inputs, args.nonlin, scale=args.scale, gain=args.gain,
-        sigma=args.sigma, eigenvalues=args.eigenvalues, nonnormal=args.nonnormal,
-        seed=args.seed, beta=args.beta, gamma=args.gamma, pattern=pattern,
-        learned=args.learned, include_h0=args.include_h0, input_scale=args.input_scale,
-        bias_scale=args.bias_scale, device=args.device, dtype=args.dtype)
-    x = torch.as_tensor(np.random.default_rng([args.seed, 1]).standard_normal(
-        (1, pattern.T, inputs)))
+    model, x = network(vars(args), pattern)
     m = measure(model, x, mode=args.mode, loss=_loss(args.loss),
                 source="untangle measure " + shlex.join(args.argv))
     if args.plot:

@@ -4,14 +4,12 @@ They are looked up by name in :data:`POINTS`, so that a worker process imports t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
-
-import numpy as np
-import torch
 
 from bounds.patterns import build
 from verify.measurement import Measurement, measure
-from verify.models import controlled
+from verify.measurement.runs import network
 from verify.training import Config, train
 
 #: the train summary's entries a train row keeps
@@ -29,17 +27,10 @@ def measure_point(params: Mapping[str, object]) -> dict[str, object]:
     p = params
     pattern = build(p["pattern"], p["T"], nu=p["width"], k=p["stride"], kappa=p["kappa"],
                     seed=p["seed"], E=p["events"])
-    inputs = p["hidden"] if p["inputs"] is None else p["inputs"]
-    eigenvalues = None if p["eigenvalues"] is None else [complex(z) for z in p["eigenvalues"]]
-    model = controlled(
-        p["spectrum"], p["hidden"], inputs, p["nonlin"], scale=p["scale"], gain=p["gain"],
-        sigma=p["sigma"], eigenvalues=eigenvalues, nonnormal=p["nonnormal"], seed=p["seed"],
-        beta=p["beta"], gamma=p["gamma"], pattern=pattern, learned=p["learned"],
-        include_h0=p["include_h0"], input_scale=p["input_scale"], bias_scale=p["bias_scale"],
-        device=p["device"], dtype=p["dtype"])
-    x = torch.as_tensor(np.random.default_rng([p["seed"], 1]).standard_normal(
-        (1, pattern.T, inputs)))
-    return measure_row(measure(model, x, mode=p["mode"]), profile=p["profile"])
+    model, x = network(p, pattern)
+    source = "untangle sweep point " + json.dumps(dict(p), sort_keys=True, default=str)
+    return measure_row(measure(model, x, mode=p["mode"], source=source),
+                       profile=p["profile"])
 
 
 def measure_row(m: Measurement, *, profile: bool = False) -> dict[str, object]:

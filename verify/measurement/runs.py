@@ -1,0 +1,33 @@
+"""The network and inputs of a measurement run from its options: THEORY.md section 1's network
+with V from ``spectrum`` and attention from a pattern (section 6), every weight drawn from
+``seed``, measured on the N(0, 1) inputs of ``numpy.random.default_rng([seed, 1])``. Shared by
+``untangle measure`` and the sweeps, so a row of a sweep is the command's run."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+
+from bounds.patterns import Pattern
+from verify.models import Recurrent, controlled
+
+
+def network(options: Mapping[str, object], pattern: Pattern) -> tuple[Recurrent, torch.Tensor]:
+    """The model and its one input sequence (1, T, inputs) for ``options`` (the measure
+    command's option names: spectrum, hidden, inputs, nonlin, scale, gain, sigma,
+    eigenvalues, nonnormal, seed, beta, gamma, learned, include_h0, input_scale, bias_scale,
+    device, dtype)."""
+    o = options
+    inputs = o["hidden"] if o["inputs"] is None else o["inputs"]
+    eigenvalues = None if o["eigenvalues"] is None else [complex(z) for z in o["eigenvalues"]]
+    model = controlled(
+        o["spectrum"], o["hidden"], inputs, o["nonlin"], scale=o["scale"], gain=o["gain"],
+        sigma=o["sigma"], eigenvalues=eigenvalues, nonnormal=o["nonnormal"], seed=o["seed"],
+        beta=o["beta"], gamma=o["gamma"], pattern=pattern, learned=o["learned"],
+        include_h0=o["include_h0"], input_scale=o["input_scale"], bias_scale=o["bias_scale"],
+        device=o["device"], dtype=o["dtype"])
+    x = torch.as_tensor(np.random.default_rng([o["seed"], 1]).standard_normal(
+        (1, pattern.T, inputs)))
+    return model, x
