@@ -465,6 +465,21 @@ def test_numeric_certificates_fail_for_a_wrong_bound(label, check, wrong, parts)
     assert not _failed_parts(check(None, count=60).evidence)
 
 
+def test_b2plus_fails_when_the_frobenius_path_terms_are_wrong(monkeypatch):
+    # The Frobenius half of B2+ does not use the bound; doubling every path's weight makes
+    # sum_xi ||A_xi||_F^2 exceed ||G_t||_F^2 and must fail it.
+    original = lower_bounds.path_products
+
+    def doubled(*args):
+        for xi, w, A in original(*args):
+            yield xi, 2 * w, A
+
+    monkeypatch.setattr(lower_bounds, "path_products", doubled)
+    cert = lower_bounds.check_nonneg_lower(count=20)
+    assert not cert.passed and cert.evidence["frobenius"]["smallest_margin_float"] < 0
+    assert cert.evidence["spectral"]["smallest_margin_float"] >= 0
+
+
 # ---------------------------------------------------------------- B3 is needed
 
 
