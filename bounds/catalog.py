@@ -356,8 +356,9 @@ def _profiles() -> list[ProfileBound]:
             "dominant_path_lower", "B3", "lower",
             "For any J and the path xi* maximising W(xi) prod mu_k: ||dh_T/dh_t|| >= "
             "W(xi*) prod mu_k - (P_lambda(t) - W(xi*) prod lambda_k). Always true; informative "
-            "only when one path dominates. The log10 form is log10 of max(bound, 0) "
-            "(-inf where the bound is vacuous).",
+            "only when one path dominates. Ties go to the later successor (bounds."
+            "dominant_path), also when every path crosses a step with mu_k = 0. The log10 form "
+            "is log10 of max(bound, 0) (-inf where the bound is vacuous).",
             r"\left\|\frac{\partial h_T}{\partial h_t}\right\|_2 \ge W(\xi^*)\prod_{k\in\xi^*}"
             r"\mu_k - \Big(P_\lambda(t) - W(\xi^*)\prod_{k\in\xi^*}\lambda_k\Big)",
             ("fixed_alpha",), (PATTERN, BETA, GAMMA, MU_STEPS, LAM_STEPS),

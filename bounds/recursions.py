@@ -17,6 +17,7 @@ Paths are never enumerated.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,15 +31,24 @@ from bounds.patterns import Pattern, as_pattern
 class Graph:
     """Predecessors of every node j = 1..T of G: ``src[ptr[j-1]:ptr[j]]`` with ``weight``.
 
-    ``weight`` is float64 (or exact); ``log_weight`` is its natural log formed from the logs of
-    beta, gamma and alpha, so it stays accurate where the float product underflows (an edge of
-    weight 1e-330 is in G with log weight -759.9, though its float weight is 0)."""
+    ``weight`` is float64 or exact. For a float graph ``log_weight`` is its natural log formed
+    from the logs of beta, gamma and alpha, so it stays accurate where the float product
+    underflows (an edge of weight 1e-330 is in G with log weight -759.9, though its float
+    weight is 0); an exact graph forms it on demand (:meth:`logs`)."""
 
     T: int
     ptr: np.ndarray
     src: np.ndarray
     weight: np.ndarray
-    log_weight: np.ndarray
+    log_weight: np.ndarray | None = None
+
+    def logs(self) -> np.ndarray:
+        """Natural logs of the edge weights (of exact rationals from their integer numerator
+        and denominator, so that no weight underflows)."""
+        if self.log_weight is not None:
+            return self.log_weight
+        return np.array([math.log(w.p) - math.log(w.q) if w.is_Rational else math.log(float(w))
+                         for w in self.weight], dtype=float)
 
     def preds(self, j: int) -> tuple[np.ndarray, np.ndarray]:
         """``(i, w(i -> j))`` for the edges into node ``j``."""
@@ -93,20 +103,23 @@ def graph(pattern: object, beta: object, gamma: object) -> Graph:
         src.append(p.indices)
         dst.append(np.repeat(steps, p.support_sizes()))
         w.append(gamma * alpha)
-        lw.append(np.log(float(gamma)) + np.log(p.weights.astype(float)))
+        if not exact:
+            lw.append(np.log(gamma) + np.log(p.weights))
     if beta != 0:
         src.append(steps)
         dst.append(steps)
         w.append(np.full(p.T, beta, dtype=dtype))
-        lw.append(np.full(p.T, np.log(float(beta))))
+        if not exact:
+            lw.append(np.full(p.T, np.log(beta)))
     src, dst, w, lw = (np.concatenate(a) for a in (src, dst, w, lw))
     dst = dst + 1
     order = np.lexsort((src, dst))
-    src, dst, w, lw = src[order], dst[order], w[order], lw[order]
+    src, dst, w = src[order], dst[order], w[order]
+    lw = None if exact else lw[order]
     if src.size:
         first = np.flatnonzero(np.r_[True, (src[1:] != src[:-1]) | (dst[1:] != dst[:-1])])
-        src, dst = src[first], dst[first]
-        w, lw = np.add.reduceat(w, first).astype(dtype), np.logaddexp.reduceat(lw, first)
+        src, dst, w = src[first], dst[first], np.add.reduceat(w, first).astype(dtype)
+        lw = None if exact else np.logaddexp.reduceat(lw, first)
     ptr = np.searchsorted(dst, np.arange(1, p.T + 2))
     return Graph(p.T, ptr, src, w, lw)
 
@@ -131,7 +144,8 @@ def _steps(g: Graph, x: object, name: str) -> np.ndarray:
     arr = np.asarray(x)
     if arr.dtype == object:
         vals = [sp.sympify(v) for v in arr.ravel()]
-        bad = [v for v in vals if not (v.is_real and v.is_finite and v.is_nonnegative)]
+        bad = [v for v in vals if not (v >= 0 if v.is_Rational else
+                                       v.is_real and v.is_finite and v.is_nonnegative)]
         if bad:
             raise ValueError(f"parameter {name!r} must be {NONNEGATIVE}, got {bad[0]}")
         arr = np.array(vals, dtype=object).reshape(arr.shape)
@@ -158,7 +172,7 @@ def _backward(g: Graph, x: np.ndarray, ring: _Semiring) -> np.ndarray:
     exact = not ring.log and (x.dtype == object or g.weight.dtype == object)
     p = np.full(g.T + 1, ring.zero, dtype=object if exact else float)
     p[g.T] = ring.one
-    w = g.log_weight if ring.log else g.weight
+    w = g.logs() if ring.log else g.weight
     xs = _log(x) if ring.log else x
     for j in range(g.T, 0, -1):
         lo, hi = g.ptr[j - 1], g.ptr[j]
@@ -210,7 +224,7 @@ def _select(g: Graph, mu: np.ndarray) -> np.ndarray:
     for exact inputs, else on logs (no underflow ties); a node all of whose paths have
     W prod mu = 0 still gets a path (its latest successor that reaches T)."""
     exact = g.weight.dtype == object or mu.dtype == object
-    w, x = (g.weight, mu) if exact else (g.log_weight, _log(mu))
+    w, x = (g.weight, mu) if exact else (g.logs(), _log(mu))
     times = np.multiply if exact else np.add
     best = np.zeros(g.T + 1, dtype=object if exact else float)
     best[g.T] = 1 if exact else 0.0
@@ -235,7 +249,7 @@ def _along(g: Graph, edge: np.ndarray, x: np.ndarray, log: bool) -> np.ndarray:
     """``W(xi*) prod x_k`` along the selected paths, for nodes 0..T (0 / -inf where none),
     associated as in :func:`_backward` so that a lone path matches P_x bit for bit."""
     exact = not log and (x.dtype == object or g.weight.dtype == object)
-    w, xs = (g.log_weight, _log(x)) if log else (g.weight, x)
+    w, xs = (g.logs(), _log(x)) if log else (g.weight, x)
     times = np.add if log else np.multiply
     v = np.full(g.T + 1, -np.inf if log else 0, dtype=object if exact else float)
     v[g.T] = 0 if log else 1

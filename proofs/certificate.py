@@ -58,33 +58,87 @@ class Certificate:
                 "evidence": self.evidence}
 
 
+def undefined(value: object) -> bool:
+    """True for a value no inequality can be read from: NaN, or a sympy number that is not
+    extended-real (``zoo`` from a division by zero, ``nan``)."""
+    if isinstance(value, sp.Basic):
+        return value.is_extended_real is not True
+    return bool(np.isnan(value))
+
+
 @dataclass
 class SmallestMargin:
     """Running minimum of ``margin = value - bound`` (or ``bound - value`` for an upper bound)
-    over the cases checked, with the case where it occurs."""
+    over the cases checked, with the case where it occurs. A margin that is undefined (a bound
+    evaluating to NaN or ``zoo``) is counted apart and fails the check."""
 
     value: object = None
     at: dict = field(default_factory=dict)
     cases: int = 0
+    undefined: int = 0
+    at_undefined: dict = field(default_factory=dict)
 
     def add(self, margin: object, **case: object) -> None:
         self.cases += 1
-        if self.value is None or margin < self.value:
+        if undefined(margin):
+            self.undefined += 1
+            if self.undefined == 1:
+                self.at_undefined = case
+        elif self.value is None or margin < self.value:
             self.value, self.at = margin, case
 
     @property
     def holds(self) -> bool:
-        """True when at least one case was checked and no margin is negative."""
-        return self.cases > 0 and self.value >= 0
+        """True when at least one case was checked, every margin is defined and none is
+        negative."""
+        return (self.cases > 0 and not self.undefined and self.value is not None
+                and self.value >= 0)
 
     def evidence(self) -> dict[str, object]:
         exact = isinstance(self.value, sp.Basic)
-        return {
+        out = {
             "cases": self.cases,
             "smallest_margin": str(self.value) if exact else self.value,
             "smallest_margin_float": None if self.value is None else float(self.value),
             "at": self.at,
         }
+        if self.undefined:
+            out["undefined_margins"] = self.undefined
+            out["first_undefined_at"] = self.at_undefined
+        return out
+
+
+@dataclass
+class Equalities:
+    """The cases where a bound is attained, so the certificate requires EQUALITY (exact, or
+    within a stated round-off tolerance), not only the inequality: a formula that holds but is
+    loose fails here. ``where`` says which cases these are."""
+
+    where: str
+    required: int = 0
+    failures: list = field(default_factory=list)
+    failed: int = 0
+
+    def require(self, equal: bool, **case: object) -> None:
+        """Count one attained case; ``equal`` is whether the bound equals the value there."""
+        self.required += 1
+        if not equal:
+            self.failed += 1
+            if len(self.failures) < 5:
+                self.failures.append(case)
+
+    @property
+    def holds(self) -> bool:
+        """True when at least one equality was required and every one was met."""
+        return self.required > 0 and not self.failed
+
+    def summary(self) -> str:
+        return (f"equality required in {self.required} cases ({self.where}), met in "
+                f"{self.required - self.failed}")
+
+    def evidence(self) -> dict[str, object]:
+        return {"where": self.where, "required": self.required,
+                "met": self.required - self.failed, "failures": self.failures}
 
 
 _REGISTRY: list[Callable[[], Certificate]] = []

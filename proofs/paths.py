@@ -7,8 +7,10 @@ entry type, so the same code runs on sympy expressions (symbols or Rationals) an
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from itertools import combinations, pairwise
+
+import sympy as sp
 
 Edges = dict[tuple[int, int], object]
 
@@ -63,3 +65,12 @@ def adjoint(edges: Edges, J: Mapping[int, object], T: int, identity: object) -> 
     for (i, j), w in sorted(edges.items(), key=lambda e: -e[0][1]):
         G[i] = G[i] + w * (G[j] @ J[j])
     return G
+
+
+def aligned_scalars(edges: Edges, c: Sequence[object], T: int) -> list[object | None]:
+    """For ``J_k = c_k I`` (2 x 2, exact sympy): ``s_t`` with ``dh_T/dh_t = G_t = s_t I`` for
+    t = 0..T-1, from the adjoint recursion multiplied out (None where G_t is not a multiple of
+    I, which Lemma 1 rules out); then ``||dh_T/dh_t||_2 = |s_t|``."""
+    eye = sp.eye(2)
+    G = adjoint(edges, {k: c[k - 1] * eye for k in range(1, T + 1)}, T, eye)
+    return [G[t][0, 0] if G[t] == G[t][0, 0] * eye else None for t in range(T)]

@@ -21,7 +21,7 @@ import pytest
 import sympy as sp
 from hypothesis import given
 from hypothesis import strategies as st
-from reference import jacobian_path_sum, log10_exact, weighted_paths
+from reference import exact_inputs, jacobian_path_sum, log10_exact, weighted_paths
 from strategies import random_patterns
 
 from bounds import CATALOG, HYPOTHESES, get, patterns
@@ -242,32 +242,35 @@ def test_B3_dominant_path_lower(case):
 @given(matrix_cases())
 def test_B3_matches_its_definition(case):
     """B3's value is W(xi*) prod mu - (P_lambda - W(xi*) prod lambda) for a path xi* that
-    maximises W prod mu, found here by enumeration; near-ties (within 1e-12 relative, or all
-    0 when every path crosses a step with mu_k = 0) admit each maximiser. Linear rtol 1e-9 of
-    P_lambda (differences of sums of <= 16 products); log10 form agrees where positive."""
+    maximises W prod mu, found here by enumeration in exact Fractions (so a path whose float
+    weight underflows, beta = 1e-199 twice, still counts); near-ties (within 1e-12 relative,
+    or all 0 when every path crosses a step with mu_k = 0) admit each maximiser. Linear: rtol
+    1e-9 of P_lambda (differences of sums of <= 16 products), atol 1e-300 for underflow.
+    log10: to 1e-6 where the value exceeds 1e-6 P_lambda (below, A - D cancels), -inf where
+    the value is <= 0."""
     p, beta, gamma, J, lam, mu = case
-    alpha = p.dense()
-    b = get("dominant_path_lower")
+    alpha, b, g, mus, lams = exact_inputs(p.dense(), beta, gamma, mu, lam)
     kw = {"pattern": p, "beta": beta, "gamma": gamma, "mu": mu, "lam": lam}
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        got, got_log = b.evaluate(**kw), b.log10(**kw)
-    P = get("path_sum_upper").evaluate(pattern=p, beta=beta, gamma=gamma, lam=lam)
+        got = get("dominant_path_lower").evaluate(**kw)
+        got_log = get("dominant_path_lower").log10(**kw)
     for t in range(p.T):
-        scored = [(w * math.prod(mu[k - 1] for k in xi[1:]),
-                   w * math.prod(lam[k - 1] for k in xi[1:]))
-                  for xi, w in weighted_paths(alpha, beta, gamma, t)]
+        scored = [(w * math.prod(mus[k - 1] for k in xi[1:]),
+                   w * math.prod(lams[k - 1] for k in xi[1:]))
+                  for xi, w in weighted_paths(alpha, b, g, t)]
         if not scored:
             assert got[t] == 0 and got_log[t] == -np.inf
             continue
+        P = sum(q for _, q in scored)
         top = max(a for a, _ in scored)
-        values = [a - (P[t] - b_) for a, b_ in scored if a >= top * (1 - 1e-12)]
-        assert any(math.isclose(got[t], v, rel_tol=1e-9, abs_tol=1e-12 * P[t])
+        values = [a - (P - q) for a, q in scored if a >= top * (1 - Fraction(1, 10**12))]
+        assert any(math.isclose(got[t], float(v), rel_tol=1e-9, abs_tol=1e-12 * float(P) + 1e-300)
                    for v in values), (t, got[t], values)
-        if got[t] > 1e-6 * P[t]:
-            assert got_log[t] == pytest.approx(math.log10(got[t]), abs=1e-6)
-        elif got[t] <= 0:
+        if all(v <= 0 for v in values):
             assert got_log[t] == -np.inf
+        elif all(v > P / 10**6 for v in values):
+            assert any(got_log[t] == pytest.approx(log10_exact(v), abs=1e-6) for v in values)
 
 
 @pytest.mark.parametrize("T", [20, 20_000])

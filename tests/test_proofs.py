@@ -1,8 +1,10 @@
 """Tests of the certificates (``proofs/``) and of ``untangle check``.
 
 Three kinds: every certificate passes (THEORY.md Lemma 1, the path count, B0-B7, "B3 is
-needed"); the output shapes (JSON list, table, exit code); and non-vacuity: each checker, given
-a deliberately wrong formula or bound, fails. References in the tests are computed
+needed") and requires the equalities where its bound is attained; the output shapes (JSON
+list, table, exit code); and non-vacuity: each checker, given a formula or bound wrong in just
+one respect, fails, and by the check meant to catch it: a wrong bound that still holds (loose)
+must fail an equality, a violated one the inequality. References in the tests are computed
 independently of the code under test (hand-derived path weights, Fractions, numpy SVD).
 """
 
@@ -19,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import proofs
-from bounds import max_path, patterns
+from bounds import dominant_path, max_path, path_sum, patterns
 from proofs import (
     catalog_bounds,
     counterexample,
@@ -28,7 +30,13 @@ from proofs import (
     path_count,
     uniform_closed_form,
 )
-from proofs.certificate import Certificate, SmallestMargin, catalog_symbols, jsonable
+from proofs.certificate import (
+    Certificate,
+    Equalities,
+    SmallestMargin,
+    catalog_symbols,
+    jsonable,
+)
 from proofs.paths import adjoint, edge_weights, path_sum_matrix, paths
 from verify import cli
 
@@ -67,6 +75,32 @@ def test_exact_certificates_report_exact_margins(results):
         assert ev["cases"] > 100
         margin = sp.Rational(ev["smallest_margin"])  # a rational written as a string
         assert margin >= 0 and float(margin) == pytest.approx(ev["smallest_margin_float"])
+
+
+EQUALITY_CERTIFICATES = ("rnn_upper", "uniform_lower", "sparse_lower", "window_lower",
+                         "relevancy_lower", "path_sum_upper", "nonneg_lower", "dominant_lower")
+
+
+@pytest.mark.parametrize("name", EQUALITY_CERTIFICATES)
+def test_equalities_are_required_met_and_reported(results, name):
+    ev = results[name].evidence
+    assert ev["equality"]["required"] > 10
+    assert ev["equality"]["met"] == ev["equality"]["required"]
+    assert f"equality required in {ev['equality']['required']} cases" in ev["summary"]
+
+
+def test_b3_is_compared_with_its_definition_on_every_case(results):
+    ev = results["dominant_lower"].evidence
+    cases = ev["cases"] + ev["cases_with_both_sides_0"]
+    assert ev["definition"]["required"] == ev["definition"]["met"] == cases
+
+
+def test_draws_include_dead_steps(results):
+    # THEORY.md section 9: some draws have a step with mu_k = 0, where every path through
+    # it contributes 0; cases where every path is dead are counted apart.
+    for name in ("path_sum_upper", "nonneg_lower", "dominant_lower"):
+        ev = results[name].evidence
+        assert ev.get("spectral", ev)["cases_with_both_sides_0"] > 0
 
 
 def test_sparse_lower_hypothesis_is_not_idle(results):
@@ -121,6 +155,25 @@ def test_smallest_margin_needs_a_case_and_keeps_the_worst():
     assert m.holds and m.value == sp.Rational(1, 5) and m.at == {"t": 1}
     m.add(sp.Rational(-1, 9), t=3)
     assert not m.holds
+
+
+@pytest.mark.parametrize("bad", [sp.zoo, sp.nan, float("nan")])
+def test_an_undefined_margin_fails_and_is_reported(bad):
+    m = SmallestMargin()
+    m.add(sp.Rational(1, 2), t=0)
+    m.add(bad, t=1)
+    assert not m.holds
+    assert m.evidence()["undefined_margins"] == 1 and m.evidence()["first_undefined_at"] == {
+        "t": 1}
+
+
+def test_equalities_need_a_case_and_keep_the_failures():
+    e = Equalities("somewhere")
+    assert not e.holds
+    e.require(True, t=0)
+    assert e.holds and e.summary() == "equality required in 1 cases (somewhere), met in 1"
+    e.require(False, t=1)
+    assert not e.holds and e.evidence()["failures"] == [{"t": 1}]
 
 
 # ---------------------------------------------------------------- explicit paths (Lemma 1)
@@ -239,26 +292,100 @@ def _wrong(name, build):
     return build(catalog_symbols(name))
 
 
-@pytest.mark.parametrize("check, wrong, grid", [
-    (catalog_bounds.check_rnn_upper,
-     _wrong("rnn_upper", lambda s: (s["beta"] * s["lam"]) ** (s["T"] - s["t"]) / 2),
-     {"Ts": range(1, 5)}),
-    (catalog_bounds.check_uniform_lower,
-     _wrong("uniform_lower", lambda s: 2 * s["gamma"] * s["mu"] / s["T"]), {"Ts": range(1, 5)}),
-    (catalog_bounds.check_sparse_lower,
-     _wrong("sparse_lower", lambda s: (s["gamma"] * s["mu"] / s["kappa"]) ** (s["d"] - 1)),
-     {"Ts": range(2, 6)}),
-    (catalog_bounds.check_window_lower,
-     _wrong("window_lower",
-            lambda s: (s["gamma"] * s["mu"] / s["nu"]) ** sp.floor((s["T"] - s["t"]) / s["nu"])),
-     {"Ts": range(1, 6)}),
-    (catalog_bounds.check_relevancy_lower,
-     _wrong("relevancy_lower", lambda s: s["gamma"] * s["mu"] / s["rho"]), {"Ts": range(2, 8)}),
-])
-def test_catalog_certificates_fail_for_a_wrong_bound(check, wrong, grid):
+def _B0(exponent):
+    return _wrong("rnn_upper", lambda s: (s["beta"] * s["lam"]) ** exponent(s["T"], s["t"]))
+
+
+def _B4(denominator):
+    return _wrong("uniform_lower", lambda s: s["gamma"] * s["mu"] / denominator(s["T"]))
+
+
+def _B5(transform):
+    return _wrong("sparse_lower", lambda s: transform(s["gamma"] * s["mu"], s["kappa"], s["d"]))
+
+
+def _B6(transform):
+    return _wrong("window_lower", lambda s: transform(s["gamma"] * s["mu"], s["nu"],
+                                                      s["T"] - s["t"]))
+
+
+def _B7(denominator):
+    return _wrong("relevancy_lower", lambda s: s["gamma"] * s["mu"] / denominator(s["nu"],
+                                                                                 s["rho"]))
+
+
+B0, B4, B5 = (catalog_bounds.check_rnn_upper, catalog_bounds.check_uniform_lower,
+              catalog_bounds.check_sparse_lower)
+B6, B7 = catalog_bounds.check_window_lower, catalog_bounds.check_relevancy_lower
+SMALL = {"Ts": range(1, 6)}
+
+#: (id, checker, wrong bound, grid, how it must fail). "loose": the wrong bound still holds on
+#: every case (smallest margin >= 0) and only the equality requirement catches it;
+#: "violated": it fails the inequality somewhere (smallest margin < 0).
+WRONG_CLOSED_FORMS = [
+    ("B0 exponent T-t-1, beta*lam <= 1", B0, _B0(lambda T, t: T - t - 1),
+     {**SMALL, "lams": ("0", "1/2")}, "loose"),
+    ("B0 exponent T-t-1, beta*lam up to 3", B0, _B0(lambda T, t: T - t - 1), SMALL,
+     "violated"),
+    ("B0 exponent T-t+1, beta*lam >= 1", B0, _B0(lambda T, t: T - t + 1),
+     {**SMALL, "betas": ("1",), "lams": ("3/2",)}, "loose"),
+    ("B0 exponent T-t+1, beta*lam < 1", B0, _B0(lambda T, t: T - t + 1), SMALL, "violated"),
+    ("B0 halved", B0, _B0(lambda T, t: T - t) / 2, SMALL, "violated"),
+    ("B4 denominator T+1", B4, _B4(lambda T: T + 1), SMALL, "loose"),
+    ("B4 denominator T-1", B4, _B4(lambda T: T - 1), {"Ts": range(2, 6)}, "violated"),
+    ("B4 doubled", B4, 2 * _B4(lambda T: T), SMALL, "violated"),
+    ("B5 depth d-1", B5, _B5(lambda g, k, d: (g / k) ** (d - 1)), {"Ts": range(2, 6)},
+     "violated"),
+    ("B5 depth d+1", B5, _B5(lambda g, k, d: (g / k) ** (d + 1)), {"Ts": range(2, 6)},
+     "loose"),
+    ("B5 kappa+1", B5, _B5(lambda g, k, d: (g / (k + 1)) ** d), {"Ts": range(2, 6)}, "loose"),
+    ("B6 depth floor", B6, _B6(lambda g, nu, n: (g / nu) ** sp.floor(n / nu)), SMALL,
+     "violated"),
+    ("B6 depth ceil+1", B6, _B6(lambda g, nu, n: (g / nu) ** (sp.ceiling(n / nu) + 1)), SMALL,
+     "loose"),
+    ("B6 width nu+1", B6, _B6(lambda g, nu, n: (g / (nu + 1)) ** sp.ceiling(n / nu)), SMALL,
+     "loose"),
+    ("B7 nu+rho+1", B7, _B7(lambda nu, rho: nu + rho + 1), {"Ts": range(2, 6)}, "loose"),
+    ("B7 nu+rho-1", B7, _B7(lambda nu, rho: nu + rho - 1), {"Ts": range(2, 6)}, "violated"),
+    ("B7 rho alone", B7, _B7(lambda nu, rho: rho), {"Ts": range(2, 6)}, "violated"),
+]
+
+
+@pytest.mark.parametrize("label, check, wrong, grid, how", WRONG_CLOSED_FORMS,
+                         ids=[w[0] for w in WRONG_CLOSED_FORMS])
+def test_catalog_certificates_fail_for_a_wrong_bound(label, check, wrong, grid, how):
     cert = check(wrong, **grid)
+    ev = cert.evidence
     assert not cert.passed
-    assert cert.evidence["smallest_margin_float"] < 0
+    if how == "loose":
+        assert ev["smallest_margin_float"] >= 0 and not ev.get("undefined_margins")
+        assert ev["equality"]["met"] < ev["equality"]["required"]
+    else:
+        assert ev["smallest_margin_float"] < 0
+    assert check(None, **grid).passed  # the catalog's formula passes on the same grid
+
+
+def test_b7_with_a_zero_denominator_is_reported_undefined():
+    # nu + rho - 1 = 0 at nu = 1, rho = 0 (an equality case): zoo is no margin.
+    cert = B7(_B7(lambda nu, rho: nu + rho - 1), Ts=range(2, 4), nus=(1,), rhos=(1,))
+    assert not cert.passed and cert.evidence["undefined_margins"] > 0
+    assert "undefined" in cert.evidence["summary"]
+
+
+def test_b0_fails_when_the_path_sum_is_not_the_product(monkeypatch):
+    monkeypatch.setattr(catalog_bounds, "path_sum", lambda *a: 2 * path_sum(*a))
+    cert = B0(None, Ts=range(1, 4))
+    assert not cert.passed and cert.evidence["product_mismatches"]
+
+
+def test_b5_fails_when_the_single_path_construction_is_broken(monkeypatch):
+    # A window pattern has many paths from t: the construction's premises fail and the
+    # certificate says so instead of requiring a false equality.
+    monkeypatch.setattr(catalog_bounds, "single_path_pattern",
+                        lambda kappa, gaps: (patterns.window(kappa + sum(gaps) + 1, 2,
+                                                             exact=True), kappa))
+    cert = B5(None, Ts=range(2, 4))
+    assert not cert.passed and cert.evidence["single_path_constructions_broken"] > 0
 
 
 def test_b2_fails_when_the_scalar_recursion_is_the_max_path():
@@ -271,24 +398,86 @@ def test_b2_fails_when_the_scalar_recursion_is_the_max_path():
 @settings(max_examples=8)
 @given(seed=st.integers(0, 2**32 - 1))
 def test_numeric_bounds_hold_on_drawn_seeds(seed):
-    assert lower_bounds.check_nonneg_lower(seed=seed, count=8).passed
-    assert lower_bounds.check_path_sum_upper(seed=seed, count=8).passed
-    assert lower_bounds.check_dominant_lower(seed=seed, count=8).passed
+    kw = {"seed": seed, "count": 8, "exact_Ts": (1, 3)}
+    assert lower_bounds.check_nonneg_lower(**kw).passed
+    assert lower_bounds.check_path_sum_upper(**kw).passed
+    assert lower_bounds.check_dominant_lower(**kw).passed
 
 
 def _p_lambda(pattern, beta, gamma, mu, lam):
-    return lower_bounds.get("path_sum_upper").evaluate(pattern=pattern, beta=beta, gamma=gamma,
-                                                        lam=lam)
+    return path_sum(pattern, beta, gamma, lam)
 
 
-def test_numeric_certificates_fail_for_a_wrong_bound():
-    # P_lambda as a *lower* bound for B2+, 0.9 P_lambda as the upper bound of B1, and the
-    # max-product path over lambda as B3's lower bound: each is violated on some draw.
-    assert not lower_bounds.check_nonneg_lower(_p_lambda, count=50).passed
-    assert not lower_bounds.check_path_sum_upper(
-        lambda *a: 0.9 * _p_lambda(*a), count=50).passed
-    assert not lower_bounds.check_dominant_lower(
-        lambda p, b, g, mu, lam: max_path(p, b, g, lam), count=50).passed
+def _m_mu(pattern, beta, gamma, mu, lam):
+    return max_path(pattern, beta, gamma, mu)
+
+
+def _b3_parts(pattern, beta, gamma, mu, lam):
+    """(A, B) = (W(xi*) prod mu, W(xi*) prod lambda), linear (exact for exact inputs)."""
+    return dominant_path(pattern, beta, gamma, mu, lam, log10=False)
+
+
+def _max_lambda(pattern, beta, gamma, mu, lam):
+    """B1 with lambda_max for every step instead of the per-step lambda_k."""
+    return path_sum(pattern, beta, gamma, np.full_like(lam, max(lam)))
+
+
+#: (id, checker, wrong bound, the checks that must fail, and only they). "margin": the
+#: inequality on the draws; "equality": the exact attained cases (aligned J); "definition":
+#: B3's value against its definition over the enumerated paths. A wrong bound that still
+#: holds (loose) fails only an equality or the definition.
+WRONG_NUMERIC = [
+    ("B1 times 2", lower_bounds.check_path_sum_upper, lambda *a: 2 * _p_lambda(*a),
+     {"equality"}),
+    ("B1 with lambda_max", lower_bounds.check_path_sum_upper, _max_lambda, {"equality"}),
+    ("B1 times 0.9", lower_bounds.check_path_sum_upper, lambda *a: 0.9 * _p_lambda(*a),
+     {"margin", "equality"}),
+    ("B2+ halved", lower_bounds.check_nonneg_lower, lambda *a: _m_mu(*a) / 2, {"equality"}),
+    ("B2+ as P_lambda", lower_bounds.check_nonneg_lower, _p_lambda, {"margin"}),
+    ("B3 without the subtracted term", lower_bounds.check_dominant_lower,
+     lambda *a: _b3_parts(*a)[0], {"definition"}),
+    ("B3 with P_mu for P_lambda", lower_bounds.check_dominant_lower,
+     lambda p, b, g, mu, lam: _b3_parts(p, b, g, mu, lam)[0]
+     - (path_sum(p, b, g, mu) - _b3_parts(p, b, g, mu, lam)[1]), {"margin", "definition"}),
+    ("B3 as M_lambda", lower_bounds.check_dominant_lower,
+     lambda p, b, g, mu, lam: max_path(p, b, g, lam), {"margin", "definition"}),
+    ("B3 halved", lower_bounds.check_dominant_lower,
+     lambda *a: (_b3_parts(*a)[0] - (_p_lambda(*a) - _b3_parts(*a)[1])) / 2,
+     {"definition", "equality"}),
+]
+
+
+def _failed_parts(ev):
+    margin = ev["spectral"] if "spectral" in ev else ev
+    parts = {"margin": margin["smallest_margin_float"] < -lower_bounds.RTOL,
+             "equality": ev["equality"]["met"] < ev["equality"]["required"]}
+    if "definition" in ev:
+        parts["definition"] = ev["definition"]["met"] < ev["definition"]["required"]
+    return {k for k, failed in parts.items() if failed}
+
+
+@pytest.mark.parametrize("label, check, wrong, parts", WRONG_NUMERIC,
+                         ids=[w[0] for w in WRONG_NUMERIC])
+def test_numeric_certificates_fail_for_a_wrong_bound(label, check, wrong, parts):
+    cert = check(wrong, count=60)
+    assert not cert.passed
+    assert _failed_parts(cert.evidence) == parts
+    assert not _failed_parts(check(None, count=60).evidence)
+
+
+def test_b2plus_fails_when_the_frobenius_path_terms_are_wrong(monkeypatch):
+    # The Frobenius half of B2+ does not use the bound; doubling every path's weight makes
+    # sum_xi ||A_xi||_F^2 exceed ||G_t||_F^2 and must fail it.
+    original = lower_bounds.path_products
+
+    def doubled(*args):
+        for xi, w, A in original(*args):
+            yield xi, 2 * w, A
+
+    monkeypatch.setattr(lower_bounds, "path_products", doubled)
+    cert = lower_bounds.check_nonneg_lower(count=20)
+    assert not cert.passed and cert.evidence["frobenius"]["smallest_margin_float"] < 0
+    assert cert.evidence["spectral"]["smallest_margin_float"] >= 0
 
 
 # ---------------------------------------------------------------- B3 is needed

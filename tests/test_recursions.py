@@ -190,15 +190,22 @@ def test_dominant_path_float_is_a_maximiser_in_both_domains(case, data):
 
 @given(random_patterns(), coefficients, coefficients, st.sampled_from([0.0, 0.1, 0.3]))
 def test_depth_is_breadth_first_distance(p, beta, gamma, m):
-    """BFS over the edges of weight > 0 (and >= min_weight m when m > 0)."""
+    """BFS over the edges of G: weight != 0 in exact arithmetic (gamma = 5e-324 times
+    alpha = 1/2 is 0 as a float product, yet the edge exists), and float weight >= m when
+    m > 0 (the documented filter on the float64 weights)."""
     alpha = p.dense()
+    exact = exact_inputs(alpha, beta, gamma)
     T = p.T
+
+    def edge(i: int, j: int) -> bool:
+        return (edge_weight(*exact, i, j) != 0
+                and (m == 0 or edge_weight(alpha, beta, gamma, i, j) >= m))
+
     want = []
     for t in range(T):
         frontier, seen, d = {t}, {t}, 0
         while frontier and T not in frontier:
-            frontier = {j for i in frontier for j in range(i + 1, T + 1)
-                        if (w := edge_weight(alpha, beta, gamma, i, j)) != 0 and w >= m} - seen
+            frontier = {j for i in frontier for j in range(i + 1, T + 1) if edge(i, j)} - seen
             seen |= frontier
             d += 1
         want.append(d if T in frontier else math.inf)
