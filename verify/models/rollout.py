@@ -32,6 +32,7 @@ from torch import Tensor, nn
 
 from bounds.domains import NONNEGATIVE
 from bounds.patterns import Pattern, none
+from verify.models import fused
 from verify.models.cells import check_inputs
 
 
@@ -140,6 +141,8 @@ class Recurrent(nn.Module):
         check_inputs(x, probe, self.inputs, self.hidden)
         ref = next(self.parameters())
         x = x.to(device=ref.device, dtype=ref.dtype)
+        if fused.applies(self, probe, detach_attention, trace):
+            return fused.forward(self, x)
         B, T = x.shape[:2]
         drive = self.cell.drive(x).unbind(1)
         probes = probe.unbind(1) if probe is not None else None
