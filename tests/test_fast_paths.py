@@ -4,9 +4,10 @@ independent per-sequence reference (reference_models.py), THEORY.md sections 1, 
 Tolerances. float64: 1e-12 relative (max-norm per tensor; gradient entries relative to the
 largest gradient), as in test_models.py: both sides are float64 sums of at most a few hundred
 O(1) terms in different orders (the hand-written backward adds per step, the autograd graph
-per node), exact to ~1e-15. The forward of every model but the plain LSTM is the simple
-loop's arithmetic, so its states, weights and admissions are compared with ``torch.equal``.
-float32: the forward is still bit for bit; gradients agree to 2e-5 of the largest gradient
+per node), exact to ~1e-15. The forward of relrnn, rellstm and rnn is the simple loop's
+arithmetic, so their states, weights and admissions are compared with ``torch.equal``.
+float32: the forward is still bit for bit (memrnn's and the plain LSTM's to rounding, see
+fused.py); gradients agree to 2e-5 of the largest gradient
 (unit roundoff 6e-8 times the square root of the ~1e4 terms a gradient entry sums, with a
 margin of 10); the plain LSTM, which runs torch's oneDNN kernel, to 2e-5 in its states too.
 """
@@ -46,8 +47,8 @@ F32_RTOL = 2e-5
 
 @dataclass
 class Case:
-    """A drawn model (``fused``: whether its forward is the simple loop's, bit for bit) with
-    its description for the reference, inputs and targets."""
+    """A drawn model (``bitwise``: whether its fused forward is the simple loop's, bit for
+    bit) with its description for the reference, inputs and targets."""
 
     name: str
     core: Recurrent
@@ -102,7 +103,8 @@ def cases(draw, dtype=torch.float64, max_T: int = 24) -> Case:
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(B, T, inputs, generator=gen, dtype=dtype)
     y = torch.randint(0, 3, (B, T), generator=gen)
-    return Case(name, core, memory, "lstm" in name, x, y, bitwise=name != "lstm")
+    return Case(name, core, memory, "lstm" in name, x, y,
+                bitwise=name not in ("lstm", "memrnn", "learned"))
 
 
 def forward_backward(case: Case, simple: bool, x: torch.Tensor | None = None):
@@ -139,7 +141,10 @@ def compare(case: Case, rtol: float) -> None:
     if s_rollout.a is None:
         assert rollout.a is None
     else:
-        assert torch.equal(rollout.a, s_rollout.a) and not rollout.a.requires_grad
+        assert not rollout.a.requires_grad
+        if case.bitwise:
+            assert torch.equal(rollout.a, s_rollout.a)
+        close(rollout.a, s_rollout.a, "pre-activations", rtol)
     scale = max(float(g.abs().max()) for g in s_grads) or 1.0
     for g, want in zip(grads, s_grads, strict=True):
         close(g, want, "gradient", rtol, scale)
@@ -306,6 +311,9 @@ def test_which_calls_take_the_fused_path():
         assert fused.applies(core, None, False, False)
         node = type(core(x, trace=False).h.grad_fn).__name__
         assert node == ("CatBackward0" if name == "lstm" else "_SequenceBackward"), name
+        with torch.no_grad():  # evaluation: the fused forward, keeping nothing
+            h = core(x, trace=False).h
+        close(h, core(x, trace=True).h, f"{name} without gradients", RTOL)
     others = [controlled("orthogonal", 4, 3, pattern=patterns.uniform(6), device="cpu"),
               controlled("orthogonal", 4, 3, pattern=patterns.window(6, 2), learned=True,
                          device="cpu"),
@@ -338,9 +346,10 @@ def test_global_random_state_untouched():
 
 @pytest.mark.parametrize("name", ["relrnn", "memrnn"])
 def test_training_is_the_same_on_both_paths(name, tmp_path):
-    """Three float64 training steps (train() takes the fused path): the first loss is the
-    simple loop's bit for bit; the losses and weights after RMSprop agree to 1e-10 (rounding
-    differences in the gradients, amplified by RMSprop's division by its running RMS)."""
+    """Three float64 training steps (train() takes the fused path): the losses and weights
+    after RMSprop agree to 1e-10 (rounding differences in the gradients, amplified by
+    RMSprop's division by its running RMS); relrnn's first loss is the simple loop's bit for
+    bit."""
     cfg = Config(task="copy", model=name, T=10, hidden=6, nu=3, rho=2, batch=3,
                  dtype="float64")
     train(cfg, 3, save=tmp_path / "f.pt", log_every=1, progress=False)
@@ -352,7 +361,7 @@ def test_training_is_the_same_on_both_paths(name, tmp_path):
         return [json.loads(line)["loss"] for line in lines]
 
     f, s = losses("f"), losses("s")
-    assert f[0] == s[0]
+    assert f[0] == s[0] or name == "memrnn"
     assert np.allclose(f, s, rtol=1e-10, atol=0)
     a, b = (load(tmp_path / f"{k}.pt")["model"] for k in "fs")
     for k in a:

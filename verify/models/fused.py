@@ -38,7 +38,7 @@ are recomputed in the backward rather than kept (memory O(T n) rather than O(T^2
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -130,12 +130,13 @@ def _lstm(cell: cells.LSTMCell, x: Tensor) -> rollout.Rollout:
 
 @dataclass
 class _Tape:
-    """What the forward keeps for the backward: the state table, the ``s_t`` (T, B, n), and
-    per step the cell's values and the attention's (slot rows, slots, weights, tanh values;
-    None where step t attended nothing)."""
+    """What the forward keeps for the backward (nothing but the table when no input needs a
+    gradient): the state table, the ``s_t`` (T, B, n), and per step the cell's values and
+    the attention's (slot rows, slots, weights, tanh values; None where step t attended
+    nothing)."""
 
     table: Tensor
-    s: Tensor
+    s: Tensor | None
     cell: list[tuple[Tensor, ...]] = field(default_factory=list)
     attention: list[tuple[Tensor, ...] | None] = field(default_factory=list)
 
@@ -146,7 +147,7 @@ class _Sequence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, plan: _Plan, drive: Tensor, *weights: Tensor) -> tuple[Tensor, Tensor]:
-        h, a, tape = _run(plan, drive, *weights)
+        h, a, tape = _run(plan, drive, *weights, keep=any(ctx.needs_input_grad))
         ctx.plan, ctx.tape = plan, tape
         ctx.save_for_backward(*weights)
         ctx.mark_non_differentiable(a)
@@ -165,9 +166,11 @@ class _Sequence(torch.autograd.Function):
 
 
 def _run(plan: _Plan, drive: Tensor, cell_w: Tensor, W_s: Tensor | None = None,
-         W_h: Tensor | None = None, v: Tensor | None = None) -> tuple[Tensor, Tensor, _Tape]:
-    """The simple loop of :mod:`verify.models.rollout`, value for value (module docstring).
-    New values are fresh tensors, as there: MKL's matmul results depend on alignment."""
+         W_h: Tensor | None = None, v: Tensor | None = None, *, keep: bool
+         ) -> tuple[Tensor, Tensor, _Tape]:
+    """The simple loop of :mod:`verify.models.rollout`, value for value (module docstring),
+    keeping what the backward needs where ``keep``. New values are fresh tensors, as there:
+    MKL's matmul results depend on the operands' alignment."""
     B, T = drive.shape[:2]
     n = cell_w.shape[1]
     cell_t = cell_w.T
@@ -175,23 +178,25 @@ def _run(plan: _Plan, drive: Tensor, cell_w: Tensor, W_s: Tensor | None = None,
     h = drive.new_zeros(B, n)
     carry = drive.new_zeros(B, n) if plan.lstm else None
     memory = (None if plan.memory == "none" else
-              _RelevantSet(plan, drive.new_zeros(B, T + 1, 2 * n), W_s, W_h, v)
+              _RelevantSet(plan, drive.new_zeros(B, T + 1, 2 * n), W_s, W_h, v, keep)
               if plan.memory == "relevant" else
-              _Full(plan, drive.new_zeros(B, T + 1, 2 * n), W_s, W_h, v))
+              _Full(plan, drive.new_zeros(B, T + 1, 2 * n), W_s, W_h, v, keep))
     s = torch.zeros_like(h)
     states, mixed, pre, saved = [h], [], [], []
     for t in range(T):
         c = None if memory is None else memory.read(t, s)
         s = (plan.beta * h + plan.gamma * c if c is not None else
              h if plan.beta == 1.0 else plan.beta * h)  # 1.0 * h is h, bit for bit
-        mixed.append(s)
+        if keep:
+            mixed.append(s)
         if plan.lstm:
             i, f, g, o = (steps[t] + s @ cell_t).chunk(4, dim=-1)
             sf, si, tg = torch.sigmoid(f), torch.sigmoid(i), torch.tanh(g)
             c_prev, carry = carry, sf * carry + si * tg
             so, tc = torch.sigmoid(o), torch.tanh(carry)
             h = so * tc
-            saved.append((si, sf, tg, so, tc, c_prev))
+            if keep:
+                saved.append((si, sf, tg, so, tc, c_prev))
         else:
             a = steps[t] + s @ cell_t
             h = a.tanh()
@@ -207,33 +212,38 @@ def _run(plan: _Plan, drive: Tensor, cell_w: Tensor, W_s: Tensor | None = None,
         table, attention = memory.table, memory.saved
         out = table[..., :n].contiguous()
     a = torch.stack(pre, 1) if pre else drive.new_empty(0)
-    return out, a, _Tape(table, torch.stack(mixed), saved, attention)
+    return out, a, _Tape(table, torch.stack(mixed) if keep else None, saved, attention)
 
 
 class _Attention:
     """Additive attention over slots that are rows ``[h | W_h h]`` of the state table
     (B, T+1, 2n): the operations of :class:`verify.models.attention.AdditiveAttention` and
     of the memories' einsum on tensors of the same layout. ``saved``: per step what the
-    backward needs, None where the step attended nothing."""
+    backward needs, None where the step attended nothing (nothing unless ``keep``)."""
 
-    def __init__(self, plan: _Plan, table: Tensor, W_s: Tensor, W_h: Tensor, v: Tensor) -> None:
-        self.plan, self.table = plan, table
+    def __init__(self, plan: _Plan, table: Tensor, W_s: Tensor, W_h: Tensor, v: Tensor,
+                 keep: bool) -> None:
+        self.plan, self.table, self.keep = plan, table, keep
         n = table.shape[2] // 2
         self.h_rows, self.k_rows = table[..., :n].unbind(1), table[..., n:].unbind(1)
         self.W_s, self.W_h, self.v = W_s.T, W_h.T, v.T
         self.saved: list[tuple[Tensor | None, ...] | None] = []
 
-    def attend(self, s_prev: Tensor, slots: Tensor, live: Tensor | None
-               ) -> tuple[Tensor, Tensor, Tensor]:
+    def attend(self, s_prev: Tensor, slots: Tensor, live: Tensor | None,
+               tanh: Callable[[Tensor], Tensor] = torch.tanh) -> tuple[Tensor, Tensor, Tensor]:
         """Weights (B, S), tanh values (B, S, n) and context (B, n) over ``slots`` (B, S, 2n);
         ``live`` masks slots out (None: all attended)."""
         n = s_prev.shape[1]
-        th = torch.tanh((s_prev @ self.W_s).unsqueeze(1) + slots[..., n:])
+        th = tanh((s_prev @ self.W_s).unsqueeze(1) + slots[..., n:])
         e = (th @ self.v).squeeze(-1)
         if live is not None:
             e = e.masked_fill(~live, float("-inf"))
         w = torch.softmax(e, dim=-1)
         return w, th, torch.bmm(w.unsqueeze(1), slots[..., :n]).squeeze(1)
+
+    def record(self, saved: tuple[Tensor | None, ...] | None) -> None:
+        if self.keep:
+            self.saved.append(saved)
 
     def store(self, t: int, h: Tensor) -> None:
         self.h_rows[t + 1].copy_(h)
@@ -242,15 +252,18 @@ class _Attention:
 
 class _Full(_Attention):
     """Learned attention over ``first``..t (:class:`verify.models.memories.LearnedAttention`
-    with no support). Only the weights are kept: the backward recomputes the tanh values."""
+    with no support): the slots are a slice of the state table, read in place, and tanh is
+    :func:`_tanh`. Nothing here decides on a comparison, so rounding-level differences from
+    the simple loop are harmless, and these two choices save an O(t n) copy and most of the
+    O(t n) tanh cost of a step. Only the weights are kept: the backward recomputes the tanh
+    values."""
 
     def read(self, t: int, s_prev: Tensor) -> Tensor | None:
         if t < self.plan.first:
-            self.saved.append(None)
+            self.record(None)
             return None
-        slots = self.table[:, self.plan.first:t + 1]
-        w, _, c = self.attend(s_prev, slots.contiguous(), None)
-        self.saved.append((None, None, w, None))
+        w, _, c = self.attend(s_prev, self.table[:, self.plan.first:t + 1], None, _tanh)
+        self.record((None, None, w, None))
         return c
 
     def write(self, t: int, h: Tensor) -> None:
@@ -264,8 +277,9 @@ class _RelevantSet(_Attention):
     (B, T+1) every state's running score. On the CPU the admission works on numpy views of
     the same memory (a few microseconds, against tens for the tensor form)."""
 
-    def __init__(self, plan: _Plan, table: Tensor, W_s: Tensor, W_h: Tensor, v: Tensor) -> None:
-        super().__init__(plan, table, W_s, W_h, v)
+    def __init__(self, plan: _Plan, table: Tensor, W_s: Tensor, W_h: Tensor, v: Tensor,
+                 keep: bool) -> None:
+        super().__init__(plan, table, W_s, W_h, v, keep)
         B, T1, _ = table.shape
         nu, rho = plan.nu, plan.rho
         self.flat = table.view(B * T1, -1)
@@ -284,7 +298,7 @@ class _RelevantSet(_Attention):
 
     def read(self, t: int, s_prev: Tensor) -> Tensor | None:
         if t == 0:
-            self.saved.append(None)
+            self.record(None)
             return None
         nu, rho = self.plan.nu, self.plan.rho
         B = s_prev.shape[0]
@@ -303,7 +317,7 @@ class _RelevantSet(_Attention):
             mask = None if self.filled == rho else live
         w, th, c = self.attend(s_prev, slots, mask)
         scores += self.plan.score_fn(w, live)[:, :nb]
-        self.saved.append((idx, slots, w, th))
+        self.record((idx, slots, w, th))
         return c
 
     def write(self, t: int, h: Tensor) -> None:
@@ -437,8 +451,8 @@ def _attention_backward(plan: _Plan, t: int, tape: _Tape, gc: Tensor, G: Tensor,
 
 
 def _tanh(z: Tensor) -> Tensor:
-    """tanh for the backward's recomputation, where accuracy matters, not bits: numpy's on
-    the CPU (an order of magnitude faster than torch's there), torch's elsewhere."""
+    """tanh where accuracy matters, not bits: numpy's on the CPU (an order of magnitude
+    faster than torch's there, and as accurate), torch's elsewhere."""
     if z.device.type != "cpu":
         return torch.tanh(z)
     return torch.from_numpy(np.tanh(z.numpy()))
