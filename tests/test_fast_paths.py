@@ -236,9 +236,14 @@ def check_admissions(core: Recurrent, x: torch.Tensor) -> int:
 
 
 @pytest.mark.parametrize("name", ["relrnn", "rellstm"])
-def test_admissions_are_the_simple_loops_with_churn(name):
+@pytest.mark.parametrize("form", ["numpy", "tensor"])
+def test_admissions_are_the_simple_loops_with_churn(name, form, monkeypatch):
     """Peaked attention: states are evicted from the relevant set many times, and every
-    decision is the simple loop's."""
+    decision is the simple loop's, with the CPU's numpy admission and with the tensor form
+    other devices use (run here on the same memory)."""
+    if form == "tensor":
+        monkeypatch.setattr(fused, "_admit_host", lambda *arrays: fused._admit(
+            *(torch.from_numpy(a) for a in arrays)))
     core = build(name, 3, hidden=4, nu=2, rho=2, seed=0, dtype=torch.float32)
     sharpen(core, 10.0)
     x = torch.randn(3, 60, 3, generator=torch.Generator().manual_seed(0))

@@ -1,24 +1,29 @@
-"""The fused training path of :class:`verify.models.rollout.Recurrent` (THEORY.md sections 1
-and 7): a whole forward pass as one autograd node whose backward through time is written by
+"""The fused training path of :class:`verify.models.rollout.Recurrent` (THEORY.md sections 1,
+7 and 8): a whole forward pass as one autograd node whose backward through time is written by
 hand, so that a training step costs a few tensor operations per time step instead of the
 simple loop's graph of many small ones.
 
 **When.** :func:`applies`: no probe, no trace, attention not detached, a tanh
 :class:`~verify.models.cells.VanillaCell` or an :class:`~verify.models.cells.LSTMCell`, and
 no memory, a :class:`~verify.models.memories.RelevantSet`, or learned attention over all of
-1..t (memrnn). Everything else (probes, traces, fixed patterns, attention over a support)
-takes the simple loop. :func:`simple_path` switches the fused path off for a block (timings,
-comparisons).
+1..t (memrnn). Everything else (probes, traces, fixed patterns, attention over a support,
+other nonlinearities) takes the simple loop. :func:`simple_path` switches the fused path off
+for a block (to time or compare the two).
 
-**Forward: the simple loop's arithmetic, bit for bit.** Every value the simple loop computes
-on the way to ``h`` (attention logits and weights, context, ``s_t``, gates, states, relevancy
-scores) is computed here by the same operation on tensors of the same shape and layout,
-without recording a graph. So ``h`` and the logits are bit-identical to the simple path's,
-and the relevant set makes exactly the same admissions: a near tie is decided by the same
-rounding on both paths, so none can flip. Only the bookkeeping is leaner: every state is
-stored once, as the row ``[h_i | W_h h_i]`` of a (B, T+1, 2n) table; a step gathers its
-slots with one ``index_select`` from a (B, S) map of slot to row; admission works on that
-map and the frozen scores (:func:`_admit`, the rule of :func:`verify.models.relevance.admit`).
+**Forward: the simple loop's arithmetic, bit for bit** (rnn, relrnn, rellstm, and any
+vanilla or LSTM cell with no memory or a relevant set). Every value the simple loop computes
+on the way to ``h`` (attention logits and weights, context, ``s_t``, gates, states,
+relevancy scores) is computed by the same operation on tensors of the same shape, layout and
+alignment, without recording a graph. So the states and logits are the simple path's, bit
+for bit, and the relevant set makes exactly the same admissions: a near tie is decided by the
+same rounding on both paths, so none can flip. Only the bookkeeping is leaner: every state
+is stored once, as the row ``[h_i | W_h h_i]`` of a (B, T+1, 2n) table; a step gathers its
+slots with one ``index_select`` from a (B, S) map of slot to row; admission works on the
+members' rows and frozen scores (:func:`_admit`, on the CPU :func:`_admit_host` on numpy
+views of the same memory), the rule of :func:`verify.models.relevance.admit`.
+Two models are equal to rounding instead, where nothing is decided by a comparison: memrnn
+(:class:`_Full`: numpy's tanh on the CPU, slots read in place) and the plain LSTM (torch's
+own multi-step LSTM, :func:`_lstm`).
 
 **Backward through time, by hand.** In reverse, step t takes the gradient of ``h_{t+1}``
 (from the read-out, from later steps that attended it as a slot value, and ``W_h^T`` times
@@ -32,8 +37,9 @@ drive ``U x + b`` (``W x + b`` for the LSTM) stays outside the node, so autograd
 gradient to U, b and x.
 
 The backward frees what the forward kept (a second backward through the same graph is an
-error). For learned attention over 1..t, which attends O(t) states a step, the tanh values
-are recomputed in the backward rather than kept (memory O(T n) rather than O(T^2 n)).
+error); a forward with no input needing a gradient (evaluation) keeps nothing. memrnn, which
+attends O(t) states a step, keeps only its weights and recomputes the tanh values in the
+backward (memory O(T n + T^2) rather than O(T^2 n)).
 """
 
 from __future__ import annotations
