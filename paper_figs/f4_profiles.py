@@ -48,7 +48,7 @@ def draw(results: dict[str, dict[str, object]]):
     from verify.training.tasks import K
 
     fig = Figure(figsize=(11, 7))
-    axes = fig.subplots(2, 2, sharex=True)
+    axes = fig.subplots(2, 2, sharex=True, sharey="row")
     T = next(iter(results.values()))["config"]["T"]
     steps = next(iter(results.values()))["steps"]
     for i, (model, r) in enumerate(results.items()):

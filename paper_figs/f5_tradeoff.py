@@ -1,19 +1,22 @@
 """F5: the tradeoff (THEORY.md sections 4 and 8): the cost of each model against T beside what
 it buys, and THEORY.md's tradeoff table generated from measurements.
 
-* figure: seconds per training step and the peak memory a step adds, against T, for rnn,
-  memrnn, relrnn, lstm and rellstm (:func:`verify.bench.training_steps.run_case`: copy,
-  hidden 128, batch 10, float32, forward + backward + clipping + RMSprop); beside them the
+* figure: seconds per training step against T for rnn, memrnn, relrnn, lstm and rellstm
+  (:func:`verify.bench.training_steps.run_case`: copy, hidden 128, batch 10, float32, forward
+  + backward + clipping + RMSprop), and the memory of that step: the bytes of the tensors
+  autograd keeps for the backward pass (:func:`kept_for_backward`; exact and the same on every
+  device; ``run_case``'s peak memory is in the CSV too, but on a CPU it is the growth of the
+  resident set, which reads 0 once the allocator holds the warm-up's memory); beside them the
   accuracy (last K steps, fixed evaluation batches) on copy and denoise after the short
   training runs of :mod:`paper_figs.training` (shared with F4 and F6, reused when present).
 * table (``f5_tradeoff.md``, :func:`tradeoff_table`): each row of THEORY.md's table (RNN, full
   attention, sliding window, kappa-sparse, relevancy screening) as a real network at one T:
   the asymptotic columns beside measured ones: states attended per step (mean and max |S_t|
-  of the weights the run used), forward seconds per step and the peak memory of a forward pass
-  (batch 10, no gradient), and log10 ||dh_T/dh_1|| (``verify.measure``, fixed mode, at
-  initialisation) with the depth d(1, T). The rollout keeps every h_t (the measurements need
-  them), so the measured memory is O(T n) for every row, not the inference memory of the
-  asymptotic column.
+  of the weights the run used), forward seconds per step (batch 10, no gradient), the memory
+  a forward pass keeps for backpropagation (batch 10), and log10 ||dh_T/dh_1||
+  (``verify.measure``, fixed mode, at initialisation) with the depth d(1, T). The measured
+  memory is a training memory: the O(T n) states every row keeps for the backward pass, and
+  what its attention adds; the asymptotic column is the inference memory.
 
 Writes ``f5_tradeoff.png``, ``f5_tradeoff.csv`` (the cost rows), ``f5_tradeoff.json`` (cost,
 accuracy, table rows, parameters) and ``f5_tradeoff.md`` (the table).
@@ -22,7 +25,7 @@ accuracy, table rows, parameters) and ``f5_tradeoff.md`` (the table).
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -66,8 +69,9 @@ def tradeoff_table(rows: Sequence[Mapping[str, object]], T: int, n: int) -> str:
     """THEORY.md section 4's table as Markdown, each asymptotic column beside its measured
     one. Each of ``rows`` has ``key`` (a row of :data:`THEORY_TABLE`), ``label`` (the network
     measured), ``attended_mean``, ``attended_max``, ``step_s`` (forward seconds per step),
-    ``peak_bytes`` (None: not measurable here), ``log10_grad`` (log10 ||dh_T/dh_t||), ``t`` and
-    ``depth`` (d(t, T)); ``T`` and ``n`` are the networks' length and hidden size."""
+    ``kept_bytes`` (memory kept for the backward pass), ``log10_grad`` (log10 ||dh_T/dh_t||),
+    ``t`` and ``depth`` (d(t, T)); ``T`` and ``n`` are the networks' length and hidden
+    size."""
     if not rows:
         raise ValueError("parameter 'rows' must hold at least one measured row")
     unknown = [r["key"] for r in rows if r["key"] not in THEORY_TABLE]
@@ -76,22 +80,39 @@ def tradeoff_table(rows: Sequence[Mapping[str, object]], T: int, n: int) -> str:
     t = rows[0]["t"]
     head = ["model (measured network)", "states attended per step", "measured: mean (max)",
             "forward compute, T steps", "measured: us per step", "inference memory",
-            "measured: peak MiB", "gradient to a state T-t back",
+            "measured: MiB kept for backprop", "gradient to a state T-t back",
             f"measured: log10 norm at T-t = {T - t} (depth d)"]
     lines = [f"Measured at T = {T}, n = {n}, batch {BATCH} (forward time and memory), "
              f"t = {t}; the asymptotic columns are THEORY.md section 4's.", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         model, attended, compute, memory, gradient = THEORY_TABLE[r["key"]]
-        peak = "n/a" if r["peak_bytes"] is None else f"{r['peak_bytes'] / 2**20:.2f}"
         depth = r["depth"]
         d = f"{depth:.0f}" if np.isfinite(depth) else "inf"
         cells = [f"{model} ({r['label']})", attended,
                  f"{r['attended_mean']:.1f} ({r['attended_max']})", compute,
-                 f"{r['step_s'] * 1e6:.1f}", memory, peak, gradient,
+                 f"{r['step_s'] * 1e6:.1f}", memory, f"{r['kept_bytes'] / 2**20:.2f}", gradient,
                  f"{r['log10_grad']:.3g} (d = {d})"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def kept_for_backward(run: Callable[[], object]) -> int:
+    """Bytes of the distinct tensor storages autograd saves for the backward pass while
+    ``run()`` builds its graph (parameters included): the memory backpropagation holds."""
+    import torch
+
+    storages: dict[int, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        graph = run()  # kept alive until the storages are counted: no address is reused
+    del graph
+    return sum(storages.values())
 
 
 def table_networks(p: dict[str, object], device: str) -> dict[str, tuple[str, object]]:
@@ -120,7 +141,7 @@ def table_rows(p: dict[str, object], device: str) -> list[dict[str, object]]:
     """The measured rows of :func:`tradeoff_table` (this module's docstring)."""
     import torch
 
-    from verify.bench.timing import peak_memory, timed
+    from verify.bench.timing import timed
     from verify.device import resolve_device
     from verify.measurement import measure
 
@@ -141,22 +162,39 @@ def table_rows(p: dict[str, object], device: str) -> list[dict[str, object]]:
         rows.append({"key": key, "label": label, "attended_mean": float(sizes.mean()),
                      "attended_max": int(m.kappa),
                      "step_s": timed(forward, dev, p["repeats"]) / T,
-                     "peak_bytes": peak_memory(forward, dev),
+                     "kept_bytes": kept_for_backward(lambda model=model: model(batch)),
                      "log10_grad": float(m.log10_norm2[t]), "t": t,
                      "depth": float(m.depth[t])})
     return rows
 
 
 def costs(p: dict[str, object], device: str) -> list[dict[str, object]]:
-    """:func:`verify.bench.training_steps.run_case` per model and T (float32)."""
+    """Per model and T: :func:`verify.bench.training_steps.run_case` (float32), with
+    ``kept_bytes``, the memory the step's forward keeps for its backward pass (the same model,
+    batch and dtype)."""
     import torch
 
-    from verify.bench.training_steps import run_case
+    from verify.bench.training_steps import BATCH as STEP_BATCH
+    from verify.bench.training_steps import HIDDEN, NU, RHO, run_case
     from verify.device import resolve_device
+    from verify.models import Classifier, build
+    from verify.training import tasks
 
     dev = resolve_device(device)
-    return [run_case(model, T, torch.float32, dev, repeats=p["repeats"])
-            for model in training.MODELS for T in p["cost_Ts"]]
+    spec = tasks.get("copy")
+    rows = []
+    for model in training.MODELS:
+        for T in p["cost_Ts"]:
+            row = run_case(model, T, torch.float32, dev, repeats=p["repeats"])
+            if "skipped" not in row:
+                net = Classifier(build(model, spec.inputs, hidden=HIDDEN, nu=NU, rho=RHO,
+                                       dtype=torch.float32, device=dev), spec.classes)
+                x, y = tasks.batch("copy", T, STEP_BATCH, torch.Generator().manual_seed(0),
+                                   device=dev)
+                row["kept_bytes"] = kept_for_backward(lambda net=net, x=x, y=y: tasks.loss(
+                    net(x)[0], y))
+            rows.append(row)
+    return rows
 
 
 def draw(cost: list[dict], accuracy: dict[str, dict[str, float]], p: dict[str, object]):
@@ -172,16 +210,16 @@ def draw(cost: list[dict], accuracy: dict[str, dict[str, float]], p: dict[str, o
         mine = [r for r in cost if r["model"] == model and "step_s" in r]
         Ts = [r["T"] for r in mine]
         time_ax.plot(Ts, [r["step_s"] for r in mine], "o-", color=f"C{i}", label=model)
-        mem = [np.nan if r["peak_bytes"] is None else r["peak_bytes"] / 2**20 for r in mine]
-        mem_ax.plot(Ts, mem, "o-", color=f"C{i}", label=model)
+        mem_ax.plot(Ts, [r["kept_bytes"] / 2**20 for r in mine], "o-", color=f"C{i}",
+                    label=model)
     for ax, what in ((time_ax, "seconds per training step"),
-                     (mem_ax, "peak memory added by a step (MiB)")):
+                     (mem_ax, "memory kept for the backward pass (MiB)")):
         ax.set(xscale="log", yscale="log", xlabel="T (sequence length T + 20)", ylabel=what)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
     time_ax.set_title(f"training step on copy (hidden {HIDDEN}, batch {STEP_BATCH})",
                       fontsize=10)
-    mem_ax.set_title("memory of that step", fontsize=10)
+    mem_ax.set_title("activations of that step", fontsize=10)
     xs = np.arange(len(training.MODELS))
     for j, task in enumerate(TASKS):
         acc_ax.bar(xs + (j - 0.5) * 0.38, [accuracy[task][m] for m in training.MODELS], 0.38,
@@ -217,7 +255,8 @@ def make(out: Path, scale: str = "small", device: str = "cpu", *, force: bool = 
         run.path(f"{NAME}.md").write_text(tradeoff_table(rows, p["T"], p["hidden"]))
         output.write_csv(run.path(f"{NAME}.csv"),
                          [{"model": r["model"], "T": r["T"], "step_s": r.get("step_s", np.nan),
-                           "peak_bytes": r.get("peak_bytes"), "skipped": r.get("skipped", "")}
+                           "kept_bytes": r.get("kept_bytes"), "peak_bytes": r.get("peak_bytes"),
+                           "skipped": r.get("skipped", "")}
                           for r in cost])
         data = {"scale": scale, "params": p, "cost": cost, "accuracy": accuracy,
                 "training": {task: {m: {k: s[k] for k in ("config", "steps", "wall_s", "cpu_s",

@@ -81,26 +81,30 @@ def draw(rows: list[dict[str, object]], T: int):
 
     from verify.training.tasks import K
 
-    fig = Figure(figsize=(11, 4.8))
-    norms, gaps = fig.subplots(1, 2)
+    fig = Figure(figsize=(12, 4.6))
+    *norms, gaps = fig.subplots(1, 3)
     for i, model in enumerate(MODELS):
-        for state, style in zip(STATES, ("--", "-"), strict=True):
+        for ax, (state, style) in zip(norms, zip(STATES, ("--", "-"), strict=True),
+                                      strict=True):
             mine = [r for r in rows if r["model"] == model and r["state"] == state]
             t = [r["t"] for r in mine]
-            label = f"{model}, {STATES[state]}"
-            norms.plot(t, [r["log10_full"] for r in mine], style, color=f"C{i}", label=label)
-            norms.plot(t, [r["log10_fixed"] for r in mine], style, color=f"C{i}", alpha=0.4,
-                       lw=3)
+            ax.plot(t, [r["log10_full"] for r in mine], "-", color=f"C{i}",
+                    label=f"{model}: full")
+            ax.plot(t, [r["log10_fixed"] for r in mine], ":", color=f"C{i}", lw=2,
+                    label=f"{model}: attention fixed")
+            ax.set_title(f"||dh_T/dh_t||_2 {STATES[state]}", fontsize=10)
             with np.errstate(divide="ignore"):
                 gaps.plot(t, np.log10([r["gap"] for r in mine]), style, color=f"C{i}",
-                          label=label)
-    for ax in (norms, gaps):
+                          label=f"{model}, {STATES[state]}")
+    for ax in (*norms, gaps):
         ax.axvspan(1, K, color="0.92", zorder=0)
-        ax.set_xlabel(f"t (source step; symbols at 1..{K} shaded), T = {T + 20}")
+        ax.set_xlabel(f"t (symbols at 1..{K} shaded), T = {T + 2 * K}")
         ax.grid(alpha=0.3)
-    norms.set_ylabel("log10 ||dh_T/dh_t||_2")
-    norms.set_title("full Jacobian (thin) and attention held fixed (thick, faint)", fontsize=10)
-    gaps.set_ylabel("log10 gap = log10 ||G_full - G_fixed|| / ||G_full||")
+    for ax in norms:
+        ax.set_ylabel("log10 ||dh_T/dh_t||_2")
+    norms[1].sharey(norms[0])
+    norms[0].legend(fontsize=8)
+    gaps.set_ylabel("log10 ||G_full - G_fixed||_2 / ||G_full||_2")
     gaps.set_title("score-term gap", fontsize=10)
     gaps.legend(fontsize=8)
     fig.suptitle(f"F6: the score terms of learned attention on a copy sequence (delay {T})",

@@ -191,8 +191,8 @@ def test_f3_aligned_single_path_attains_the_bound(made):
 
 
 def test_f4_profiles_are_the_training_profiles_of_the_checkpoints(made):
-    from verify.training import load, profiles, restore
     from verify.training import build as build_classifier
+    from verify.training import load, profiles, restore
 
     out, data = made["f4_profiles"]
     rows = _csv(out / "f4_profiles.csv")
@@ -212,12 +212,12 @@ def test_f4_profiles_are_the_training_profiles_of_the_checkpoints(made):
 
 TABLE_ROWS = [
     {"key": "rnn", "label": "rnn", "attended_mean": 0.0, "attended_max": 0,
-     "step_s": 1.25e-5, "peak_bytes": 2**20, "log10_grad": -3.14159, "t": 1, "depth": 99.0},
+     "step_s": 1.25e-5, "kept_bytes": 2**20, "log10_grad": -3.14159, "t": 1, "depth": 99.0},
     {"key": "relevancy", "label": "relrnn nu = 10, rho = 15", "attended_mean": 22.75,
-     "attended_max": 25, "step_s": 4e-4, "peak_bytes": None, "log10_grad": -0.5,
+     "attended_max": 25, "step_s": 4e-4, "kept_bytes": 0, "log10_grad": -0.5,
      "t": 1, "depth": 1.0},
     {"key": "sparse", "label": "sparse", "attended_mean": 3.0, "attended_max": 3,
-     "step_s": 2e-5, "peak_bytes": 3 * 2**19, "log10_grad": -12.0, "t": 1,
+     "step_s": 2e-5, "kept_bytes": 3 * 2**19, "log10_grad": -12.0, "t": 1,
      "depth": float("inf")},
 ]
 
@@ -231,13 +231,13 @@ def test_tradeoff_table_on_fixed_inputs():
         "asymptotic columns are THEORY.md section 4's.\n\n"
         "| model (measured network) | states attended per step | measured: mean (max) | "
         "forward compute, T steps | measured: us per step | inference memory | "
-        "measured: peak MiB | gradient to a state T-t back | "
+        "measured: MiB kept for backprop | gradient to a state T-t back | "
         "measured: log10 norm at T-t = 99 (depth d) |\n"
         "|---|---|---|---|---|---|---|---|---|\n"
         "| RNN (rnn) | 0 | 0.0 (0) | O(T n^2) | 12.5 | O(n) | 1.00 | "
         "upper bound (beta*lambda)^(T-t): vanishes | -3.14 (d = 99) |\n"
         "| relevancy screening nu, rho (relrnn nu = 10, rho = 15) | nu + rho | 22.8 (25) | "
-        "O(T n^2 + T (nu+rho) n) | 400.0 | O((nu+rho) n) | n/a | "
+        "O(T n^2 + T (nu+rho) n) | 400.0 | O((nu+rho) n) | 0.00 | "
         "Omega(1/(nu+rho)) for retained events | -0.5 (d = 1) |\n"
         "| kappa-sparse, depth d (sparse) | kappa | 3.0 (3) | O(T n^2 + T kappa n) | 20.0 | "
         "pattern-dependent | 1.50 | Omega(kappa^-d) | -12 (d = inf) |\n")
@@ -248,6 +248,21 @@ def test_tradeoff_table_on_fixed_inputs():
         tradeoff_table([], T=100, n=64)
 
 
+def test_kept_for_backward_counts_the_saved_storages_once():
+    from paper_figs.f5_tradeoff import kept_for_backward
+
+    a = torch.ones(100, dtype=torch.float64, requires_grad=True)
+    b = torch.ones(100, dtype=torch.float64, requires_grad=True)
+    # a * b saves a and b (800 bytes each); sum saves nothing
+    assert kept_for_backward(lambda: (a * b).sum()) == 1600
+    # a * a saves a twice: one storage
+    assert kept_for_backward(lambda: (a * a).sum()) == 800
+    # a view of a saved tensor is its storage: a[:10] * b[:10] saves 2 x 800 bytes
+    assert kept_for_backward(lambda: (a[:10] * b[:10]).sum()) == 1600
+    with torch.no_grad():
+        assert kept_for_backward(lambda: (a * b).sum()) == 0
+
+
 def test_f5_cost_accuracy_and_table_are_measured(made):
     from paper_figs.f5_tradeoff import SCALES
     from verify.training import evaluate, load, restore
@@ -256,7 +271,9 @@ def test_f5_cost_accuracy_and_table_are_measured(made):
     p = SCALES["tiny"]
     cost = _csv(out / "f5_tradeoff.csv")
     assert {r["model"] for r in cost} == {"rnn", "memrnn", "relrnn", "lstm", "rellstm"}
-    assert all(float(r["step_s"]) > 0 for r in cost)
+    assert all(float(r["step_s"]) > 0 and int(r["kept_bytes"]) > 0 for r in cost)
+    kept = {r["model"]: int(r["kept_bytes"]) for r in cost}
+    assert kept["memrnn"] > kept["rnn"]  # attention keeps its scores and states
     for task in ("copy", "denoise"):
         ck = load(data["training"][task]["relrnn"]["checkpoint"])
         cfg = ck["config"]
@@ -279,8 +296,8 @@ def test_f5_cost_accuracy_and_table_are_measured(made):
 
 def test_f6_gap_is_the_full_mode_measurement(made):
     from paper_figs.f6_score_gap import SEQUENCE_SEED
-    from verify.training import load, restore, tasks
     from verify.training import build as build_classifier
+    from verify.training import load, restore, tasks
 
     out, data = made["f6_score_gap"]
     rows = _csv(out / "f6_score_gap.csv")
