@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     command = shlex.join(["python", "-m", "paper_figs.copy_small",
                           *(sys.argv[1:] if argv is None else argv)])
     try:
-        with output.Run(Path(args.out), FILES, args.force, command):
+        with output.Run("copy_small", Path(args.out), FILES, args.force, command):
             results = collect(Path(args.runs), args.target, args.transfer, args.batches)
             write(results, Path(args.out))
     except ValueError as err:

@@ -114,7 +114,8 @@ def make(out: Path, scale: str = "small", device: str = "cpu", *, force: bool = 
     """Measure, draw and write F1 under ``out``; returns the data written to the JSON, with
     each panel's measured log10 norms and log10 bounds over t."""
     p = output.params(SCALES, scale)
-    with output.Run(out, FILES, force, command or output.command(NAME, out, scale, device)) as run:
+    command = command or output.command(NAME, out, scale, device)
+    with output.Run(NAME, out, FILES, force, command) as run:
         ms = measurements(p, device)
         rows = [{"panel": key, "t": t, "distance": m.T - t, "depth": float(m.depth[t]),
                  "log10_measured": float(m.log10_norm2[t]),
@@ -123,7 +124,6 @@ def make(out: Path, scale: str = "small", device: str = "cpu", *, force: bool = 
                  **{f"holds_{v.theory_id}_{v.name}": int(v.holds[t])
                     for v in m.verdicts.values()}}
                 for key, m in ms.items() for t in range(m.T)]
-        output.write_csv(run.path(f"{NAME}.csv"), rows)
         data = {"scale": scale, "params": p, "seed": SEED, "panels": {
             key: {"title": title(key, p), "source": m.source,
                   "log10_measured": m.log10_norm2, "depth": m.depth, "kappa": m.kappa,
@@ -131,13 +131,11 @@ def make(out: Path, scale: str = "small", device: str = "cpu", *, force: bool = 
                   "verdicts": {k: v.summary() for k, v in m.verdicts.items()},
                   "findings": [str(f) for f in m.findings()]}
             for key, m in ms.items()}}
-        output.write_json(run.path(f"{NAME}.json"), data)
-        output.save(draw(ms, p), run.path(f"{NAME}.png"))
+        run.write(rows, data, draw(ms, p))
     return data
 
 
-def main(argv: list[str] | None = None) -> int:
-    return output.main(NAME, make, argv)
+main = output.entry(NAME, make)
 
 
 if __name__ == "__main__":

@@ -180,23 +180,21 @@ def make(out: Path, scale: str = "small", device: str = "cpu", *, force: bool = 
     """Sweep, measure, draw and write F2 under ``out``; returns the JSON's data with the
     rows of the CSV."""
     p = output.params(SCALES, scale)
-    with output.Run(out, FILES, force, command or output.command(NAME, out, scale, device)) as run:
+    command = command or output.command(NAME, out, scale, device)
+    with output.Run(NAME, out, FILES, force, command) as run:
         for family in SWEEPS:  # a sweep table resumes: --force starts it afresh
             run.path(f"{NAME}.{family}.jsonl").unlink(missing_ok=True)
         rows = [r for family in SWEEPS
                 for r in swept(family, p, run.path(f"{NAME}.{family}.jsonl"), device)]
         rows += relevancy(p, device)
-        output.write_csv(run.path(f"{NAME}.csv"), rows)
         data = {"scale": scale, "params": p, "seed": SEED,
                 "sweeps": {f: spec(f, p, device) for f in SWEEPS}, "slopes": slopes(rows),
                 "rows": rows}
-        output.write_json(run.path(f"{NAME}.json"), data)
-        output.save(draw(rows, p), run.path(f"{NAME}.png"))
+        run.write(rows, data, draw(rows, p))
     return data
 
 
-def main(argv: list[str] | None = None) -> int:
-    return output.main(NAME, make, argv)
+main = output.entry(NAME, make)
 
 
 if __name__ == "__main__":

@@ -157,9 +157,9 @@ def make(out: Path, scale: str = "small", device: str = "cpu", *, force: bool = 
     """Measure the grid, draw and write F3 under ``out``; returns the JSON's data with the
     CSV's rows."""
     p = output.params(SCALES, scale)
-    with output.Run(out, FILES, force, command or output.command(NAME, out, scale, device)) as run:
+    command = command or output.command(NAME, out, scale, device)
+    with output.Run(NAME, out, FILES, force, command) as run:
         rows = measure_grid(p, device)
-        output.write_csv(run.path(f"{NAME}.csv"), rows)
         excess = {f"{net}, beta={beta:g}": max(r["log10_bound"] - r["log10_measured"]
                                                for r in rows
                                                if r["network"] == net and r["beta"] == beta)
@@ -169,13 +169,11 @@ def make(out: Path, scale: str = "small", device: str = "cpu", *, force: bool = 
                 "B5_held_where_applicable": all(r["B5_holds"] for r in rows
                                                 if r["B5_applicable"]),
                 "rows": rows}
-        output.write_json(run.path(f"{NAME}.json"), data)
-        output.save(draw(rows, p), run.path(f"{NAME}.png"))
+        run.write(rows, data, draw(rows, p))
     return data
 
 
-def main(argv: list[str] | None = None) -> int:
-    return output.main(NAME, make, argv)
+main = output.entry(NAME, make)
 
 
 if __name__ == "__main__":

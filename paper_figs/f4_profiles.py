@@ -84,24 +84,22 @@ def make(out: Path, scale: str = "small", device: str = "cpu", *, force: bool = 
     ``runs/`` beside ``out``); returns the JSON's data with each model's profiles."""
     output.params(training.SCALES, scale)
     runs = training.runs_folder(runs, out)
-    with output.Run(out, FILES, force, command or output.command(NAME, out, scale, device)) as run:
+    command = command or output.command(NAME, out, scale, device)
+    with output.Run(NAME, out, FILES, force, command) as run:
         results = runs_of(scale, runs, device)
         rows = [{"model": model, "t": t,
                  **{f"{kind}_{when}": _values(r["profile"][when][kind])[t]
                     for kind in PROFILES for when in WHEN}}
                 for model, r in results.items() for t in range(len(r["profile"]["t"]))]
-        output.write_csv(run.path(f"{NAME}.csv"), rows)
         data = {"scale": scale, "task": TASK, "models": {
             model: {k: r[k] for k in ("config", "steps", "wall_s", "cpu_s", "eval_accuracy",
                                       "checkpoint", "profile")}
             for model, r in results.items()}}
-        output.write_json(run.path(f"{NAME}.json"), data)
-        output.save(draw(results), run.path(f"{NAME}.png"))
+        run.write(rows, data, draw(results))
     return data
 
 
-def main(argv: list[str] | None = None) -> int:
-    return output.main(NAME, make, argv)
+main = output.entry(NAME, make)
 
 
 if __name__ == "__main__":

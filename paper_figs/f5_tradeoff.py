@@ -244,7 +244,8 @@ def make(out: Path, scale: str = "small", device: str = "cpu", *, force: bool = 
     data."""
     p = output.params(SCALES, scale) | {"train_scale": scale}
     runs = training.runs_folder(runs, out)
-    with output.Run(out, FILES, force, command or output.command(NAME, out, scale, device)) as run:
+    command = command or output.command(NAME, out, scale, device)
+    with output.Run(NAME, out, FILES, force, command) as run:
         cost = costs(p, device)
         summaries = {task: {model: training.summary(training.trained(task, model, scale, runs,
                                                                      device))
@@ -253,24 +254,20 @@ def make(out: Path, scale: str = "small", device: str = "cpu", *, force: bool = 
                     for task, by_model in summaries.items()}
         rows = table_rows(p, device)
         run.path(f"{NAME}.md").write_text(tradeoff_table(rows, p["T"], p["hidden"]))
-        output.write_csv(run.path(f"{NAME}.csv"),
-                         [{"model": r["model"], "T": r["T"], "step_s": r.get("step_s", np.nan),
-                           "kept_bytes": r.get("kept_bytes"), "peak_bytes": r.get("peak_bytes"),
-                           "skipped": r.get("skipped", "")}
-                          for r in cost])
         data = {"scale": scale, "params": p, "cost": cost, "accuracy": accuracy,
                 "training": {task: {m: {k: s[k] for k in ("config", "steps", "wall_s", "cpu_s",
                                                           "checkpoint")}
                                     for m, s in by_model.items()}
                              for task, by_model in summaries.items()},
                 "table": rows}
-        output.write_json(run.path(f"{NAME}.json"), data)
-        output.save(draw(cost, accuracy, p), run.path(f"{NAME}.png"))
+        run.write([{"model": r["model"], "T": r["T"], "step_s": r.get("step_s", np.nan),
+                    "kept_bytes": r.get("kept_bytes"), "peak_bytes": r.get("peak_bytes"),
+                    "skipped": r.get("skipped", "")} for r in cost],
+                  data, draw(cost, accuracy, p))
     return data
 
 
-def main(argv: list[str] | None = None) -> int:
-    return output.main(NAME, make, argv)
+main = output.entry(NAME, make)
 
 
 if __name__ == "__main__":

@@ -119,9 +119,9 @@ def make(out: Path, scale: str = "small", device: str = "cpu", *, force: bool = 
     with the CSV's rows."""
     output.params(training.SCALES, scale)
     runs = training.runs_folder(runs, out)
-    with output.Run(out, FILES, force, command or output.command(NAME, out, scale, device)) as run:
+    command = command or output.command(NAME, out, scale, device)
+    with output.Run(NAME, out, FILES, force, command) as run:
         rows = measure_gaps(scale, runs, device)
-        output.write_csv(run.path(f"{NAME}.csv"), rows)
         T = training.SCALES[scale]["T"]
         largest = {f"{m}, {s}": max(r["gap"] for r in rows
                                     if r["model"] == m and r["state"] == s and np.isfinite(
@@ -130,13 +130,11 @@ def make(out: Path, scale: str = "small", device: str = "cpu", *, force: bool = 
         data = {"scale": scale, "task": TASK, "T": T, "sequence_seed": SEQUENCE_SEED,
                 "configs": {m: asdict(training.config(TASK, m, scale)) for m in MODELS},
                 "largest_gap": largest, "rows": rows}
-        output.write_json(run.path(f"{NAME}.json"), data)
-        output.save(draw(rows, T), run.path(f"{NAME}.png"))
+        run.write(rows, data, draw(rows, T))
     return data
 
 
-def main(argv: list[str] | None = None) -> int:
-    return output.main(NAME, make, argv)
+main = output.entry(NAME, make)
 
 
 if __name__ == "__main__":

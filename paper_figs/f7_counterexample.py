@@ -133,7 +133,8 @@ def make(out: Path, scale: str = "small", device: str = "cpu", *, force: bool = 
     from verify.measurement import measure
 
     output.params(SCALES, scale)
-    with output.Run(out, FILES, force, command or output.command(NAME, out, scale, device)) as run:
+    command = command or output.command(NAME, out, scale, device)
+    with output.Run(NAME, out, FILES, force, command) as run:
         cert = check_naive_bound_fails()
         if not cert.passed:
             raise ValueError(f"the certificate found no counterexample: "
@@ -161,7 +162,6 @@ def make(out: Path, scale: str = "small", device: str = "cpu", *, force: bool = 
                  "entry": f"({i + 1},{j + 1})", "exact": str(r["term"][i, j]),
                  "value": float(r["term_float"][i, j])}
                 for r in exact for i in range(J[0].rows) for j in range(J[0].cols)]
-        output.write_csv(run.path(f"{NAME}.csv"), rows)
         data = {"certificate": cert.to_json(), "source": m.source,
                 "paths": [{"path": list(r["path"]), "W": str(r["W"]),
                            "term": [[str(v) for v in row] for row in r["term"].tolist()],
@@ -171,13 +171,11 @@ def make(out: Path, scale: str = "small", device: str = "cpu", *, force: bool = 
                 "measured_log10_norm_G0": float(m.log10_norm2[0]),
                 "M_mu0_on_measured_mu": M0,
                 "verdicts": {k: v.summary() for k, v in m.verdicts.items()}}
-        output.write_json(run.path(f"{NAME}.json"), data)
-        output.save(draw(exact, measured), run.path(f"{NAME}.png"))
+        run.write(rows, data, draw(exact, measured))
     return data
 
 
-def main(argv: list[str] | None = None) -> int:
-    return output.main(NAME, make, argv)
+main = output.entry(NAME, make)
 
 
 if __name__ == "__main__":

@@ -136,17 +136,15 @@ def make(out: Path, scale: str = "small", device: str = "cpu", *, force: bool = 
     """Measure the families, draw and write F8 under ``out``; returns the JSON's data with the
     CSV's rows."""
     p = output.params(SCALES, scale)
-    with output.Run(out, FILES, force, command or output.command(NAME, out, scale, device)) as run:
+    command = command or output.command(NAME, out, scale, device)
+    with output.Run(NAME, out, FILES, force, command) as run:
         rows = measure_families(p, device)
-        output.write_csv(run.path(f"{NAME}.csv"), rows)
         data = {"scale": scale, "params": p, "seed": SEED, "best": best(rows), "rows": rows}
-        output.write_json(run.path(f"{NAME}.json"), data)
-        output.save(draw(rows, p), run.path(f"{NAME}.png"))
+        run.write(rows, data, draw(rows, p))
     return data
 
 
-def main(argv: list[str] | None = None) -> int:
-    return output.main(NAME, make, argv)
+main = output.entry(NAME, make)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from paper_figs import SCALES
+from proofs.certificate import jsonable as plain
 from verify.commands.common import set_threads
 
 if TYPE_CHECKING:
@@ -62,12 +63,13 @@ def params(scales: Mapping[str, Mapping[str, object]], scale: str) -> dict[str, 
 
 
 class Run:
-    """A figure's run into ``out``: entering checks the folder (:func:`check`) and creates it;
-    leaving without an error writes ``command.txt``: ``command``, then the wall time, the load
-    average and the date as comments."""
+    """Figure ``name``'s run into ``out``, writing ``files``: entering checks the folder
+    (:func:`check`) and creates it; leaving without an error writes ``command.txt``:
+    ``command``, then the wall time, the load average and the date as comments."""
 
-    def __init__(self, out: Path, files: Sequence[str], force: bool, command: str) -> None:
-        self.out, self.files = Path(out), (*files, COMMAND)
+    def __init__(self, name: str, out: Path, files: Sequence[str], force: bool,
+                 command: str) -> None:
+        self.name, self.out, self.files = name, Path(out), (*files, COMMAND)
         self.force, self.command = force, command
         self.seconds = math.nan
 
@@ -84,6 +86,14 @@ class Run:
             raise ValueError(f"{name!r} is not among this figure's files {self.files}")
         return self.out / name
 
+    def write(self, rows: Sequence[Mapping[str, object]], data: Mapping[str, object],
+              fig: Figure) -> None:
+        """The figure's three files: ``<name>.csv`` (``rows``), ``<name>.json`` (``data``) and
+        ``<name>.png`` (``fig``)."""
+        write_csv(self.path(f"{self.name}.csv"), rows)
+        write_json(self.path(f"{self.name}.json"), data)
+        save(fig, self.path(f"{self.name}.png"))
+
     def __exit__(self, kind: type | None, *_: object) -> None:
         if kind is not None:
             return
@@ -98,19 +108,18 @@ class Run:
 
 
 def jsonable(value: object) -> object:
-    """``value`` with numpy scalars and arrays as Python numbers and lists, tuples as lists,
-    keys as strings, and non-finite floats as None (JSON has no NaN or infinity)."""
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    return value
+    """``value`` made JSON-ready by :func:`proofs.certificate.jsonable` (numpy as Python
+    numbers and lists, sympy numbers as strings), with non-finite floats as None (JSON has no
+    NaN or infinity)."""
+    return _finite(plain(value))
+
+
+def _finite(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def write_json(path: Path, data: Mapping[str, object]) -> None:
@@ -138,6 +147,11 @@ def command(name: str, out: Path, scale: str, device: str) -> str:
     """``python -m paper_figs.<name>`` with the options that reproduce a run."""
     return shlex.join(["python", "-m", f"paper_figs.{name}", "--out", str(out), "--scale",
                        scale, "--device", device])
+
+
+def entry(name: str, make: Callable[..., dict]) -> Callable[[Sequence[str] | None], int]:
+    """The ``main(argv=None) -> int`` of figure ``name`` (:func:`main` with ``make``)."""
+    return lambda argv=None: main(name, make, argv)
 
 
 def main(name: str, make: Callable[..., dict], argv: Sequence[str] | None = None) -> int:
