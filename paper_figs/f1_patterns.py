@@ -77,6 +77,21 @@ def title(key: str, p: dict[str, object]) -> str:
     return PANELS[key] + extra
 
 
+def coinciding(verdicts: list) -> list[str]:
+    """Groups of bounds drawn on top of each other (the same log10 values at every t, nan
+    where they do not apply), as ``"B4 = B5 = B6"``."""
+    groups: list[list] = []
+    for v in verdicts:
+        for g in groups:
+            if np.allclose(g[0].log10_bound, v.log10_bound, rtol=1e-12, atol=0,
+                           equal_nan=True):
+                g.append(v)
+                break
+        else:
+            groups.append([v])
+    return [" = ".join(v.theory_id for v in g) for g in groups if len(g) > 1]
+
+
 def draw(ms: dict[str, object], p: dict[str, object]):
     """Five panels (measured and applicable bounds against t) and a shared legend."""
     from matplotlib.figure import Figure
@@ -91,7 +106,9 @@ def draw(ms: dict[str, object], p: dict[str, object]):
         for v in m.verdicts.values():
             if v.applicable.any():
                 draw_verdict(ax, v, label=f"{v.theory_id} {v.name} ({v.kind})")
-        ax.set_title(title(key, p), fontsize=10)
+        same = coinciding([v for v in m.verdicts.values() if v.applicable.any()])
+        ax.set_title(title(key, p) + (f"\n({'; '.join(same)} coincide)" if same else ""),
+                     fontsize=10)
         ax.set_xlabel("t (source step)")
         ax.set_ylabel(f"log10 ||dh_T/dh_t||_2, T = {m.T}")
         ax.grid(alpha=0.3)

@@ -113,6 +113,19 @@ def test_f1_panels_are_direct_measurements(made):
     assert all(r["holds_B0_rnn_upper"] == "1" for r in rows if r["panel"] == "none")
 
 
+def test_f1_names_the_bounds_drawn_on_top_of_each_other():
+    from paper_figs.f1_patterns import coinciding
+
+    T = 8
+    x = torch.as_tensor(np.random.default_rng([0, 1]).standard_normal((1, T, 2)))
+    m = measure(controlled("identity", 2, 2, "tanh", scale=0.9, input_scale=0.5,
+                           pattern=patterns.uniform(T), device="cpu"), x)
+    live = [v for v in m.verdicts.values() if v.applicable.any()]
+    # uniform attention is a window of width T with one hop: gamma mu / T three times
+    assert coinciding(live) == ["B4 = B5 = B6"]
+    assert coinciding([m.verdicts["uniform_lower"], m.verdicts["path_sum_upper"]]) == []
+
+
 def test_f2_follows_the_closed_forms(made):
     from paper_figs.f2_horizon import SCALES
 
