@@ -20,11 +20,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from paper_figs import output
 from paper_figs.networks import inputs, options, screened
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from verify.measurement import Measurement
+    from verify.measurement.compare import Verdict
 
 NAME = "f1_patterns"
 FILES = (f"{NAME}.png", f"{NAME}.csv", f"{NAME}.json")
@@ -52,7 +59,7 @@ def panel_options(p: dict[str, object], kind: str) -> dict[str, object]:
                    input_scale=p["input_scale"], seed=SEED)
 
 
-def measurements(p: dict[str, object], device: str) -> dict[str, object]:
+def measurements(p: dict[str, object], device: str) -> dict[str, Measurement]:
     """Panel key -> its Measurement (fixed mode, float64)."""
     from bounds.patterns import build
     from verify.measurement import measure
@@ -77,7 +84,7 @@ def title(key: str, p: dict[str, object]) -> str:
     return PANELS[key] + extra
 
 
-def coinciding(verdicts: list) -> list[str]:
+def coinciding(verdicts: list[Verdict]) -> list[str]:
     """Groups of bounds drawn on top of each other (the same log10 values at every t, nan
     where they do not apply), as ``"B4 = B5 = B6"``."""
     groups: list[list] = []
@@ -92,7 +99,7 @@ def coinciding(verdicts: list) -> list[str]:
     return [" = ".join(v.theory_id for v in g) for g in groups if len(g) > 1]
 
 
-def draw(ms: dict[str, object], p: dict[str, object]):
+def draw(ms: dict[str, Measurement], p: dict[str, object]) -> Figure:
     """Five panels (measured and applicable bounds against t) and a shared legend."""
     from matplotlib.figure import Figure
 

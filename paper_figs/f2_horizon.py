@@ -23,11 +23,15 @@ from __future__ import annotations
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from paper_figs import output
 from paper_figs.networks import inputs, options, screened
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 NAME = "f2_horizon"
 SWEEPS = ("rnn", "uniform")
@@ -126,7 +130,7 @@ def slopes(rows: list[dict]) -> dict[str, float]:
             "relevancy_loglog": fit("relevancy", True, True)}
 
 
-def draw(rows: list[dict], p: dict[str, object]):
+def draw(rows: list[dict], p: dict[str, object]) -> Figure:
     from matplotlib.figure import Figure
 
     from bounds import get

@@ -25,9 +25,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from paper_figs import output
 from paper_figs.networks import options
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from bounds.patterns import Pattern
 
 NAME = "f3_kappa_depth"
 FILES = (f"{NAME}.png", f"{NAME}.csv", f"{NAME}.json")
@@ -47,7 +53,7 @@ BETAS = (0.0, 0.5)
 NETWORKS = ("aligned", "random")
 
 
-def hub_pattern(kappa: int, d: int, D: int):
+def hub_pattern(kappa: int, d: int, D: int) -> tuple[Pattern, int]:
     """The pattern of this module's docstring: returns ``(pattern, s)`` with T = s + D, the
     source s = max(kappa - 1, 1), every |S_t| <= kappa (= kappa at the hub rows) and a single
     attention path s -> s + L -> ... -> T of d hops (L = D / d)."""
@@ -113,7 +119,7 @@ def measure_grid(p: dict[str, object], device: str) -> list[dict[str, object]]:
     return rows
 
 
-def draw(rows: list[dict[str, object]], p: dict[str, object]):
+def draw(rows: list[dict[str, object]], p: dict[str, object]) -> Figure:
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 

@@ -18,10 +18,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from paper_figs import output, training
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 NAME = "f4_profiles"
 FILES = (f"{NAME}.png", f"{NAME}.csv", f"{NAME}.json")
@@ -42,7 +46,7 @@ def _values(profile: list[float | None]) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in profile], dtype=float)
 
 
-def draw(results: dict[str, dict[str, object]]):
+def draw(results: dict[str, dict[str, object]]) -> Figure:
     from matplotlib.figure import Figure
 
     from verify.training.tasks import K

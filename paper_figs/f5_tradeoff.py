@@ -27,11 +27,18 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from paper_figs import output, training
 from paper_figs.networks import inputs
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from bounds.patterns import Pattern
+    from verify.models import Recurrent
 
 NAME = "f5_tradeoff"
 FILES = (f"{NAME}.png", f"{NAME}.csv", f"{NAME}.json", f"{NAME}.md")
@@ -115,7 +122,7 @@ def kept_for_backward(run: Callable[[], object]) -> int:
     return sum(storages.values())
 
 
-def table_networks(p: dict[str, object], device: str) -> dict[str, tuple[str, object]]:
+def table_networks(p: dict[str, object], device: str) -> dict[str, tuple[str, Recurrent]]:
     """Row key -> (label, network) for the table: tanh networks with Haar-orthogonal V at
     their initialisation (float64), every one seeded by :data:`SEED`."""
     from bounds.patterns import sparse, window
@@ -123,11 +130,11 @@ def table_networks(p: dict[str, object], device: str) -> dict[str, tuple[str, ob
 
     n, T = p["hidden"], p["T"]
 
-    def fixed(pattern: object) -> object:
+    def fixed(pattern: Pattern) -> Recurrent:
         return controlled("orthogonal", n, n, "tanh", pattern=pattern, seed=SEED,
                           device=device)
 
-    def zoo(name: str) -> object:
+    def zoo(name: str) -> Recurrent:
         return build(name, n, hidden=n, nu=p["nu"], rho=p["rho"], seed=SEED,
                      dtype="float64", device=device)
 
@@ -155,7 +162,7 @@ def table_rows(p: dict[str, object], device: str) -> list[dict[str, object]]:
         m = measure(model, x)
         sizes = m.pattern.support_sizes()
 
-        def forward(model: object = model) -> None:
+        def forward(model: Recurrent = model) -> None:
             with torch.no_grad():
                 model(batch)
         forward()  # warm-up
@@ -197,7 +204,7 @@ def costs(p: dict[str, object], device: str) -> list[dict[str, object]]:
     return rows
 
 
-def draw(cost: list[dict], accuracy: dict[str, dict[str, float]], p: dict[str, object]):
+def draw(cost: list[dict], accuracy: dict[str, dict[str, float]], p: dict[str, object]) -> Figure:
     from matplotlib.figure import Figure
 
     from verify.bench.training_steps import BATCH as STEP_BATCH

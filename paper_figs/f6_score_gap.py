@@ -19,10 +19,17 @@ from __future__ import annotations
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from paper_figs import output, training
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+    from torch import Tensor
+
+    from verify.models import Recurrent
 
 NAME = "f6_score_gap"
 FILES = (f"{NAME}.png", f"{NAME}.csv", f"{NAME}.json")
@@ -35,7 +42,7 @@ STATES = {"init": "at initialisation", "trained": "after training"}
 SEQUENCE_SEED = 12345
 
 
-def sequence(T: int):
+def sequence(T: int) -> Tensor:
     """One copy sequence (1, T + 20, inputs), float64, from :data:`SEQUENCE_SEED`."""
     import torch
 
@@ -46,7 +53,7 @@ def sequence(T: int):
     return x
 
 
-def cores(scale: str, runs: Path, device: str) -> dict[tuple[str, str], object]:
+def cores(scale: str, runs: Path, device: str) -> dict[tuple[str, str], tuple[Recurrent, str]]:
     """(model, state) -> the recurrent core (float64) at initialisation or trained, with the
     checkpoint it came from."""
     from verify.training import build, load, restore
@@ -76,7 +83,7 @@ def measure_gaps(scale: str, runs: Path, device: str) -> list[dict[str, object]]
     return rows
 
 
-def draw(rows: list[dict[str, object]], T: int):
+def draw(rows: list[dict[str, object]], T: int) -> Figure:
     from matplotlib.figure import Figure
 
     from verify.training.tasks import K

@@ -21,12 +21,20 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import sympy as sp
 import torch
 
 from paper_figs import output
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from bounds.patterns import Pattern
+    from verify.models import Recurrent
+    from verify.models.nonlin import Nonlinearity
 
 NAME = "f7_counterexample"
 FILES = (f"{NAME}.png", f"{NAME}.csv", f"{NAME}.json")
@@ -36,7 +44,7 @@ SCALES = {"tiny": {}, "small": {}, "paper": {}}
 BASE = 100.0
 
 
-def kinked(sigma: float):
+def kinked(sigma: float) -> Nonlinearity:
     """phi(a) = a for a < 1 and 1 + sigma (a - 1) from 1 on: phi' is 1, or sigma."""
     from verify.models.nonlin import Nonlinearity
 
@@ -46,7 +54,8 @@ def kinked(sigma: float):
                         f"kinked (slope 1, then {sigma:g})")
 
 
-def network(J: list[sp.Matrix], beta: float, gamma: float, device: str):
+def network(J: list[sp.Matrix], beta: float, gamma: float, device: str
+            ) -> tuple[Recurrent, torch.Tensor]:
     """A network whose step Jacobians are the diagonal ``J`` (entries 1 and one sigma), and its
     inputs (module docstring); a ValueError when ``J`` is not of that form."""
     from bounds.patterns import uniform
@@ -68,7 +77,8 @@ def network(J: list[sp.Matrix], beta: float, gamma: float, device: str):
     return model, torch.as_tensor(x[None])
 
 
-def path_terms(J: list, pattern, beta: object, gamma: object, identity: object) -> list[dict]:
+def path_terms(J: list[sp.Matrix], pattern: Pattern, beta: sp.Rational, gamma: sp.Rational,
+               identity: sp.Matrix) -> list[dict[str, object]]:
     """Lemma 1's terms from t = 0 to T, enumerated (:mod:`proofs.paths`): each path, W(xi),
     and W(xi) J_{k_m} ... J_{k_1}."""
     from proofs.paths import edge_weights, path_products
@@ -80,7 +90,7 @@ def path_terms(J: list, pattern, beta: object, gamma: object, identity: object) 
             for xi, w, prod in path_products(edges, Js, 0, T, identity)]
 
 
-def draw(terms: list[dict], measured: dict[str, object]):
+def draw(terms: list[dict], measured: dict[str, object]) -> Figure:
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(11, 4.8))

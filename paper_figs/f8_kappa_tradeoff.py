@@ -22,11 +22,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from paper_figs import output
 from paper_figs.networks import options
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from bounds.patterns import Pattern
 
 NAME = "f8_kappa_tradeoff"
 FILES = (f"{NAME}.png", f"{NAME}.csv", f"{NAME}.json")
@@ -41,7 +47,7 @@ SEED = 0
 FAMILIES = ("window", "strided", "sparse")
 
 
-def family_patterns(family: str, D: int) -> list[tuple[int, object]]:
+def family_patterns(family: str, D: int) -> list[tuple[int, Pattern]]:
     """(parameter, pattern over T = D) for the family: nu, k or kappa over the powers of 2 up
     to D."""
     from bounds.patterns import sparse, strided, window
@@ -85,7 +91,7 @@ def best(rows: list[dict[str, object]]) -> dict[str, dict[str, object]]:
     return out
 
 
-def draw(rows: list[dict[str, object]], p: dict[str, object]):
+def draw(rows: list[dict[str, object]], p: dict[str, object]) -> Figure:
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(12, 4.6))
