@@ -7,14 +7,17 @@ Train first (README, "Small-scale result"), one command per model, e.g.
     untangle train --task copy --model relrnn --T 100 --steps 8000 --threads 1 \
         --save runs/copy_small/relrnn.pt
 
-then collect: ``python paper_figs/copy_small.py --runs runs/copy_small``. It reads each
+then collect: ``python -m paper_figs.copy_small --runs runs/copy_small``. It reads each
 ``<model>.pt`` with its ``.metrics.jsonl``, recomputes the gradient profiles of
 :func:`verify.training.profiles` (training loss and recall loss) of the untrained model (rebuilt
 from the checkpoint's seed) and of the trained one, and writes, under ``--out``:
 ``summary.json`` (per model: first logged step with training accuracy >= the target, with its
 CPU and wall seconds; accuracy on fixed evaluation batches at the trained T and at each
 ``--transfer`` T, with forward cost, each evaluation in its own process so that its peak
-resident memory is its own), ``curves.csv``, ``profiles.csv`` and ``copy_small.png``.
+resident memory is its own), ``curves.csv``, ``profiles.csv``, ``copy_small.png`` and
+``command.txt``; existing files are refused unless ``--force``, before any work
+(:mod:`paper_figs.output`). The short runs of ``untangle figs`` (F4, F5) are the small-budget
+counterpart of this collection.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -29,10 +33,12 @@ from pathlib import Path
 import torch
 from matplotlib.figure import Figure
 
+from paper_figs import output
 from verify.training import build, load, profiles, restore
 from verify.training.train import beside
 
 MODELS = ("rnn", "memrnn", "relrnn")
+FILES = ("summary.json", "curves.csv", "profiles.csv", "copy_small.png")
 
 
 def first_reaching(rows: list[dict], target: float) -> dict | None:
@@ -73,12 +79,11 @@ def collect(runs: Path, target: float, transfer: list[int], batches: int) -> dic
                      "profile": {"init": profiles(build(cfg), cfg.task, cfg.T, cfg.batch),
                                  "final": profiles(model, cfg.task, cfg.T, cfg.batch)}}
     if not out:
-        raise SystemExit(f"no checkpoints of {', '.join(MODELS)} under {runs}")
+        raise ValueError(f"no checkpoints of {', '.join(MODELS)} under {runs}")
     return out
 
 
 def write(results: dict, out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
     summary = {k: {f: v for f, v in r.items() if f not in ("rows", "profile")}
                for k, r in results.items()}
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
@@ -128,10 +133,18 @@ def main(argv: list[str] | None = None) -> int:
                    help="larger T to evaluate at")
     p.add_argument("--batches", type=int, default=20, help="evaluation batches per T")
     p.add_argument("--threads", type=int, default=1, help="torch threads for the profiles")
+    p.add_argument("--force", action="store_true", help="overwrite the files under --out")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    results = collect(Path(args.runs), args.target, args.transfer, args.batches)
-    write(results, Path(args.out))
+    command = shlex.join(["python", "-m", "paper_figs.copy_small",
+                          *(sys.argv[1:] if argv is None else argv)])
+    try:
+        with output.Run("copy_small", Path(args.out), FILES, args.force, command):
+            results = collect(Path(args.runs), args.target, args.transfer, args.batches)
+            write(results, Path(args.out))
+    except ValueError as err:
+        print(f"{p.prog}: error: {err}", file=sys.stderr)
+        return 2
     for name, r in results.items():
         hit = r["reached"]
         reach = (f"reached {r['target']} at step {hit['step']} ({hit['cpu_s'] / 60:.1f} CPU min)"

@@ -28,6 +28,7 @@ COMMANDS = {
     "bench": ("bench", "time measure and training steps against baselines and the floor"),
     "sweep": ("sweep", "run a grid of measurements or training runs, locally or on a Dask "
                        "cluster"),
+    "figs": ("figs", "regenerate the figures of paper_figs from measurements (F1-F8)"),
 }
 
 
