@@ -36,6 +36,8 @@ from bounds import CATALOG, get, hypotheses
 from bounds.recursions import sparsity
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from verify.measurement.jacobian_profile import Measurement
 
 #: Unit roundoff u of each dtype (half the machine epsilon).
@@ -124,6 +126,16 @@ class Verdict:
         """(t, margin) with the smallest |margin|: where the bound comes closest to the
         measurement."""
         return self._pick(np.abs)
+
+    def plot(self, path: str | None = None, title: str = "") -> Figure:
+        """The measured norm, this bound where it applies and its violations against t
+        (:func:`verify.measurement.plots.verdict_figure`); saved to ``path`` when given."""
+        from verify.measurement.plots import verdict_figure
+
+        fig = verdict_figure(self, title)
+        if path is not None:
+            fig.savefig(path, dpi=120)
+        return fig
 
     def findings(self) -> list[Finding]:
         return [Finding(self.name, self.theory_id, int(t), float(self.log10_measured[t]),
