@@ -276,6 +276,8 @@ def load(path: str | Path) -> Pattern:
         raise refuse("is a directory")
     if not p.exists():
         raise ValueError(f"parameter 'pattern': no such file {str(path)!r}")
+    if not p.is_file():
+        raise refuse("is not a regular file")
     suffix = p.suffix.lower()
     if suffix not in (".npy", ".csv", ".json"):
         raise ValueError(f"parameter 'pattern': file must end in .npy, .csv or .json, "

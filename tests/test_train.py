@@ -111,7 +111,8 @@ def test_checkpoints_are_checked_and_never_overwritten(tmp_path, capsys):
     (tmp_path / "text.pt").write_text("not a checkpoint")
     for name, message in [("future.pt", f"format version {VERSION + 1}"),
                           ("foreign.pt", "is not an untangle checkpoint"),
-                          ("text.pt", "is not an untangle checkpoint"), ("missing.pt", "does not exist")]:
+                          ("text.pt", "is not an untangle checkpoint"),
+                          ("missing.pt", "does not exist")]:
         code, _, err = run(["eval", "--load", str(tmp_path / name), "--T", "20"], capsys)
         assert code == 2 and message in err
 

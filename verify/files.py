@@ -3,9 +3,9 @@ one atomic write for every file a command produces. Light at import (standard li
 
 **The rule** (:func:`claim_output`, for ``--save``, ``--plot``, ``--out`` alike), checked before
 any work: the parent directory exists, is a directory and is writable (probed by creating an
-anonymous file in it); the target is not a directory; an existing target is refused unless
-``force``. A refusal is a ``ValueError`` naming the option and the path (exit status 2). No
-command creates directories.
+anonymous file in it); the target is not a directory (nor a device, pipe or socket); an
+existing target is refused unless ``force``. A refusal is a ``ValueError`` naming the option
+and the path (exit status 2). No command creates directories.
 
 **Atomic writes** (:func:`atomic_write`): the bytes go to an anonymous file in the target's
 directory (Linux ``O_TMPFILE``: it has no name, so a kill leaves nothing behind), are flushed
@@ -64,6 +64,9 @@ def claim_output(path: Path | str, *, force: bool, option: str = "output") -> Pa
     check_directory(p.parent, option)
     if p.is_dir():
         raise ValueError(f"{option}: {str(p)!r} is a directory, not a file")
+    if p.exists() and not p.is_file():
+        raise ValueError(f"{option}: {str(p)!r} is not a regular file (a device, pipe or "
+                         f"socket); it is never replaced")
     if p.exists() and not force:
         raise ValueError(f"{str(p)!r} exists; pass --force to overwrite it ({option})")
     clean_stale(p)
@@ -188,12 +191,12 @@ def claim_plot(path: Path | str, *, force: bool, option: str = "--plot") -> Path
     writes (``.png``, ``.pdf``, ``.svg``, ...)."""
     from matplotlib.backend_bases import FigureCanvasBase
 
-    p = Path(path)
+    p = claim_output(path, force=force, option=option)
     formats = FigureCanvasBase.get_supported_filetypes()
     if p.suffix[1:].lower() not in formats:
         raise ValueError(f"{option}: {str(p)!r} must end in an image format: "
                          f"{', '.join('.' + k for k in sorted(formats))}")
-    return claim_output(p, force=force, option=option)
+    return p
 
 
 def save_figure(fig: Figure, path: Path | str, dpi: int = 120) -> None:

@@ -77,9 +77,11 @@ def register(p: argparse.ArgumentParser) -> None:
                    "<stem>.profile.json), all three written together")
     p.add_argument("--resume", help="checkpoint to continue (saved in place unless --save)")
     p.add_argument("--force", action="store_true", help="overwrite existing files")
-    p.add_argument("--log-every", type=int, default=50, help="steps per metrics row")
-    p.add_argument("--save-every", type=int, default=500,
-                   help="steps per checkpoint (the metrics log is written with it)")
+    p.add_argument("--log-every", type=int,
+                   help="steps per metrics row (default 50, or the resumed run's)")
+    p.add_argument("--save-every", type=int,
+                   help="steps per checkpoint, which the metrics log is written with (default "
+                   "500, or the resumed run's)")
     add_resource_options(p)
     p.add_argument("--json", action="store_true", help="print a JSON summary, no progress bar")
     p.set_defaults(run=_train)

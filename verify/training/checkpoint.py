@@ -1,7 +1,8 @@
 """Checkpoints of a training run (THEORY.md section 8): the :class:`Config`, the step, model
-and optimizer states, the data generator's state, the metrics rows logged so far and the steps
-since the last row, so that a resumed run repeats an uninterrupted one bit for bit on the CPU,
-and its metrics log can be rebuilt from the checkpoint alone.
+and optimizer states, the data generator's state, the metrics rows logged so far, the steps
+since the last row and the steps per row and per checkpoint, so that a resumed run repeats an
+uninterrupted one bit for bit on the CPU, and its metrics log can be rebuilt from the
+checkpoint alone.
 
 Loaded with ``torch.load(..., weights_only=True)`` only: a file that is not a checkpoint, or
 one that holds Python objects, is refused as such, never unpickled. Written atomically
@@ -27,12 +28,13 @@ FORMAT = "untangle-checkpoint"
 VERSION = 3
 
 #: The keys of a checkpoint, by format version. Version 2 (no metrics rows, no partial
-#: window, no first loss) is still read: its metrics log is the file beside it.
+#: window, no first loss, no steps per row and checkpoint) is still read: its metrics log is
+#: the file beside it.
 KEYS = {
     2: {"format", "version", "config", "step", "model", "optimizer", "data_rng", "elapsed_s",
         "cpu_s", "profile"},
     3: {"format", "version", "config", "step", "model", "optimizer", "data_rng", "elapsed_s",
-        "cpu_s", "profile", "metrics", "window", "first_loss"},
+        "cpu_s", "profile", "metrics", "window", "first_loss", "every"},
 }
 
 
@@ -95,6 +97,11 @@ def _check(ck: dict, path: Path) -> None:
             raise _refuse(path, "has a bad 'window'")
         if ck["first_loss"] is not None:
             number("first_loss")
+        every = ck["every"]
+        if not isinstance(every, dict) or set(every) != {"log_every", "save_every"} or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 1
+                for v in every.values()):
+            raise _refuse(path, "has a bad 'every'")
 
 
 def load(path: Path | str, device: torch.device | str = "cpu") -> dict:

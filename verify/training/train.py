@@ -57,6 +57,9 @@ RMSPROP_ALPHA = 0.99
 CLIP = 1.0
 #: A step's loss above EXPLODE times the run's first loss stops the run (module docstring).
 EXPLODE = 1e3
+#: Default steps per metrics row and per checkpoint of a new run.
+LOG_EVERY = 50
+SAVE_EVERY = 500
 
 
 class Interrupted(KeyboardInterrupt):
@@ -99,7 +102,8 @@ class _Stop:
         if threading.current_thread() is not threading.main_thread():
             yield self
             return
-        old = {s: signal.signal(s, self) for s in (signal.SIGINT, signal.SIGTERM)}
+        old = {s: signal.signal(s, self) for s in (signal.SIGINT, signal.SIGTERM)
+               if signal.getsignal(s) is not signal.SIG_IGN}  # nohup's wish stands
         try:
             yield self
         finally:
@@ -137,21 +141,26 @@ def _divergence(step: int, loss: float, norm: float, first: float | None) -> str
 
 def train(cfg: Config, steps: int, *, device: torch.device | str = "cpu",
           save: Path | str | None = None, resume: Path | str | None = None,
-          force: bool = False, log_every: int = 50, save_every: int = 500,
+          force: bool = False, log_every: int | None = None, save_every: int | None = None,
           progress: bool = True) -> dict:
     """Train ``cfg`` up to ``steps`` optimizer steps in all (a resumed run continues from its
     checkpoint's step) and return a summary: final evaluation, seconds per step, peak memory,
     wall and CPU seconds, and the files written. ``resume`` must hold a run of ``cfg``.
-    Raises :class:`Interrupted` on SIGINT/SIGTERM and :class:`Diverged` (module docstring)."""
+    ``log_every`` and ``save_every`` default to the resumed run's, else to
+    :data:`LOG_EVERY` and :data:`SAVE_EVERY`. Raises :class:`Interrupted` on SIGINT/SIGTERM
+    and :class:`Diverged` (module docstring)."""
     POSITIVE_INT.check("steps", steps)
-    POSITIVE_INT.check("log_every", log_every)
-    POSITIVE_INT.check("save_every", save_every)
     device = resolve_device(device)
     save = Path(save) if save is not None else (Path(resume) if resume is not None else None)
     resume = Path(resume) if resume is not None else None
     ck = load(resume, device) if resume is not None else None
     if ck is not None and ck["config"] != cfg:
         raise ValueError(f"checkpoint {str(resume)!r} holds a different run: {ck['config']}")
+    every = {"log_every": LOG_EVERY, "save_every": SAVE_EVERY, **(ck or {}).get("every", {})}
+    log_every = int(POSITIVE_INT.check("log_every", every["log_every"] if log_every is None
+                                       else log_every))
+    save_every = int(POSITIVE_INT.check("save_every", every["save_every"] if save_every is None
+                                        else save_every))
     start = 0 if ck is None else ck["step"]
     if ck is not None and (start > steps or (start == steps and ck["profile"]["final"])):
         raise ValueError(f"parameter 'steps' must exceed the checkpoint's step {start}, "
@@ -202,6 +211,7 @@ def train(cfg: Config, steps: int, *, device: torch.device | str = "cpu",
             "model": model.state_dict(), "optimizer": opt.state_dict(),
             "data_rng": gen.get_state(), "elapsed_s": wall, "cpu_s": proc, "profile": profile,
             "metrics": rows, "first_loss": first,
+            "every": {"log_every": log_every, "save_every": save_every},
             "window": {key: torch.stack([w[i] for w in window]).cpu() if window
                        else torch.zeros(0) for i, key in enumerate(("loss", "accuracy"))}},
             save)
