@@ -36,8 +36,10 @@ def run(argv: list[str], capsys) -> tuple[int, str, str]:
 
 
 def untangle(*args: str, **kw) -> subprocess.Popen:
-    """``python -m verify.cli ARGS`` from the worktree, stdout and stderr piped."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    """``python -m verify.cli ARGS`` from the worktree, stdout and stderr piped, stdout
+    block-buffered as for a user (whatever PYTHONUNBUFFERED says here)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    env["PYTHONPATH"] = str(ROOT)
     return subprocess.Popen([sys.executable, "-m", "verify.cli", *args], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
 
@@ -88,10 +90,14 @@ def test_main_lets_bugs_through(monkeypatch):
         cli.main(["bounds", "list"])
 
 
-def test_a_closed_pipe_exits_141_silently():
-    """``untangle bounds eval ... --json | head -c 1``: the reader closes its end at once."""
-    proc = untangle("bounds", "eval", "path_sum_upper", "pattern=window", "T=30000", "nu=3",
-                    "beta=0.5", "gamma=0.5", "lam=0.9", "--json")
+@pytest.mark.parametrize("args", [
+    ("bounds", "list"),  # small: written by the last flush
+    ("bounds", "eval", "path_sum_upper", "pattern=window", "T=30000", "nu=3", "beta=0.5",
+     "gamma=0.5", "lam=0.9", "--json"),  # large: fails in print
+], ids=["small", "large"])
+def test_a_closed_pipe_exits_141_silently(args):
+    """``untangle ... | head -c 0``: the reader has closed its end before the first write."""
+    proc = untangle(*args)
     proc.stdout.close()
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141
@@ -501,12 +507,15 @@ def test_pattern_file_that_is_not_a_file(tmp_path):
         patterns.load(tmp_path / "none.csv")
 
 
-def test_large_bounds_eval_shows_progress(capsys):
-    code, _, err = run(["bounds", "eval", "path_sum_upper", "pattern=window", "T=500000",
-                        "nu=2", "beta=0.5", "gamma=0.5", "lam=0.9"], capsys)
+def test_large_bounds_eval_shows_progress(capsys, monkeypatch):
+    """A bar from LARGE entries plus steps on (lowered here from 10^6 to 100)."""
+    monkeypatch.setattr("verify.commands.bounds.LARGE", 100)
+    argv = ["bounds", "eval", "path_sum_upper", "nu=2", "beta=0.5", "gamma=0.5", "lam=0.9"]
+    code, _, err = run([*argv, "pattern=window", "T=60"], capsys)  # 60 + 119 entries
     assert code == 0 and "path_sum_upper: log10" in err
-    code, _, err = run(["bounds", "eval", "path_sum_upper", "pattern=window", "T=50",
-                        "nu=2", "beta=0.5", "gamma=0.5", "lam=0.9"], capsys)
+    code, _, err = run([*argv, "pattern=window", "T=30"], capsys)  # 30 + 59
+    assert code == 0 and err == ""
+    code, _, err = run([*argv, "pattern=window", "T=60", "--json"], capsys)
     assert code == 0 and err == ""
 
 
