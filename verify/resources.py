@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 
 #: The option that skips the memory check, in every command.
 MEMORY_OPTION = "--no-memory-check"
+#: glibc's mallopt(3) parameter M_MMAP_THRESHOLD, and the value :func:`return_freed_memory`
+#: fixes it at.
+M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD = 2**20
 
 #: Building a fixed pattern, its dependency graph and one backward recursion over it
 #: (:mod:`bounds.patterns`, :mod:`bounds.recursions`): bytes per stored entry alpha[t, i] and
@@ -47,8 +51,15 @@ TRAIN_FLOATS_PER_SLOT = 7
 TRAIN_FLOATS_PER_ATTENDED = 5
 
 #: A forward pass without a graph (``eval``, ``screen``): values of the model's dtype kept per
-#: (sequence, step, hidden unit): the states, the read-out, the inputs (measured 6-10).
-FORWARD_FLOATS = 12
+#: (sequence, step, hidden unit): the states, the read-out, the inputs, and for memrnn what
+#: its growing temporaries leave in the heap (measured 6 rnn, 8 lstm, 7.5 relrnn, 19-30
+#: memrnn, with :func:`return_freed_memory`).
+FORWARD_FLOATS = {"rnn": 8, "lstm": 10, "relrnn": 10, "rellstm": 12, "memrnn": 32}
+#: memrnn's forward allocates temporaries of (sequence, t, hidden unit) values at every step t;
+#: those below :data:`MMAP_THRESHOLD` stay in the heap's holes. Upper estimate: this many such
+#: temporaries per step, summed over the steps whose temporaries are below the threshold
+#: (measured 0.35-0.65 of it).
+FRAGMENT_COPIES = 3
 #: The screening trace of ``screen``: the attention rows (sequence, step, T) of the model's
 #: dtype, recorded and then stacked (two copies).
 TRACE_COPIES = 2
@@ -62,8 +73,6 @@ AUTOGRAD_FLOATS = 5
 #: ... and the (T + 1, n, n) Jacobians it returns, stacked, copied to the host, compared.
 AUTOGRAD_COPIES = 7
 
-#: glibc's mallopt(3) parameter M_MMAP_THRESHOLD.
-M_MMAP_THRESHOLD = -3
 
 
 def pattern_entries(kind: str, T: int, *, nu: int = 1, k: int = 1, kappa: int = 1,
@@ -130,7 +139,12 @@ def estimate_forward(cfg: Config, T: int, batch: int, *, trace: bool = False) ->
     delay T (``eval``), with ``trace`` the screening trace too (``screen``)."""
     L = T + 20
     size = _dtype_bytes(cfg.dtype)
-    out = size * FORWARD_FLOATS * batch * L * cfg.hidden + _params(cfg.model, cfg.hidden)
+    out = size * FORWARD_FLOATS[cfg.model] * batch * L * cfg.hidden + _params(cfg.model,
+                                                                          cfg.hidden)
+    if cfg.model == "memrnn":
+        step = size * batch * cfg.hidden  # growth of a temporary per step
+        n = min(L, MMAP_THRESHOLD // step)
+        out += FRAGMENT_COPIES * step * n * n // 2
     if trace:
         out += size * TRACE_COPIES * batch * (L + 1) * L
     return int(out)
@@ -225,14 +239,15 @@ def check_memory(need: int, device: torch.device | str = "cpu", *, what: str, re
 
 
 def return_freed_memory() -> bool:
-    """Keep glibc's malloc from holding on to freed memory: pin its mmap threshold at the
-    default 128 KiB, so that large blocks are mapped and unmapped, not carved from a heap that
-    only grows. (Left dynamic, the threshold rises to the largest block freed, and a loop that
-    allocates ever larger temporaries, such as memrnn's forward over 1..t, keeps a peak
-    quadratic in T: 3.4 GiB instead of 50 MiB for ``eval`` at T = 1000.) False where glibc is
-    absent."""
+    """Keep glibc's malloc from holding on to freed memory: fix its mmap threshold at
+    :data:`MMAP_THRESHOLD`, so that blocks from 1 MiB up are mapped and unmapped, not carved
+    from a heap that only grows. (Left dynamic, the threshold rises to the largest block
+    freed, up to 32 MiB, and a loop that allocates ever larger temporaries, such as memrnn's
+    forward over 1..t, keeps a peak quadratic in T: 3.5 GiB instead of 0.15 GiB for ``eval``
+    at T = 1000. At glibc's initial 128 KiB, training steps cost 30-65% more CPU time; at
+    1 MiB they cost the same.) False where glibc is absent."""
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return False
-    return bool(mallopt(M_MMAP_THRESHOLD, 128 * 1024))
+    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))

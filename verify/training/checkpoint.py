@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import pickle
+import warnings
 from dataclasses import fields
 from pathlib import Path
 
@@ -46,7 +47,9 @@ def _read(path: Path, device: torch.device) -> object:
     """``torch.load`` with ``weights_only=True``; anything it cannot read is "not a
     checkpoint" (torch's own message, which advises loading unsafely, is not passed on)."""
     try:
-        return torch.load(path, map_location=device, weights_only=True)
+        with warnings.catch_warnings():  # torch's notes on foreign pickles: refused below
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location=device, weights_only=True)
     except (OSError, MemoryError):
         raise
     except RuntimeError as err:
