@@ -415,7 +415,7 @@ def test_a_fresh_process_runs_one_thread():
 
 # --- bounds eval: no silent accepts -----------------------------------------------------------
 
-BASE = ["bounds", "eval", "path_sum_upper", "beta=0.5", "gamma=0.5"]
+BASE = ["bounds", "eval", "path_sum_upper", "gamma=0.5"]
 
 
 @pytest.mark.parametrize("extra, needle", [
@@ -430,22 +430,29 @@ BASE = ["bounds", "eval", "path_sum_upper", "beta=0.5", "gamma=0.5"]
      "parameter 'lam' must be a number or a list of T = 5 numbers"),
     (["pattern=sparse", "T=5", "kappa=2", "seed=-1", "lam=1"], "parameter 'seed'"),
     (["pattern=events", "T=5", "nu=2", "E=3", "lam=1"], "parameter 'E' must be a list"),
+    (["pattern=events", "T=5", "nu=2", "E=[1.5]", "lam=1"], "parameter 'E' must be an integer"),
+    (["pattern=window", "T=5", "nu=2", "lam={}"], "parameter 'lam' must be a number"),
+    (["pattern={}", "lam=1"], "parameter 'pattern' must be a matrix"),
+    (["pattern=window", "T=5", "nu=2", "lam=1", "beta=[0.5,1]"],
+     "parameter 'beta' must be one number for every step"),
     (["pattern=[[1,0],[0.5,0.5]]", "T=3", "lam=1"], "parameter 'T' must match the pattern's T"),
     (["pattern=[[1,0],[0.5,0.5]]", "nu=3", "lam=1"], "parameter 'nu' is not used by a pattern"),
     (["pattern=unifrom", "T=5", "lam=1"], "must be one of none, uniform"),
     (["T=5", "lam=1"], "missing parameter 'pattern'"),
 ])
 def test_bounds_eval_refuses_what_it_used_to_accept(extra, needle, capsys):
-    code, out, err = run([*BASE, *extra], capsys)
+    beta = [] if any(e.startswith("beta=") for e in extra) else ["beta=0.5"]
+    code, out, err = run([*BASE, *beta, *extra], capsys)
     assert code == 2 and needle in err and out == ""
 
 
 def test_bounds_eval_T_must_match_the_pattern_file(tmp_path, capsys):
     path = tmp_path / "alpha.csv"
     path.write_text("1,0,0\n0.5,0.5,0\n0.25,0.25,0.5\n")
-    code, _, err = run([*BASE, f"pattern={path}", "T=4", "lam=1"], capsys)
+    code, _, err = run([*BASE, "beta=0.5", f"pattern={path}", "T=4", "lam=1"], capsys)
     assert code == 2 and "'T' must match the pattern's T = 3, got 4" in err
-    code, out, _ = run([*BASE, f"pattern={path}", "T=3", "lam=1", "--json"], capsys)
+    code, out, _ = run([*BASE, "beta=0.5", f"pattern={path}", "T=3", "lam=1", "--json"],
+                       capsys)
     assert code == 0 and len(strict(out)["value"]) == 3
 
 
@@ -491,7 +498,7 @@ def test_bad_pattern_files_name_the_file(name, content, needle, tmp_path, capsys
         patterns.load(path)
     said = str(err.value)
     assert needle in said and f"pattern file '{path}'" in said and "pattern" in said
-    code, _, stderr = run([*BASE, f"pattern={path}", "lam=1"], capsys)
+    code, _, stderr = run([*BASE, "beta=0.5", f"pattern={path}", "lam=1"], capsys)
     assert code == 2 and f"pattern file '{path}'" in stderr
     assert len(stderr.strip().splitlines()) == 1  # no numpy warning, no traceback
 
@@ -542,8 +549,10 @@ def test_screen_says_why_favour_is_undefined(capsys):
     (["--batch", "0"], "parameter 'batch' must be an integer >= 1, got 0"),
     (["--batch", "2", "--index", "2"], "parameter 'index' must be in 0..1"),
     (["--seed", "-1"], "parameter 'seed' must be an integer >= 0, got -1"),
+    (["--seed", str(2**63)], "parameter 'seed' must be an integer >= 0 and <= 9223372036854775807"),
     (["--score", "normalised", "normalised"], "parameter 'score' names 'normalised' twice"),
     (["--threads", "0"], "parameter 'threads' must be an integer >= 1"),
+    (["--threads", str(common.cores() + 1)], f"<= {common.cores()} (the cores here)"),
 ])
 def test_screen_messages_name_the_right_parameter(extra, needle, capsys):
     code, _, err = run([*SCREEN, "--rho", "2", *extra], capsys)

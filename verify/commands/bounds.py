@@ -51,7 +51,7 @@ def _numbers(key: str, value: object, *, nested: bool = False) -> None:
     def bad(v: object, depth: int) -> bool:
         if isinstance(v, list):
             return not v or depth == (2 if nested else 1) or any(bad(w, depth + 1) for w in v)
-        return isinstance(v, bool) or v is None
+        return isinstance(v, (bool, dict)) or v is None
 
     if bad(value, 0):
         shape = "a matrix (list of rows)" if nested else "a number or a non-empty list of numbers"
@@ -91,6 +91,8 @@ def _named_size(kind: str, options: dict[str, object]) -> tuple[int, int]:
             POSITIVE_INT.check(key, options[key])
     if "seed" in options:
         NONNEG_INT.check("seed", options["seed"])
+    if "E" in options:
+        NONNEG_INT.check("E", options["E"])  # before events() truncates 1.5 to 1
     sizes = {k: int(v) for k, v in options.items() if k not in ("E", "seed")}
     return sizes["T"], pattern_entries(kind, **sizes, E=options.get("E", ()))
 
@@ -167,10 +169,14 @@ def evaluate(name: str, params: dict[str, object], *, memory_check: bool = True,
 
 
 def _per_step(bound: Bound, kw: dict[str, object]) -> None:
-    """Per-step arrays (lam, mu, c) of a pattern bound: a scalar or one value per step."""
+    """Per-step arrays (lam, mu, c) of a pattern bound: a scalar or one value per step; beta
+    and gamma: one number."""
     T = kw["pattern"].T
     for p in bound.params:
         value = kw.get(p.name)
+        if p.name in ("beta", "gamma") and isinstance(value, list):
+            raise ValueError(f"parameter {p.name!r} must be one number for every step, got "
+                             f"{json.dumps(value)}")
         if p.name in ("lam", "mu", "c") and isinstance(value, list) and (
                 len(value) != T or any(isinstance(v, list) for v in value)):
             raise ValueError(f"parameter {p.name!r} must be a number or a list of T = {T} "

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -46,13 +47,23 @@ def add_resource_options(p: argparse.ArgumentParser) -> None:
                    help=MEMORY_HELP)
 
 
+def cores() -> int:
+    """The CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def threads(args: argparse.Namespace) -> int:
     """Set torch's intra-op threads, and its inter-op threads where torch still allows it,
-    to ``args.threads``, default 1; return the number. A ValueError unless it is >= 1."""
+    to ``args.threads``, default 1; return the number. A ValueError unless it is in
+    1..:func:`cores` (more threads than cores only compete with each other)."""
     n = getattr(args, "threads", None)
     n = 1 if n is None else n
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"parameter 'threads' must be an integer >= 1, got {n!r}")
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= cores():
+        raise ValueError(f"parameter 'threads' must be an integer >= 1 and <= {cores()} "
+                         f"(the cores here), got {n!r}")
     import torch
 
     torch.set_num_threads(n)
