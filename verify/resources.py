@@ -65,8 +65,9 @@ FRAGMENT_COPIES = 3
 TRACE_COPIES = 2
 
 #: ``measure``: the adjoint keeps the step Jacobians J and the carried M and K, (T + 1) n^2
-#: each, and the float64 host copies of J and of the mantissa (measured 4.1-5.1 copies).
-ADJOINT_COPIES = 5
+#: each, the float64 host copies of J and of the mantissa, and the SVDs' work (measured 4.1-5.1
+#: copies).
+ADJOINT_COPIES = 6
 #: autograd through the unrolled network (``--mode full`` with learned attention, ``--loss``):
 #: values kept per (step or attended entry, hidden unit) ...
 AUTOGRAD_FLOATS = 5
