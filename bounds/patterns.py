@@ -212,19 +212,88 @@ def from_matrix(alpha: object, atol: float = ROW_SUM_ATOL) -> Pattern:
 
 
 def load(path: str | Path) -> Pattern:
-    """A T x T pattern from a file: ``.npy``, ``.csv`` (comma-separated rows) or ``.json``
-    (nested list), validated by :func:`from_matrix`."""
+    """A T x T pattern from a file: ``.npy`` (never unpickled), ``.csv`` (comma-separated
+    rows, blank lines ignored) or ``.json`` (a list of rows), validated by
+    :func:`from_matrix`. Every refusal is a ValueError naming the pattern file: missing, a
+    directory, not of these kinds, empty, not numbers (booleans and objects included), ragged
+    rows, not a square causal row-stochastic matrix."""
     p = Path(path)
-    if not p.is_file():
+    where = f"pattern file {str(path)!r}"
+
+    def refuse(why: str) -> ValueError:
+        return ValueError(f"parameter 'pattern': {where} {why}")
+
+    def same_length(rows: list[list[float]], names: list[int]) -> list[list[float]]:
+        if not rows or not any(rows):
+            raise refuse("is empty")
+        for name, row in zip(names, rows, strict=True):
+            if len(row) != len(rows[0]):
+                raise refuse(f"is ragged: row {name} has {len(row)} entries, row {names[0]} "
+                             f"has {len(rows[0])}")
+        return rows
+
+    def npy() -> np.ndarray:
+        with p.open("rb") as f:
+            if f.read(6) != b"\x93NUMPY":
+                raise refuse("is not a .npy file")
+        try:
+            a = np.load(p, allow_pickle=False)
+        except (ValueError, EOFError):
+            raise refuse("is not a readable .npy array of numbers (truncated, or it holds "
+                         "Python objects)") from None
+        if a.dtype.kind not in "iuf":
+            raise refuse(f"must hold real numbers, got dtype {a.dtype}")
+        if a.size == 0:
+            raise refuse("is empty")
+        return a
+
+    def csv(text: str) -> list[list[float]]:
+        rows, names = [], []
+        for n, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    rows.append([float(cell) for cell in line.split(",")])
+                except ValueError:
+                    raise refuse(f"line {n}: {line.strip()!r} is not comma-separated "
+                                 f"numbers") from None
+                names.append(n)
+        return same_length(rows, names)
+
+    def rows_of(text: str) -> list[list[float]]:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise refuse(f"is not valid JSON ({err.msg}, line {err.lineno})") from None
+        if not isinstance(data, list) or not all(isinstance(r, list) for r in data):
+            raise refuse("must hold a list of rows, e.g. [[1, 0], [0.5, 0.5]]")
+        for n, row in enumerate(data):
+            for v in row:
+                if isinstance(v, bool) or not isinstance(v, (int, float)):
+                    raise refuse(f"row {n}: {json.dumps(v)} is not a number")
+        return same_length(data, list(range(len(data))))
+
+    if p.is_dir():
+        raise refuse("is a directory")
+    if not p.exists():
         raise ValueError(f"parameter 'pattern': no such file {str(path)!r}")
-    if p.suffix == ".npy":
-        return from_matrix(np.load(p))
-    if p.suffix == ".csv":
-        return from_matrix(np.loadtxt(p, delimiter=",", ndmin=2))
-    if p.suffix == ".json":
-        return from_matrix(json.loads(p.read_text()))
-    raise ValueError(f"parameter 'pattern': file must end in .npy, .csv or .json, "
-                     f"got {str(path)!r}")
+    if not p.is_file():
+        raise refuse("is not a regular file")
+    suffix = p.suffix.lower()
+    if suffix not in (".npy", ".csv", ".json"):
+        raise ValueError(f"parameter 'pattern': file must end in .npy, .csv or .json, "
+                         f"got {str(path)!r}")
+    if suffix == ".npy":
+        matrix = npy()
+    else:
+        try:
+            text = p.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise refuse("is not text") from None
+        matrix = csv(text) if suffix == ".csv" else rows_of(text)
+    try:
+        return from_matrix(matrix)
+    except ValueError as err:
+        raise ValueError(f"{err} (in {where})") from None
 
 
 def as_pattern(pattern: object) -> Pattern:

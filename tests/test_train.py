@@ -111,7 +111,8 @@ def test_checkpoints_are_checked_and_never_overwritten(tmp_path, capsys):
     (tmp_path / "text.pt").write_text("not a checkpoint")
     for name, message in [("future.pt", f"format version {VERSION + 1}"),
                           ("foreign.pt", "is not an untangle checkpoint"),
-                          ("text.pt", "is not readable"), ("missing.pt", "does not exist")]:
+                          ("text.pt", "is not an untangle checkpoint"),
+                          ("missing.pt", "does not exist")]:
         code, _, err = run(["eval", "--load", str(tmp_path / name), "--T", "20"], capsys)
         assert code == 2 and message in err
 
@@ -126,3 +127,95 @@ def test_eval_transfer_reports_accuracy_and_cost(tmp_path, capsys):
     assert {"accuracy", "loss", "sec_per_batch", "sec_per_step", "peak_mem_mb"} <= set(result)
     code, _, err = run(["eval", "--task", "denoise", "--load", str(ck)], capsys)
     assert code == 2 and "trained on 'copy'" in err
+
+
+class Holder:
+    """Not plain data: a checkpoint must never be unpickled into one of these."""
+
+
+def _edited(ck, tmp_path, name, edit) -> str:
+    raw = torch.load(ck, weights_only=True)
+    edit(raw)
+    torch.save(raw, tmp_path / name)
+    return str(tmp_path / name)
+
+
+@pytest.mark.parametrize("name, edit, message", [
+    ("lacks.pt", lambda c: c.pop("optimizer"), "lacks 'optimizer'"),
+    ("extra.pt", lambda c: c.update(extra=1), "has unknown keys 'extra'"),
+    ("cfg_extra.pt", lambda c: c["config"].update(width=3), "has a config that has unknown "
+     "'width'"),
+    ("cfg_lacks.pt", lambda c: c["config"].pop("hidden"), "has a config that lacks 'hidden'"),
+    ("cfg_bad.pt", lambda c: c["config"].update(hidden=0), "has a bad config: parameter "
+     "'hidden' must be an integer >= 1"),
+    ("step.pt", lambda c: c.update(step=-1), "has a bad 'step'"),
+    ("model.pt", lambda c: c.update(model=[1, 2]), "has a bad 'model'"),
+    ("rng.pt", lambda c: c.update(data_rng=torch.zeros(3)), "has a bad 'data_rng'"),
+    ("window.pt", lambda c: c.update(window={"loss": torch.zeros(2)}), "has a bad 'window'"),
+    ("rows.pt", lambda c: c.update(metrics=[{"loss": 1.0}]), "has bad 'metrics' rows"),
+])
+def test_checkpoints_with_missing_unknown_or_bad_keys_are_refused(name, edit, message,
+                                                                  tmp_path, capsys):
+    ck = tmp_path / "r.pt"
+    train(Config(task="copy", model="relrnn", **TINY), 2, save=ck, progress=False)
+    path = _edited(ck, tmp_path, name, edit)
+    code, _, err = run(["eval", "--task", "copy", "--load", path], capsys)
+    assert code == 2 and f"checkpoint '{path}' {message}" in err
+    code, _, err = run(["train", "--steps", "4", "--resume", path], capsys)
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_files_that_are_not_checkpoints_are_refused_as_such(tmp_path, capsys):
+    """Never with torch's advice to load them unsafely, and never unpickled."""
+    import pickle
+
+    ck = tmp_path / "r.pt"
+    train(Config(task="copy", model="relrnn", **TINY), 2, save=ck, progress=False)
+    (tmp_path / "objects.pt").write_bytes(pickle.dumps({"format": Holder()}))
+    (tmp_path / "random.pt").write_bytes(bytes(range(256)) * 4)
+    (tmp_path / "empty.pt").write_bytes(b"")
+    (tmp_path / "cut.pt").write_bytes(ck.read_bytes()[:2000])
+    torch.save([1, 2], tmp_path / "list.pt")
+    (tmp_path / "dir.pt").mkdir()
+    for name in ("objects.pt", "random.pt", "empty.pt", "cut.pt", "list.pt", "dir.pt"):
+        code, _, err = run(["eval", "--task", "copy", "--load", str(tmp_path / name)], capsys)
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
+        assert "not an untangle checkpoint" in err or "is a directory" in err
+        assert "weights_only" not in err and "unsafe" not in err.lower()
+
+
+def test_version_2_checkpoints_are_still_read(tmp_path, capsys):
+    """A checkpoint of the previous format (no rows, window, first loss or intervals): eval
+    reads it, and a resumed run takes its rows from the log beside it."""
+    ck = tmp_path / "old.pt"
+    train(Config(task="copy", model="relrnn", **TINY), 10, save=ck, log_every=5,
+          save_every=10, progress=False)
+
+    def downgrade(c):
+        for key in ("metrics", "window", "first_loss", "every"):
+            c.pop(key)
+        c["version"] = 2
+
+    raw = torch.load(ck, weights_only=True)
+    downgrade(raw)
+    torch.save(raw, ck)
+    assert load(ck)["metrics"] is None
+    assert run(["eval", "--task", "copy", "--load", str(ck), "--json"], capsys)[0] == 0
+    assert run(["train", "--resume", str(ck), "--steps", "20", "--log-every", "5", "--json"],
+               capsys)[0] == 0
+    rows = [json.loads(line)["step"] for line in (tmp_path / "old.metrics.jsonl").open()]
+    assert rows == [5, 10, 15, 20] and load(ck)["version"] == VERSION
+
+
+def test_resume_keeps_the_runs_intervals_and_writes_the_log_with_the_checkpoint(tmp_path,
+                                                                              capsys):
+    ck = tmp_path / "r.pt"
+    base = ["train", "--task", "copy", "--T", "10", "--hidden", "8", "--nu", "3", "--rho", "2"]
+    assert run([*base, "--steps", "9", "--save", str(ck), "--log-every", "2",
+                "--save-every", "4", "--json"], capsys)[0] == 0
+    assert run(["train", "--resume", str(ck), "--steps", "15", "--json"], capsys)[0] == 0
+    state = load(ck)
+    assert state["every"] == {"log_every": 2, "save_every": 4}
+    log = [json.loads(line) for line in (tmp_path / "r.metrics.jsonl").open()]
+    assert [r["step"] for r in log] == [2, 4, 6, 8, 9, 10, 12, 14, 15]
+    assert log == state["metrics"]

@@ -5,16 +5,29 @@
 :mod:`verify.commands`) is imported only then, builds its own options and runs. Each command
 imports its heavy dependencies (torch among them) inside its run function.
 
-The error contract: bad input (a ``ValueError`` naming the parameter) prints one line and
-exits 2, with no traceback; so do argparse's own errors.
+The error contract: nothing a user can cause ends in a traceback. One line on stderr and
+
+* exit 2 for bad input: a ``ValueError`` naming the parameter (argparse's own errors too), an
+  ``OSError`` (a missing or unwritable directory, a directory where a file is expected; the
+  line names the path), running out of memory (``MemoryError``, torch's allocation failure);
+* exit 130 on Ctrl-C (``KeyboardInterrupt`` anywhere; ``untangle train`` saves first);
+* exit 141 (128 + SIGPIPE, the shell's convention) when stdout is a closed pipe
+  (``untangle bounds list | head -1``), silently;
+* exit 1 when a certificate fails (``untangle check``), 0 otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
+
+#: Exit statuses (module docstring).
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
 
 #: command -> (module in verify.commands, one-line summary)
 COMMANDS = {
@@ -63,17 +76,77 @@ def command_parser(name: str) -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``untangle`` on ``argv`` (default ``sys.argv[1:]``) and return the exit status;
-    argparse errors and ``--help`` raise ``SystemExit`` as usual."""
+def _error(text: str) -> None:
+    print(f"untangle: {text}", file=sys.stderr)
+
+
+def _out_of_memory(err: BaseException) -> bool:
+    """A ``MemoryError`` or torch's failure to allocate (CPU or CUDA)."""
+    if isinstance(err, MemoryError):
+        return True
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(err, torch.OutOfMemoryError):
+        return True
+    text = str(err)
+    return isinstance(err, RuntimeError) and ("can't allocate memory" in text
+                                              or "out of memory" in text.lower())
+
+
+def _os_error(err: OSError) -> str:
+    """One line naming the path(s) of ``err``."""
+    paths = " -> ".join(repr(str(p)) for p in (err.filename, err.filename2) if p is not None)
+    reason = err.strerror or str(err)
+    return f"{paths}: {reason}" if paths else reason
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush into a closed pipe
+    does not fail again."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError, AttributeError):  # stdout without a descriptor (captured)
+        pass
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    from verify.resources import return_freed_memory
+
     top = _top_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
     args = command_parser(top.command).parse_args(top.args)
     args.argv = list(top.args)  # what reproduces the run (a measurement's source)
+    return_freed_memory()
     try:
-        return int(args.run(args) or 0)
+        status = int(args.run(args) or 0)
+        sys.stdout.flush()
+        return status
     except ValueError as err:
-        print(f"untangle: error: {err}", file=sys.stderr)
-        return 2
+        _error(f"error: {err}")
+    except BrokenPipeError:
+        raise
+    except OSError as err:
+        _error(f"error: {_os_error(err)}")
+    except (MemoryError, RuntimeError) as err:
+        if not _out_of_memory(err):
+            raise
+        detail = str(err).strip().splitlines()[-1] if str(err).strip() else ""
+        _error(f"error: out of memory{f' ({detail})' if detail else ''}; reduce the sizes "
+               f"(T, hidden, batch, the pattern) or free memory")
+    return EXIT_BAD_INPUT
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``untangle`` on ``argv`` (default ``sys.argv[1:]``) and return the exit status
+    (module docstring); argparse errors and ``--help`` raise ``SystemExit`` as usual."""
+    try:
+        return _run(argv)
+    except KeyboardInterrupt as err:
+        _error(f"interrupted{f': {err}' if str(err) else ''}")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@ JSON list of ``{"claim", "method", "passed", "evidence"}``), exit 1 if any fails
 from __future__ import annotations
 
 import argparse
-import json
 from typing import TYPE_CHECKING
+
+from verify.commands.common import progress, to_json
 
 if TYPE_CHECKING:
     from proofs.certificate import Certificate
@@ -52,9 +53,9 @@ def counterexamples(certs: list[Certificate]) -> str:
 def _check(args: argparse.Namespace) -> int:
     from proofs import run_all
 
-    certs = run_all(progress=True)
+    certs = run_all(progress=progress(args))
     if args.json:
-        print(json.dumps([c.to_json() for c in certs], indent=2))
+        print(to_json([c.to_json() for c in certs], indent=2))
     else:
         print(table(certs))
         extra = counterexamples(certs)
@@ -68,5 +69,6 @@ def _check(args: argparse.Namespace) -> int:
 def register(parser: argparse.ArgumentParser) -> None:
     """The options of ``untangle check``."""
     parser.add_argument("--json", action="store_true",
-                        help='print a JSON list of {"claim", "method", "passed", "evidence"}')
+                        help='print a JSON list of {"claim", "method", "passed", "evidence"}, '
+                        'no progress bar')
     parser.set_defaults(run=_check)

@@ -1,14 +1,32 @@
 """Helpers shared by the ``untangle`` commands. Light at import (argparse and the standard
-library only); each helper imports what it needs when called."""
+library only); each helper imports what it needs when called.
+
+The rules every command follows: torch runs on 1 CPU thread unless ``--threads N``
+(:func:`threads`); the memory a command will need is checked before the work unless
+``--no-memory-check`` (:mod:`verify.resources`); output files follow :mod:`verify.files`;
+``--json`` prints strict JSON (:func:`to_json`) and turns the progress bars off
+(:func:`progress`).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from verify.resources import MEMORY_OPTION
+
 if TYPE_CHECKING:
     from verify.training.config import Config
+
+THREADS_HELP = ("torch CPU threads (default 1: on a machine shared with other work, torch's "
+                "default of one thread per core can be tens of times slower; give N > 1 on a "
+                "machine of your own)")
+MEMORY_HELP = ("skip the check that refuses work whose estimated memory exceeds what is "
+               "available (MemAvailable, or the CUDA device's free memory)")
 
 
 def comma_list(kind: type) -> Callable[[str], list]:
@@ -22,14 +40,62 @@ def comma_list(kind: type) -> Callable[[str], list]:
     return parse
 
 
-def set_threads(n: int | None) -> None:
-    """``torch.set_num_threads(n)`` unless n is None; n >= 1."""
-    if n is not None:
-        if n < 1:
-            raise ValueError(f"parameter 'threads' must be an integer >= 1, got {n}")
-        import torch
+def add_resource_options(p: argparse.ArgumentParser) -> None:
+    """``--threads N`` and ``--no-memory-check``, with the same help in every command."""
+    p.add_argument("--threads", type=int, metavar="N", help=THREADS_HELP)
+    p.add_argument(MEMORY_OPTION, dest="no_memory_check", action="store_true",
+                   help=MEMORY_HELP)
 
-        torch.set_num_threads(n)
+
+def cores() -> int:
+    """The CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def threads(args: argparse.Namespace) -> int:
+    """Set torch's intra-op threads, and its inter-op threads where torch still allows it,
+    to ``args.threads``, default 1; return the number. A ValueError unless it is in
+    1..:func:`cores` (more threads than cores only compete with each other)."""
+    n = getattr(args, "threads", None)
+    n = 1 if n is None else n
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= cores():
+        raise ValueError(f"parameter 'threads' must be an integer >= 1 and <= {cores()} "
+                         f"(the cores here), got {n!r}")
+    import torch
+
+    torch.set_num_threads(n)
+    try:
+        torch.set_num_interop_threads(n)
+    except RuntimeError:  # only possible before the first inter-op parallel work
+        pass
+    return n
+
+
+def progress(args: argparse.Namespace) -> bool:
+    """Whether to show progress bars (on stderr): always, except with ``--json``."""
+    return not getattr(args, "json", False)
+
+
+def finite(obj: object) -> object:
+    """``obj`` with every non-finite float replaced by None, tuples and arrays (anything with
+    ``tolist``) as lists, recursively: ready for strict JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
+    if hasattr(obj, "tolist") and not isinstance(obj, (str, bytes)):
+        return finite(obj.tolist())
+    return obj
+
+
+def to_json(obj: object, **kwargs: object) -> str:
+    """Strict JSON (never ``NaN`` or ``Infinity``: non-finite numbers become null)."""
+    return json.dumps(finite(obj), allow_nan=False, **kwargs)
 
 
 def merged_config(args: argparse.Namespace, checkpoint: str | None,

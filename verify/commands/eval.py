@@ -4,18 +4,21 @@ its task, at its trained T or (``--task transfer``) at another."""
 from __future__ import annotations
 
 import argparse
-import json
 
-from verify.commands.common import set_threads
+from verify.commands.common import add_resource_options, progress, threads, to_json
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from bounds.domains import POSITIVE_INT
     from verify.device import resolve_device
+    from verify.resources import check_memory, estimate_forward
     from verify.training import tasks
     from verify.training.checkpoint import load, restore
     from verify.training.evaluate import evaluate
 
-    set_threads(args.threads)
+    threads(args)
+    POSITIVE_INT.check("batches", args.batches)
+    POSITIVE_INT.check("batch", args.batch)
     device = resolve_device(args.device)
     ck = load(args.load, device)
     cfg = ck["config"]
@@ -29,10 +32,14 @@ def _eval(args: argparse.Namespace) -> int:
     else:
         task = args.task
     T = tasks.check_T(cfg.T if args.T is None else args.T)
-    result = evaluate(restore(ck, device), task, T, batches=args.batches, batch=args.batch)
+    check_memory(estimate_forward(cfg, T, args.batch), device, skip=args.no_memory_check,
+                 what=f"evaluating {cfg.model} at T = {T} (batch {args.batch})",
+                 reduce="--T or --batch")
+    result = evaluate(restore(ck, device), task, T, batches=args.batches, batch=args.batch,
+                      progress=progress(args))
     result.update(model=cfg.model, trained_T=cfg.T, checkpoint=args.load)
     if args.json:
-        print(json.dumps(result))
+        print(to_json(result))
     else:
         print(f"{cfg.model} trained on {task} T={cfg.T}, evaluated at T={T}: accuracy (last K) "
               f"{result['accuracy']:.3f}, loss {result['loss']:.4f}")
@@ -53,6 +60,6 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batches", type=int, default=20, help="fixed evaluation batches")
     p.add_argument("--batch", type=int, default=10, help="batch size")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda[:N]")
-    p.add_argument("--threads", type=int, help="torch CPU threads")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    add_resource_options(p)
+    p.add_argument("--json", action="store_true", help="print JSON, no progress bar")
     p.set_defaults(run=_eval)

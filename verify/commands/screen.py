@@ -4,10 +4,15 @@ the early-state favour under each score function, and a plot (THEORY.md section 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from verify.commands.common import merged_config, set_threads
+from verify.commands.common import (
+    add_resource_options,
+    merged_config,
+    progress,
+    threads,
+    to_json,
+)
 
 
 def plot(runs: dict[str, tuple], nu: int, index: int, path: Path, title: str) -> None:
@@ -16,6 +21,7 @@ def plot(runs: dict[str, tuple], nu: int, index: int, path: Path, title: str) ->
     import torch
     from matplotlib.figure import Figure
 
+    from verify.files import save_figure
     from verify.training.relevance_report import symbol_states
 
     fig = Figure(figsize=(6 * len(runs), 5))
@@ -37,7 +43,7 @@ def plot(runs: dict[str, tuple], nu: int, index: int, path: Path, title: str) ->
         fig.colorbar(dots, ax=ax, label="frozen relevancy score")
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path)
 
 
 def _num(value: float | None) -> str:
@@ -46,28 +52,41 @@ def _num(value: float | None) -> str:
 
 
 def _screen(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from bounds.domains import POSITIVE_INT
     from verify.device import resolve_device
+    from verify.files import claim_plot
     from verify.models.zoo import SCREENED
+    from verify.resources import check_memory, estimate_forward
     from verify.training import tasks
     from verify.training.checkpoint import load, restore
     from verify.training.config import build
     from verify.training.relevance_report import inspect
 
-    set_threads(args.threads)
+    threads(args)
+    POSITIVE_INT.check("batch", args.sequences)
+    if not 0 <= args.index < args.sequences:
+        raise ValueError(f"parameter 'index' must be in 0..{args.sequences - 1} (the "
+                         f"sequences of --batch {args.sequences}), got {args.index}")
+    twice = sorted({s for s in args.scores if args.scores.count(s) > 1})
+    if twice:
+        raise ValueError(f"parameter 'score' names {twice[0]!r} twice")
     device = resolve_device(args.device)
     cfg = merged_config(args, args.load, free=("T", "seed"))
     if cfg.model not in SCREENED:
         raise ValueError(f"parameter 'model' must be one of {', '.join(SCREENED)} "
                          f"(a model with a relevant set), got {cfg.model!r}")
-    if not 0 <= args.index < args.sequences:
-        raise ValueError(f"parameter 'index' must be in 0..{args.sequences - 1}, got {args.index}")
-    out = Path(args.plot) if args.plot else None
-    if out is not None and out.exists() and not args.force:
-        raise ValueError(f"{str(out)!r} exists; pass --force to overwrite it")
+    out = claim_plot(args.plot, force=args.force) if args.plot else None
+    check_memory(len(args.scores) * estimate_forward(cfg, cfg.T, args.sequences, trace=True),
+                 device, skip=args.no_memory_check,
+                 what=f"screening {cfg.model} at T = {cfg.T} ({args.sequences} sequences, "
+                      f"{len(args.scores)} score functions)",
+                 reduce="--T, --batch or the score functions")
     model = restore(load(args.load, device), device) if args.load else build(cfg, device)
     runs, report = {}, {"model": cfg.model, "task": cfg.task, "T": cfg.T, "nu": cfg.nu,
                         "rho": cfg.rho, "trained": args.load is not None, "scores": {}}
-    for name in args.scores:
+    for name in tqdm(args.scores, disable=not progress(args), leave=False, desc="screening"):
         trace, x, summary = inspect(model.core, cfg.task, cfg.T, score=name,
                                     batch=args.sequences, seed=cfg.seed)
         runs[name] = (trace, x, cfg.task)
@@ -75,13 +94,12 @@ def _screen(args: argparse.Namespace) -> int:
         summary["relevant_score"] = trace.relevant_score[args.index].tolist()
         report["scores"][name] = summary
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
         state = "trained" if args.load else "untrained"
         plot(runs, cfg.nu, args.index, out,
              f"{state} {cfg.model} on {cfg.task}, T = {cfg.T}, rho = {cfg.rho}")
         report["plot"] = str(out)
     if args.json:
-        print(json.dumps(report))
+        print(to_json(report))
         return 0
     marker = cfg.T + tasks.K - 1
     print(f"{'trained' if args.load else 'untrained'} {cfg.model} on {cfg.task} T={cfg.T} "
@@ -92,6 +110,9 @@ def _screen(args: argparse.Namespace) -> int:
         held = sorted(i for i in s["relevant_time"][marker] if i >= 0)
         cells = (_num(s[k]) for k in ("favour", "early_score", "late_score", "symbol_recall"))
         print(f"{name:<12} {' '.join(cells)}  {held}")
+    for note in dict.fromkeys(s["favour_note"] for s in report["scores"].values()):
+        if note:
+            print(f"favour n/a: {note}")
     if out is not None:
         print(f"plot: {out}")
     return 0
@@ -121,9 +142,10 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", dest="sequences", type=int, default=10,
                    help="sequences to run")
     p.add_argument("--index", type=int, default=0, help="sequence of the batch to show")
-    p.add_argument("--plot", help="PNG of relevant-set membership over time")
+    p.add_argument("--plot", help="image (.png, .pdf, .svg, ...) of relevant-set membership "
+                   "over time, in an existing directory")
     p.add_argument("--force", action="store_true", help="overwrite --plot")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda[:N]")
+    add_resource_options(p)
+    p.add_argument("--json", action="store_true", help="print JSON, no progress bar")
     p.set_defaults(run=_screen)

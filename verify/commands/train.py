@@ -4,20 +4,34 @@ a metrics log and gradient profiles."""
 from __future__ import annotations
 
 import argparse
-import json
 
-from verify.commands.common import merged_config, set_threads
+from verify.commands.common import (
+    add_resource_options,
+    merged_config,
+    progress,
+    threads,
+    to_json,
+)
 
 
 def _train(args: argparse.Namespace) -> int:
+    from verify.device import resolve_device
+    from verify.resources import check_memory, estimate_train
     from verify.training.train import train
 
-    set_threads(args.threads)
-    summary = train(merged_config(args, args.resume), args.steps, device=args.device,
-                    save=args.save, resume=args.resume, force=args.force, log_every=args.log_every,
-                    save_every=args.save_every, progress=not args.json)
+    threads(args)
+    cfg = merged_config(args, args.resume)
+    device = resolve_device(args.device)
+    check_memory(estimate_train(cfg), device, skip=args.no_memory_check,
+                 what=f"training {cfg.model} at T = {cfg.T} (hidden {cfg.hidden}, batch "
+                      f"{cfg.batch})",
+                 reduce="--T, --hidden or --batch" + (" (memrnn's memory grows as T^2)"
+                                                      if cfg.model == "memrnn" else ""))
+    summary = train(cfg, args.steps, device=device, save=args.save, resume=args.resume,
+                    force=args.force, log_every=args.log_every, save_every=args.save_every,
+                    progress=progress(args))
     if args.json:
-        print(json.dumps(summary))
+        print(to_json(summary))
     else:
         cfg = summary["config"]
         print(f"{cfg['model']} on {cfg['task']} T={cfg['T']}: {summary['steps']} steps, "
@@ -40,7 +54,10 @@ def register(p: argparse.ArgumentParser) -> None:
 
     p.description = ("Train rnn, memrnn, relrnn, lstm or rellstm on the copy or denoise task. "
                      "Options left out take the defaults (THEORY.md section 8) or, with "
-                     "--resume, the checkpoint's values.")
+                     "--resume, the checkpoint's values. Ctrl-C (or SIGTERM) saves the last "
+                     "completed step and exits 130; --resume continues bit for bit. A loss or "
+                     "gradient that is not finite, or a loss above 1e3 x the first step's, "
+                     "stops the run (exit 2) and keeps the last checkpoint.")
     p.add_argument("--task", choices=tuple(TASKS))
     p.add_argument("--model", choices=MODELS)
     p.add_argument("--T", type=int, help="delay (sequence length T + 20; default 100)")
@@ -55,12 +72,16 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, help="seed of the initialisation and data (default 0)")
     p.add_argument("--dtype", choices=("float32", "float64"), help="default float32")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda[:N]")
-    p.add_argument("--save", help="checkpoint path; the metrics log and gradient profile go "
-                   "beside it (<stem>.metrics.jsonl, <stem>.profile.json)")
+    p.add_argument("--save", help="checkpoint path, in an existing directory; the metrics log "
+                   "and gradient profile go beside it (<stem>.metrics.jsonl, "
+                   "<stem>.profile.json), all three written together")
     p.add_argument("--resume", help="checkpoint to continue (saved in place unless --save)")
     p.add_argument("--force", action="store_true", help="overwrite existing files")
-    p.add_argument("--log-every", type=int, default=50, help="steps per metrics line")
-    p.add_argument("--save-every", type=int, default=500, help="steps per checkpoint")
-    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--log-every", type=int,
+                   help="steps per metrics row (default 50, or the resumed run's)")
+    p.add_argument("--save-every", type=int,
+                   help="steps per checkpoint, which the metrics log is written with (default "
+                   "500, or the resumed run's)")
+    add_resource_options(p)
     p.add_argument("--json", action="store_true", help="print a JSON summary, no progress bar")
     p.set_defaults(run=_train)

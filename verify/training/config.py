@@ -11,6 +11,9 @@ from verify.device import resolve_device, resolve_dtype
 from verify.models import relevance, zoo
 from verify.training import tasks
 
+#: The largest seed: the data generator's torch seed is a signed 64-bit integer.
+MAX_SEED = 2**63 - 1
+
 
 @dataclass(frozen=True)
 class Config:
@@ -45,6 +48,9 @@ class Config:
         POSITIVE.check("lr", self.lr)
         POSITIVE_INT.check("batch", self.batch)
         NONNEG_INT.check("seed", self.seed)
+        if self.seed > MAX_SEED:  # torch.Generator.manual_seed takes a signed 64-bit int
+            raise ValueError(f"parameter 'seed' must be an integer >= 0 and <= {MAX_SEED}, "
+                             f"got {self.seed}")
         resolve_dtype(self.dtype)
 
     @classmethod

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from bounds.domains import POSITIVE_INT
 from verify.models.zoo import Classifier
@@ -62,19 +63,26 @@ def grad_profile(model: Classifier, task: str, T: int, batch: int, *,
     return [v if math.isfinite(v) else None for v in logs]
 
 
-def profiles(model: Classifier, task: str, T: int, batch: int
-             ) -> dict[str, list[float | None]]:
+def profiles(model: Classifier, task: str, T: int, batch: int, *, progress: bool = False,
+             label: str = "") -> dict[str, list[float | None]]:
     """:func:`grad_profile` of the training loss (``loss``) and of the recall loss
-    (``recall``), log10 over t = 0..T+20."""
-    return {"loss": grad_profile(model, task, T, batch),
-            "recall": grad_profile(model, task, T, batch, recall_only=True)}
+    (``recall``), log10 over t = 0..T+20; ``progress``: a bar on stderr, one tick per
+    profile, described by ``label``."""
+    out = {}
+    with tqdm(total=2, disable=not progress, leave=False,
+              desc=f"{label} gradient profiles".strip()) as bar:
+        for name, recall in (("loss", False), ("recall", True)):
+            out[name] = grad_profile(model, task, T, batch, recall_only=recall)
+            bar.update(1)
+    return out
 
 
 @torch.no_grad()
 def evaluate(model: Classifier, task: str, T: int, *, batches: int = 20,
-             batch: int = 10) -> dict[str, float | str]:
+             batch: int = 10, progress: bool = False) -> dict[str, float | str]:
     """Loss and accuracy on the last K over ``batches`` fixed batches (:data:`EVAL_SEED`), with
-    the forward cost: seconds per batch and per sequence step, and peak memory."""
+    the forward cost: seconds per batch and per sequence step, and peak memory;
+    ``progress``: a bar on stderr, one tick per batch."""
     POSITIVE_INT.check("batches", batches)
     POSITIVE_INT.check("batch", batch)
     device = next(model.parameters()).device
@@ -83,7 +91,7 @@ def evaluate(model: Classifier, task: str, T: int, *, batches: int = 20,
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     loss = correct = seconds = 0.0
-    for _ in range(batches):
+    for _ in tqdm(range(batches), disable=not progress, leave=False, desc=f"evaluating T={T}"):
         x, y = tasks.batch(task, T, batch, gen, dtype=dtype, device=device)
         sync(device)
         start = time.perf_counter()

@@ -39,18 +39,31 @@ def blank_states(x: Tensor) -> Tensor:
     return _per_state(x.argmax(-1) == 0)
 
 
-def favour(trace: Trace, blank: Tensor) -> dict[str, float | None]:
+def favour(trace: Trace, blank: Tensor) -> dict[str, float | str | None]:
     """Early-state favour (module docstring) from a trace's ``score`` (B, L + 1) and the
     blank-state mask: ``favour``, ``early_score`` and ``late_score`` (means over the batch's
-    blank states; None where a group is empty or the late mean is 0)."""
+    blank states; None where a group is empty), and ``favour_note``: None, or why the favour is
+    undefined (None): there is no relevant set (rho = 0), a group is empty, or the late mean
+    is 0."""
     score, nu, rho = trace.score, trace.nu, trace.rho
     i = torch.arange(score.shape[1], device=score.device)
     early = blank & (i >= 1) & (i < nu + rho)
     late = blank & (i >= nu + rho) & (i <= score.shape[1] - 1 - nu)
     e = score[early].mean().item() if early.any() else None
     lt = score[late].mean().item() if late.any() else None
-    ratio = None if e is None or lt is None or lt == 0 else e / lt
-    return {"favour": ratio, "early_score": e, "late_score": lt}
+    if rho == 0:
+        note = "rho = 0: there is no relevant set to favour a state in"
+    elif e is None:
+        note = f"no blank state among the early states 1..{nu + rho - 1}"
+    elif lt is None:
+        note = (f"no blank state with a final score after the early ones ({nu + rho} <= i <= "
+                f"{score.shape[1] - 1 - nu}): T is too short")
+    elif lt == 0:
+        note = "the later blank states' mean score is 0"
+    else:
+        note = None
+    return {"favour": None if note else e / lt, "early_score": e, "late_score": lt,
+            "favour_note": note}
 
 
 def recall(trace: Trace, symbols: Tensor) -> float:
@@ -65,7 +78,7 @@ def recall(trace: Trace, symbols: Tensor) -> float:
 
 
 def inspect(core: Recurrent, task: str, T: int, *, score: str, batch: int = 10,
-            seed: int = 0) -> tuple[Trace, Tensor, dict[str, float | None]]:
+            seed: int = 0) -> tuple[Trace, Tensor, dict[str, float | str | None]]:
     """Run ``core`` (a model with a :class:`verify.models.memories.RelevantSet`) under score
     function ``score`` on a seeded batch of ``task``; return the trace, the one-hot inputs and
     the summary: favour, recall of symbol states."""

@@ -1,0 +1,254 @@
+"""How much memory a command's work will need, and what the machine has (light at import:
+standard library only; torch is imported only to ask a CUDA device).
+
+Every command estimates its memory from its sizes *before* allocating anything and refuses
+(a ``ValueError``, exit status 2) when the estimate exceeds what is available, naming both and
+what to reduce; ``--no-memory-check`` (:data:`MEMORY_OPTION`, the same in every command) goes
+ahead anyway. Available memory is ``MemAvailable`` of ``/proc/meminfo``, lowered to the room
+left under the process's cgroup limit where there is one, on the CPU, and the free bytes of
+``torch.cuda.mem_get_info`` on a CUDA device; where neither can be read (not Linux) nothing is
+refused.
+
+The estimates are peak working sets, rounded up from peak resident sets measured on this
+project's CPU machines (torch 2.13, float64 and float32; the coefficients below say what each
+counts). They are meant to catch runaway sizes, orders of magnitude too big, not to predict
+peaks to the percent: a measured peak was between 0.4 and 1.0 times its estimate.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+    from verify.training.config import Config
+
+#: The option that skips the memory check, in every command.
+MEMORY_OPTION = "--no-memory-check"
+#: glibc's mallopt(3) parameter M_MMAP_THRESHOLD, and the value :func:`return_freed_memory`
+#: fixes it at.
+M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD = 2**20
+
+#: Building a fixed pattern, its dependency graph and one backward recursion over it
+#: (:mod:`bounds.patterns`, :mod:`bounds.recursions`): bytes per stored entry alpha[t, i] and
+#: per time step (measured: 94-100 per entry, 140-200 per step).
+PATTERN_BYTES_PER_ENTRY = 110
+PATTERN_BYTES_PER_STEP = 200
+
+#: Training holds the unrolled graph of one batch; the gradient profile (run at the start and
+#: the end) holds it in float64 and is the peak. Float64 values kept per (sequence, step,
+#: hidden unit), by model (measured 13-19 rnn, 23 lstm, 17 + 6.7 (nu + rho) relrnn,
+#: 4.6 L/2 memrnn, whose every step attends all earlier states).
+TRAIN_FLOATS = {"rnn": 20, "lstm": 25, "relrnn": 22, "rellstm": 25, "memrnn": 22}
+#: ... plus, for the relevant-set models, per slot of the buffer and set (nu + rho) ...
+TRAIN_FLOATS_PER_SLOT = 7
+#: ... and for memrnn per attended state (on average (L + 1) / 2 of them).
+TRAIN_FLOATS_PER_ATTENDED = 5
+
+#: A forward pass without a graph (``eval``, ``screen``): values of the model's dtype kept per
+#: (sequence, step, hidden unit): the states, the read-out, the inputs, and for memrnn what
+#: its growing temporaries leave in the heap (measured 6 rnn, 8 lstm, 7.5 relrnn, 19-30
+#: memrnn, with :func:`return_freed_memory`).
+FORWARD_FLOATS = {"rnn": 8, "lstm": 10, "relrnn": 10, "rellstm": 12, "memrnn": 32}
+#: memrnn's forward allocates temporaries of (sequence, t, hidden unit) values at every step t;
+#: those below :data:`MMAP_THRESHOLD` stay in the heap's holes. Upper estimate: this many such
+#: temporaries per step, summed over the steps whose temporaries are below the threshold
+#: (measured 0.35-0.65 of it).
+FRAGMENT_COPIES = 3
+#: The screening trace of ``screen``: the attention rows (sequence, step, T) of the model's
+#: dtype, recorded and then stacked (two copies).
+TRACE_COPIES = 2
+
+#: ``measure``: the adjoint keeps the step Jacobians J and the carried M and K, (T + 1) n^2
+#: each, the float64 host copies of J and of the mantissa, and the SVDs' work (measured 4.1-5.1
+#: copies).
+ADJOINT_COPIES = 6
+#: autograd through the unrolled network (``--mode full`` with learned attention, ``--loss``):
+#: values kept per (step or attended entry, hidden unit) ...
+AUTOGRAD_FLOATS = 5
+#: ... and the (T + 1, n, n) Jacobians it returns, stacked, copied to the host, compared.
+AUTOGRAD_COPIES = 7
+
+
+
+def pattern_entries(kind: str, T: int, *, nu: int = 1, k: int = 1, kappa: int = 1,
+                    E: Sequence[int] = ()) -> int:
+    """The number of entries ``sum_t |S_t|`` of the named pattern (THEORY.md section 6),
+    exactly, without building it: none 0, uniform T(T+1)/2, window and sparse
+    ``m(m+1)/2 + (T-m) w`` with ``m = min(w, T)``, strided ``T + sum_t floor(t/k)``, events the
+    window's plus, per event e, the rows ``t >= e + nu`` that reach it only as an event."""
+    T, nu, k, kappa = int(T), int(nu), int(k), int(kappa)
+    if T < 1:
+        return 0
+
+    def capped(w: int) -> int:  # sum over t = 0..T-1 of min(t + 1, w)
+        m = min(w, T)
+        return m * (m + 1) // 2 + (T - m) * w
+
+    if kind == "none":
+        return 0
+    if kind == "uniform":
+        return T * (T + 1) // 2
+    if kind == "window":
+        return capped(max(nu, 1))
+    if kind == "sparse":
+        return capped(max(kappa, 1))
+    if kind == "strided":
+        q, r = divmod(T, max(k, 1))
+        return T + max(k, 1) * q * (q - 1) // 2 + r * q
+    if kind == "events":
+        return capped(max(nu, 1)) + sum(max(0, T - int(e) - max(nu, 1))
+                                        for e in set(E) if 0 <= int(e) < T)
+    raise ValueError(f"parameter 'pattern' must be a named pattern, got {kind!r}")
+
+
+def estimate_pattern(T: int, entries: int) -> int:
+    """Bytes to build a pattern of ``entries`` entries over T steps and run a recursion of
+    :mod:`bounds.recursions` on it."""
+    return PATTERN_BYTES_PER_ENTRY * int(entries) + PATTERN_BYTES_PER_STEP * int(T)
+
+
+def _dtype_bytes(dtype: str) -> int:
+    return 4 if str(dtype).removeprefix("torch.") == "float32" else 8
+
+
+def _params(model: str, hidden: int) -> int:
+    """Parameters, gradients and optimizer state: a few n x n matrices per gate, float64."""
+    gates = 4 if "lstm" in model else 1
+    return 8 * 12 * (gates + 2) * hidden * hidden
+
+
+def estimate_train(cfg: Config) -> int:
+    """Bytes for training ``cfg`` (a :class:`verify.training.config.Config`): the unrolled
+    graph of one batch in float64 (the gradient profile's; module docstring)."""
+    L = cfg.T + 20
+    floats = TRAIN_FLOATS[cfg.model]
+    if cfg.model in ("relrnn", "rellstm"):
+        floats += TRAIN_FLOATS_PER_SLOT * (cfg.nu + cfg.rho)
+    if cfg.model == "memrnn":
+        floats += TRAIN_FLOATS_PER_ATTENDED * (L + 1) / 2
+    return int(8 * floats * cfg.batch * L * cfg.hidden) + _params(cfg.model, cfg.hidden)
+
+
+def estimate_forward(cfg: Config, T: int, batch: int, *, trace: bool = False) -> int:
+    """Bytes for a forward pass without a graph of ``cfg``'s model on ``batch`` sequences of
+    delay T (``eval``), with ``trace`` the screening trace too (``screen``)."""
+    L = T + 20
+    size = _dtype_bytes(cfg.dtype)
+    out = size * FORWARD_FLOATS[cfg.model] * batch * L * cfg.hidden + _params(cfg.model,
+                                                                          cfg.hidden)
+    if cfg.model == "memrnn":
+        step = size * batch * cfg.hidden  # growth of a temporary per step
+        n = min(L, MMAP_THRESHOLD // step)
+        out += FRAGMENT_COPIES * step * n * n // 2
+    if trace:
+        out += size * TRACE_COPIES * batch * (L + 1) * L
+    return int(out)
+
+
+def estimate_measure(T: int, hidden: int, pattern_entries: int, mode: str, learned: bool, *,
+                     loss: bool = False, dtype: str = "float64") -> int:
+    """Bytes for ``untangle measure`` over T steps with n = ``hidden``: the pattern and its
+    graph, the adjoint's ``ADJOINT_COPIES (T + 1) n^2`` values, and where autograd runs
+    (``mode == "full"`` with learned attention, or a ``loss`` profile) the unrolled graph
+    (steps and attended entries times n) and the Jacobians it returns."""
+    size = _dtype_bytes(dtype)
+    n2 = (T + 1) * hidden * hidden
+    out = estimate_pattern(T, pattern_entries) + max(size, 8) * ADJOINT_COPIES * n2
+    graph = size * AUTOGRAD_FLOATS * (T + pattern_entries) * hidden
+    if mode == "full" and learned:
+        out += graph + 8 * AUTOGRAD_COPIES * n2
+    if loss:
+        out += graph
+    return int(out)
+
+
+def _cgroup_room() -> int | None:
+    """Bytes left under this process's cgroup memory limit (v2 or v1), None without one."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":
+            files = [Path("/sys/fs/cgroup") / path.lstrip("/") / n
+                     for n in ("memory.max", "memory.current")]
+        elif "memory" in controllers.split(","):
+            files = [Path("/sys/fs/cgroup/memory") / path.lstrip("/") / n
+                     for n in ("memory.limit_in_bytes", "memory.usage_in_bytes")]
+        else:
+            continue
+        try:
+            limit, used = (f.read_text().strip() for f in files)
+        except OSError:
+            continue
+        if limit.isdigit() and int(limit) < 2**60:
+            return max(int(limit) - int(used), 0)
+    return None
+
+
+def available(device: torch.device | str = "cpu") -> tuple[int, str] | None:
+    """``(bytes, what they are)`` the process may still allocate on ``device``, or None where
+    that cannot be read (module docstring)."""
+    name = str(device)
+    if name.startswith("cuda"):
+        import torch
+
+        free, _ = torch.cuda.mem_get_info(torch.device(name))
+        return int(free), f"free on {name} (torch.cuda.mem_get_info)"
+    try:
+        meminfo = Path("/proc/meminfo").read_text().splitlines()
+    except OSError:
+        return None
+    line = next((x for x in meminfo if x.startswith("MemAvailable:")), None)
+    if line is None:
+        return None
+    free, what = int(line.split()[1]) * 1024, "MemAvailable in /proc/meminfo"
+    room = _cgroup_room()
+    if room is not None and room < free:
+        free, what = room, "left under the cgroup memory limit"
+    return free, what
+
+
+def format_bytes(n: float) -> str:
+    """``n`` bytes in the largest binary unit that keeps it >= 1 (``12.3 GiB``)."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(n) < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def check_memory(need: int, device: torch.device | str = "cpu", *, what: str, reduce: str,
+                 skip: bool = False) -> None:
+    """Refuse (ValueError) when ``need`` bytes for ``what`` exceed what ``device`` has
+    available; ``reduce`` names the options that shrink the work. ``skip``: no check."""
+    if skip:
+        return
+    have = available(device)
+    if have is None or need <= have[0]:
+        return
+    raise ValueError(f"{what} would need about {format_bytes(need)} of memory, more than the "
+                     f"{format_bytes(have[0])} available ({have[1]}); reduce {reduce}, or "
+                     f"pass {MEMORY_OPTION} to try anyway")
+
+
+def return_freed_memory() -> bool:
+    """Keep glibc's malloc from holding on to freed memory: fix its mmap threshold at
+    :data:`MMAP_THRESHOLD`, so that blocks from 1 MiB up are mapped and unmapped, not carved
+    from a heap that only grows. (Left dynamic, the threshold rises to the largest block
+    freed, up to 32 MiB, and a loop that allocates ever larger temporaries, such as memrnn's
+    forward over 1..t, keeps a peak quadratic in T: 3.5 GiB instead of 0.15 GiB for ``eval``
+    at T = 1000. At glibc's initial 128 KiB, training steps cost 30-65% more CPU time; at
+    1 MiB they cost the same.) False where glibc is absent."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
