@@ -26,7 +26,8 @@ import numpy as np
 
 from paper_figs import SCALES
 from proofs.certificate import jsonable as plain
-from verify.commands.common import set_threads
+from verify.commands.common import finite, threads
+from verify.files import check_directory, claim_output
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -37,22 +38,17 @@ DPI = 100
 
 
 def check(out: Path, files: Iterable[str], force: bool) -> None:
-    """A ValueError unless ``out`` can take ``files``: its parent folder exists, it is a folder
-    (or does not exist yet), none of ``files`` exists there unless ``force``, and it (or its
-    parent, when it does not exist) is writable."""
+    """A ValueError unless ``out`` can take ``files``, by the output rule of
+    :mod:`verify.files`: ``out`` is a folder, or does not exist yet in an existing writable
+    folder; none of ``files`` exists there unless ``force``."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"parameter 'out': {str(out)!r} exists and is not a folder")
-    if not out.exists() and not out.parent.is_dir():
-        raise ValueError(f"parameter 'out': the parent folder {str(out.parent)!r} of "
-                         f"{str(out)!r} does not exist; create it first")
-    if not force:
-        for name in files:
-            if (out / name).exists():
-                raise ValueError(f"{str(out / name)!r} exists; pass --force to overwrite it")
-    where = out if out.exists() else out.parent
-    if not os.access(where, os.W_OK | os.X_OK):
-        raise ValueError(f"parameter 'out': {str(where)!r} is not writable")
+    if not out.exists():
+        check_directory(out.parent, "--out")
+        return
+    for name in files:
+        claim_output(out / name, force=force, option="--out")
 
 
 def params(scales: Mapping[str, Mapping[str, object]], scale: str) -> dict[str, object]:
@@ -111,15 +107,7 @@ def jsonable(value: object) -> object:
     """``value`` made JSON-ready by :func:`proofs.certificate.jsonable` (numpy as Python
     numbers and lists, sympy numbers as strings), with non-finite floats as None (JSON has no
     NaN or infinity)."""
-    return _finite(plain(value))
-
-
-def _finite(value: object) -> object:
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return None if isinstance(value, float) and not math.isfinite(value) else value
+    return finite(plain(value))
 
 
 def write_json(path: Path, data: Mapping[str, object]) -> None:
@@ -174,7 +162,7 @@ def main(name: str, make: Callable[..., dict], argv: Sequence[str] | None = None
     extra = {"runs": args.runs} if getattr(module, "TRAINING", False) else {}
     start = time.perf_counter()
     try:
-        set_threads(args.threads)
+        threads(args)
         make(args.out, args.scale, args.device, force=args.force, **extra,
              command=shlex.join(["python", "-m", f"paper_figs.{name}", *(
                  sys.argv[1:] if argv is None else argv)]))

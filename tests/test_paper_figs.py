@@ -9,7 +9,6 @@ import csv
 import importlib
 import json
 import math
-import os
 from fractions import Fraction
 from pathlib import Path
 
@@ -382,7 +381,7 @@ def test_make_refuses_to_overwrite_and_missing_parents(made, tmp_path):
     out, _ = made["f8_kappa_tradeoff"]
     with pytest.raises(ValueError, match="exists; pass --force"):
         f8_kappa_tradeoff.make(out, "tiny", "cpu")
-    with pytest.raises(ValueError, match="parent folder .* does not exist"):
+    with pytest.raises(ValueError, match="directory .* does not exist"):
         f8_kappa_tradeoff.make(tmp_path / "no" / "f8", "tiny", "cpu")
     with pytest.raises(ValueError, match="'scale' must be one of tiny, small, paper"):
         f8_kappa_tradeoff.make(tmp_path / "f8", "huge", "cpu")
@@ -417,17 +416,18 @@ def test_figs_all_checks_every_folder_before_any_work(tmp_path, capsys):
 
 
 def test_an_unwritable_folder_is_refused(tmp_path, monkeypatch):
-    """Write permission is what os.access says (the tests may run as root, who writes
-    anywhere, so the answer is substituted)."""
+    """Writability is probed by creating an anonymous file (the tests may run as root, who
+    writes anywhere, so the probe is made to fail)."""
     from paper_figs import output
+    from verify import files
 
-    asked = []
+    probed = []
 
-    def access(path: object, mode: int) -> bool:
-        asked.append((Path(path), mode))
-        return False
+    def refuse(dir: object) -> None:
+        probed.append(Path(dir))
+        raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(output.os, "access", access)
+    monkeypatch.setattr(files.tempfile, "TemporaryFile", refuse)
     with pytest.raises(ValueError, match="is not writable"):
         output.check(tmp_path / "f1", ("a.png",), force=False)
-    assert asked == [(tmp_path, os.W_OK | os.X_OK)]  # the parent, as f1 does not exist yet
+    assert probed == [tmp_path]  # the parent, as f1 does not exist yet

@@ -381,7 +381,7 @@ def test_no_memory_check_goes_ahead(monkeypatch, capsys, tmp_path):
 
 # --- threads --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("command", ["train", "eval", "screen"])
+@pytest.mark.parametrize("command", ["train", "eval", "screen", "measure", "bench"])
 def test_every_torch_command_documents_threads(command):
     parser = cli.command_parser(command)
     text = parser.format_help()
@@ -579,20 +579,23 @@ from verify import resources
 if sys.argv[1] == "fixed" and not resources.return_freed_memory():
     sys.exit(3)
 torch.set_num_threads(1)
+from verify.models import fused
 from verify.training import Config, build, evaluate
 def peak():
     return int(next(x for x in open('/proc/self/status') if x.startswith('VmHWM')).split()[1])
 model = build(Config(model="memrnn", T=200, hidden=256))
 before = peak()
-evaluate(model, "copy", 200, batches=1)
+with fused.simple_path():  # the step-by-step loop (measurement, traces) stacks its slots
+    evaluate(model, "copy", 200, batches=1)
 print(peak() - before)
 """
 
 
 def test_freed_memory_goes_back_to_the_system():
-    """memrnn's forward allocates ever larger temporaries; with glibc's dynamic mmap threshold
-    their holes pile up in the heap (a peak growing as T^2), with the threshold fixed they do
-    not. Peak resident sets of two fresh processes (measured about 395 and 83 MiB)."""
+    """memrnn's step-by-step forward allocates ever larger temporaries; with glibc's dynamic
+    mmap threshold their holes pile up in the heap (a peak growing as T^2), with the threshold
+    fixed they do not. Peak resident sets of two fresh processes (measured about 395 and
+    83 MiB)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     peaks = {}
     for how in ("dynamic", "fixed"):

@@ -6,9 +6,8 @@ the same run), and training steps per model against T."""
 from __future__ import annotations
 
 import argparse
-import json
 
-from verify.commands.common import set_threads
+from verify.commands.common import add_resource_options, progress, threads, to_json
 
 
 def _mb(value: float | None) -> str:
@@ -50,10 +49,10 @@ def _bench(args: argparse.Namespace) -> int:
     from verify.bench import run
     from verify.device import resolve_device
 
-    set_threads(args.threads)
+    threads(args)
     device = resolve_device(args.device)
-    result = run(device, quick=args.quick, progress=not args.json)
-    print(json.dumps(result) if args.json else report(result))
+    result = run(device, quick=args.quick, progress=progress(args))
+    print(to_json(result) if args.json else report(result))
     return 0
 
 
@@ -62,6 +61,6 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda[:N]")
     p.add_argument("--quick", action="store_true",
                    help="tiny sizes, under a minute on a CPU (a smoke test, not a measurement)")
-    p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    add_resource_options(p)
     p.set_defaults(run=_bench)

@@ -30,13 +30,16 @@ MEMORY_HELP = ("skip the check that refuses work whose estimated memory exceeds 
 
 
 def comma_list(kind: type) -> Callable[[str], list]:
-    """An argparse type: ``"3,7"`` -> ``[3, 7]`` of ``kind``."""
+    """An argparse type: ``"3,7"`` -> ``[3, 7]`` of ``kind``; at least one value."""
     def parse(text: str) -> list:
         try:
-            return [kind(v.replace(" ", "")) for v in text.split(",") if v.strip()]
+            values = [kind(v.replace(" ", "")) for v in text.split(",") if v.strip()]
         except ValueError:
+            values = None
+        if not values:
             raise argparse.ArgumentTypeError(
-                f"expected comma-separated {kind.__name__} values, got {text!r}") from None
+                f"expected comma-separated {kind.__name__} values, got {text!r}")
+        return values
     return parse
 
 

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from verify.commands.common import set_threads
+from verify.commands.common import threads
 
 
 def register(p: argparse.ArgumentParser) -> None:
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         output.check(outs[n], (*module.FILES, output.COMMAND), args.force)
     trains = [n for n in names if getattr(modules[n], "TRAINING", False)]
     runs = training.runs_folder(args.runs, outs[trains[0]]) if trains else None
-    set_threads(args.threads)
+    threads(args)
     made_by = "untangle " + shlex.join(["figs", *args.argv])
     total, load = time.perf_counter(), _load()
     for n, module in modules.items():

@@ -5,14 +5,19 @@ and 6). A readable table by default, ``--json`` for one JSON object, ``--plot FI
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from verify.commands.common import comma_list
+from verify.commands.common import (
+    add_resource_options,
+    comma_list,
+    progress,
+    threads,
+    to_json,
+)
 
 if TYPE_CHECKING:
     from bounds.patterns import Pattern
@@ -66,8 +71,12 @@ def register(p: argparse.ArgumentParser) -> None:
     a("--dtype", choices=("float64", "float32"), default="float64")
     a("--seed", type=int, default=0)
     a("--rows", type=int, default=20, help="table rows (t subsampled evenly)")
-    a("--json", action="store_true", help="print one JSON object")
-    a("--plot", metavar="FILE.png", help="log10 norms against t with the bounds as lines")
+    a("--json", action="store_true", help="print one JSON object (strict JSON: null for "
+      "non-finite numbers); no progress bar")
+    a("--plot", metavar="FILE.png", help="log10 norms against t with the bounds as lines and "
+      "violations marked (an existing directory; never overwritten without --force)")
+    a("--force", action="store_true", help="overwrite --plot")
+    add_resource_options(p)
     p.set_defaults(run=run)
 
 
@@ -91,24 +100,42 @@ def _pattern(args: argparse.Namespace) -> Pattern:
 
 def run(args: argparse.Namespace) -> int:
     """Build, measure and report (the handler of ``untangle measure``)."""
-
-    from bounds.domains import POSITIVE_INT
+    from bounds.domains import NONNEG_INT, POSITIVE_INT
+    from verify.device import resolve_device
+    from verify.files import claim_plot, save_figure
     from verify.measurement import measure
     from verify.measurement.runs import network
+    from verify.resources import check_memory, estimate_measure, pattern_entries
 
+    threads(args)
+    NONNEG_INT.check("seed", args.seed)
     for name in ("T", "hidden", "inputs", "width", "stride", "kappa", "rows"):
         value = getattr(args, name)
         if value is not None:
             POSITIVE_INT.check(name, value)
-    pattern = _pattern(args)
+    plot = claim_plot(args.plot, force=args.force) if args.plot else None
+    if args.pattern == "file" or args.pattern_file:
+        pattern = _pattern(args)
+        T, entries = pattern.T, pattern.indices.size
+    else:
+        T = DEFAULT_T if args.T is None else args.T
+        entries = pattern_entries(args.pattern, T, nu=args.width, k=args.stride,
+                                  kappa=args.kappa, E=args.events)
+    check_memory(estimate_measure(T, args.hidden, entries, args.mode, args.learned,
+                                  loss=args.loss != "none", dtype=args.dtype),
+                 resolve_device(args.device), what=f"measuring T = {T} (hidden {args.hidden})",
+                 reduce="--T or --hidden", skip=args.no_memory_check)
+    if args.pattern != "file":
+        pattern = _pattern(args)
     model, x = network(vars(args), pattern)
     m = measure(model, x, mode=args.mode, loss=_loss(args.loss),
-                source="untangle measure " + shlex.join(args.argv))
-    if args.plot:
-        m.plot(args.plot, f"T={m.T}, {args.pattern}{' (learned)' if args.learned else ''}, "
-                          f"{args.spectrum} x{args.scale:g}, {args.nonlin}, mode {m.mode}")
+                source="untangle measure " + shlex.join(args.argv), progress=progress(args))
+    if plot is not None:
+        save_figure(m.plot(title=f"T={m.T}, {args.pattern}"
+                                 f"{' (learned)' if args.learned else ''}, {args.spectrum} "
+                                 f"x{args.scale:g}, {args.nonlin}, mode {m.mode}"), plot)
     if args.json:
-        print(json.dumps(m.to_json()))
+        print(to_json(m.to_json()))
     else:
         print(_table(m, model, args))
         print(_verdicts(m))

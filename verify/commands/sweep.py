@@ -5,9 +5,10 @@ table (:mod:`verify.sweeps`)."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
+
+from verify.commands.common import to_json
 
 EPILOG = """\
 SPEC is a JSON file {"kind": "measure" | "train", "grid": {param: [values...]},
@@ -103,7 +104,7 @@ def _sweep(args: argparse.Namespace, out: Path) -> int:
     summary = {"out": str(out), "points": total, "finished": len(rows),
                "computed": len(computed), "failed": sum(r["error"] is not None for r in rows)}
     if args.json:
-        print(json.dumps(summary))
+        print(to_json(summary))
     else:
         failed = f", {summary['failed']} failed (see their error)" if summary["failed"] else ""
         print(f"{summary['finished']} of {total} points in {out} ({summary['computed']} computed "

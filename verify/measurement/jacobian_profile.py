@@ -20,6 +20,7 @@ The verdicts (:func:`verify.measurement.compare.compare`) are computed with the 
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 from torch import Tensor
+from tqdm import tqdm
 
 from bounds import hypotheses
 from bounds.patterns import Pattern
@@ -199,17 +201,21 @@ def _check(x: object, mode: str, batch_index: int) -> None:
 
 def measure(model: RecurrentModel, x: Tensor, *, mode: str = "fixed",
             loss: Callable[[Rollout], Tensor] | None = None, batch_index: int = 0,
-            source: str = "") -> Measurement:
+            source: str = "", progress: bool = False) -> Measurement:
     """Measure ``G_t = dh_T/dh_t`` for t = 0..T-1 on the sequence ``x[batch_index]``
     (THEORY.md section 5), its norms, lambda_k and mu_k, kappa and d(t, T), and the verdict
     of every catalog bound (section 9); given ``loss(rollout) -> scalar`` over the whole batch
     ``x``, also the loss-gradient profile ``||dL/dh_t||`` of that sequence (alpha detached in
     ``fixed`` mode, live in ``full``). ``source`` says what reproduces the run (it goes with
-    any finding); by default a description of the model and the call.
+    any finding); by default a description of the model and the call. ``progress`` shows the
+    stages on stderr.
     """
     _check(x, mode, batch_index)
     T = x.shape[1]
     beta, gamma, live = float(model.beta), float(model.gamma), bool(model.learned)
+    bar = tqdm(total=5, desc="measure", file=sys.stderr, disable=not progress, leave=False)
+    stage = _stages(bar)
+    stage("forward")
     with torch.no_grad():
         r = model(x[batch_index:batch_index + 1], detach_attention=True, trace=live)
     x = x.to(device=r.h.device, dtype=r.h.dtype)
@@ -217,6 +223,7 @@ def measure(model: RecurrentModel, x: Tensor, *, mode: str = "fixed",
     notes: list[str] = []
     J = gap = None
     Jt = model.step_jacobians(r, 0)
+    stage("G_t (Lemma 1's adjoint)" if Jt is not None else "G_t (autograd)")
     if Jt is not None:
         pattern = r.trace.weights(T)
         M, s = adjoint(graph(pattern, beta, gamma), Jt)
@@ -229,6 +236,7 @@ def measure(model: RecurrentModel, x: Tensor, *, mode: str = "fixed",
         notes.append("J_k is not defined for this cell: lambda_k, mu_k and the bounds that "
                      "need them do not apply")
     if mode == "full" and live:
+        stage("G_t with live attention (autograd)")
         full = _probe_jacobians(model, xb, detach=False)[0][:T].double().cpu().numpy()
         fixed = mantissa * 10.0 ** log10_scale[:, None, None]
         with np.errstate(divide="ignore", invalid="ignore"):  # G_full may underflow to 0
@@ -236,6 +244,7 @@ def measure(model: RecurrentModel, x: Tensor, *, mode: str = "fixed",
         mantissa, log10_scale = full, np.zeros(T)
     if mode == "full" and not live:
         notes.append("no learned attention: no score terms, full equals fixed")
+    stage("norms")
     lam = mu = steps = None
     if J is not None:
         sv = np.linalg.svd(J, compute_uv=False)
@@ -250,8 +259,18 @@ def measure(model: RecurrentModel, x: Tensor, *, mode: str = "fixed",
         trace=r.trace if live else None,
         grad_norm=None if loss is None else _loss_profile(model, x, loss, mode, batch_index),
         gap=gap, source=source or _describe(model, x, mode, batch_index), notes=notes)
+    stage("verdicts")
     m.verdicts = compare(m)
+    bar.close()
     return m
+
+
+def _stages(bar: tqdm) -> Callable[[str], None]:
+    """A callable that names the next stage on ``bar`` and moves it on."""
+    def stage(name: str) -> None:
+        bar.set_postfix_str(name)
+        bar.update(min(1, bar.total - bar.n))
+    return stage
 
 
 def _describe(model: RecurrentModel, x: Tensor, mode: str, batch_index: int) -> str:
