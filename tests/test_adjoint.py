@@ -17,7 +17,7 @@ from strategies import random_patterns
 
 from bounds import patterns
 from bounds.recursions import graph, path_sum
-from verify.measurement.adjoint import _schedule, adjoint, blocked_adjoint
+from verify.measurement.adjoint import BLOCK_LONG, _schedule, adjoint, blocked_adjoint
 
 LN10 = math.log(10.0)
 U32 = float(np.finfo(np.float32).eps) / 2
@@ -152,9 +152,12 @@ def test_rnn_over_100000_steps(dtype):
 def test_uniform_and_sparse_take_their_fast_paths():
     """The cases the equality tests must cover exist: uniform attention runs on the prefix sum
     (no pushes but the recurrent edge into each block), a kappa-sparse pattern pushes through
-    sparse products, a window through dense ones; each still equals the reference."""
+    sparse products, a window through dense ones; each still equals the reference, with the
+    given block and with the default one (short for these, long for dense attention)."""
+    dense = np.tril(np.random.default_rng(0).uniform(0.1, 1.0, (150, 150)))
     cases = [(patterns.uniform(200), 16), (patterns.sparse(300, 4, seed=2), 32),
-             (patterns.window(300, 20), 32)]
+             (patterns.window(300, 20), 32), (patterns.from_matrix(dense / dense.sum(1)[:, None]),
+                                              None)]
     for p, block in cases:
         g = graph(p, 0.5, 0.5)
         sc = _schedule(g, block)
@@ -165,8 +168,12 @@ def test_uniform_and_sparse_take_their_fast_paths():
             assert (~sc.dense[pushed > 0]).any()
         if p.kind == "window":
             assert sc.dense[pushed > 0].all()
+        if p.kind == "matrix":
+            assert sc.B == BLOCK_LONG
         J = jacobians(p.T, 3, p.T)
-        assert_same_adjoint(blocked_adjoint(g, J, block=block), adjoint(g, J), 1e-12)
+        ref = adjoint(g, J)
+        assert_same_adjoint(blocked_adjoint(g, J, block=block), ref, 1e-12)
+        assert_same_adjoint(blocked_adjoint(g, J), ref, 1e-12)
 
 
 SYNCS = ("item", "tolist", "numpy", "cpu", "__bool__", "__float__", "__int__", "__index__")

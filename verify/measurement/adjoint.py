@@ -26,11 +26,17 @@ from torch import Tensor
 from bounds.domains import POSITIVE_INT
 from bounds.recursions import Graph
 
-#: Default block size of :func:`blocked_adjoint`. Within a block every node pulls from all later
-#: nodes of its block (about ``block * n^2`` flops, below the ``2 n^3`` of its own step product
-#: while ``block <= 2n``); every block costs a fixed number of device operations (about 30)
-#: against about 13 per node, so 64 keeps the per-block share small for any n.
-BLOCK = 64
+#: Default block sizes of :func:`blocked_adjoint`. Within a block every node pulls from its
+#: block's later nodes: a matrix-vector product over up to ``block`` rows of n^2, bound by
+#: memory traffic, so short blocks are cheaper per node; edges that reach further back are
+#: pushed once per block as a matrix product, whose efficiency grows with the block. Hence
+#: :data:`BLOCK_SHORT` when few edges reach further than it (window, events, uniform attention
+#: through its prefix sums), else :data:`BLOCK_LONG` (dense learned attention, strided).
+#: Every block costs about 30 device operations against about 13 per node.
+BLOCK_SHORT, BLOCK_LONG = 16, 64
+
+#: Pushed edges per node beyond which :data:`BLOCK_LONG` is the default.
+LONG_EDGES = 32
 
 #: The scale of an empty accumulator: finite, so that ``exp(-inf - FLOOR) = 0`` where
 #: ``exp(-inf - -inf)`` would be nan, and below any real scale (|s| < 10^3 per step).
@@ -153,7 +159,16 @@ def _prefix(g: Graph, w: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.nd
     return p, u
 
 
-def _schedule(g: Graph, B: int) -> _Schedule:
+def _default_block(src: np.ndarray, dst: np.ndarray, p: np.ndarray, T: int) -> int:
+    """:data:`BLOCK_SHORT`, or :data:`BLOCK_LONG` when the short blocks would push more than
+    :data:`LONG_EDGES` edges per node (edges longer than a block that no prefix sum takes)."""
+    B = BLOCK_SHORT
+    prefix = (src < p[dst - 1]) & (p[dst - 1] >= dst - 1 - 2 * B)
+    pushed = np.count_nonzero((dst - src > B) & ~prefix)
+    return BLOCK_LONG if pushed > LONG_EDGES * T else B
+
+
+def _schedule(g: Graph, block: int | None) -> _Schedule:
     """Split the edges of ``g`` into in-block pulls, pushes to earlier blocks and prefix sums.
 
     Node j uses the prefix-sum form when its first ``p_j`` predecessors carry one weight
@@ -166,12 +181,13 @@ def _schedule(g: Graph, B: int) -> _Schedule:
     w = g.weight.astype(float)
     src = g.src.astype(np.int64)
     dst = np.repeat(np.arange(1, T + 1), np.diff(g.ptr))
+    p, u = _prefix(g, w, dst)
+    B = block or _default_block(src, dst, p, T)
     nb = T // B + 1
     ends = T + 1 - np.arange(nb) * B
     starts = np.maximum(0, ends - B)
     blk = (T - np.arange(T + 1)) // B
     a_of = starts[blk]
-    p, u = _prefix(g, w, dst)
     aj, ap = a_of[1:], np.maximum(0, a_of[1:] - B)
     pre = (np.diff(g.ptr) > 0) & (aj > 0) & (p >= 1) & (p >= ap)
     case_a, case_b = pre & (p >= aj), pre & (p < aj)
@@ -260,7 +276,8 @@ def blocked_adjoint(g: Graph, J: Tensor, *, block: int | None = None
     (``G_i = M[i] * exp(s[i])``, M (T+1, n, n) on J's device and dtype with ``max |M_i| = 1``,
     s float64 numpy of length T+1, ``-inf`` where ``G_i = 0``) up to rounding.
 
-    Blocks of ``block`` nodes (default :data:`BLOCK`) run from the end. Inside a block each
+    Blocks of ``block`` nodes (default: :data:`BLOCK_SHORT` or :data:`BLOCK_LONG`, chosen
+    from the graph) run from the end. Inside a block each
     node pulls from its block's later nodes (one product of a weight row with their stacked
     ``K_j``); when a block is done, all its edges from earlier nodes are pushed at once, as one
     (dense or sparse) product of the weights ``W[sources, block]`` with the block's ``K_j`` as
@@ -274,9 +291,11 @@ def blocked_adjoint(g: Graph, J: Tensor, *, block: int | None = None
     ``2 block + 1`` matrices.
     """
     _check(g, J)
-    B = BLOCK if block is None else int(POSITIVE_INT.check("block", block))
+    if block is not None:
+        block = int(POSITIVE_INT.check("block", block))
     T, n = J.shape[0], J.shape[-1]
-    sc = _schedule(g, B)
+    sc = _schedule(g, block)
+    B = sc.B
     dev, dt = J.device, J.dtype
     f64 = torch.float64
 
@@ -323,7 +342,10 @@ def blocked_adjoint(g: Graph, J: Tensor, *, block: int | None = None
         lo, up = sc.push_off[k], sc.push_off[k + 1]
         if up > lo:
             c0, c1 = sc.cols[k]
-            _push(Mf, s, P[c0:c1], sb[c0:c1], rows[sc.rows_off[k]:sc.rows_off[k + 1]],
+            r0, r1 = sc.rows_off[k], sc.rows_off[k + 1]
+            span = sc.push_rows[r0], sc.push_rows[r1 - 1] + 1
+            _push(Mf, s, P[c0:c1], sb[c0:c1],
+                  slice(*span) if span[1] - span[0] == r1 - r0 else rows[r0:r1],
                   (er[lo:up], ec[lo:up], el[lo:up]), bool(sc.dense[k]), lift)
         if sc.r_update[k]:
             h = B + 1 + int(sc.cin[k])
@@ -338,28 +360,33 @@ def blocked_adjoint(g: Graph, J: Tensor, *, block: int | None = None
     return M, s.cpu().numpy()
 
 
-def _push(Mf: Tensor, s: Tensor, P: Tensor, sb: Tensor, rows: Tensor,
+def _push(Mf: Tensor, s: Tensor, P: Tensor, sb: Tensor, rows: Tensor | slice,
           edges: tuple[Tensor, Tensor, Tensor], dense: bool,
           lift: Callable[[Tensor], Tensor]) -> None:
-    """``A_i += sum_j w(i -> j) K_j`` for the sources ``rows`` of the edges into the block just
-    done, ``edges`` = (row into ``rows``, column into ``P``, log w), with the columns ``P`` and
-    their scales ``sb``; every accumulator is rescaled to ``max(s_i, max_j log w + s_j)``. The
-    weights form a dense matrix when ``dense``, else a sparse one."""
+    """``A_i += sum_j w(i -> j) K_j`` for the sources ``rows`` (indices, or a slice when they
+    are contiguous: then in place) of the edges into the block just done, ``edges`` = (row
+    into ``rows``, column into ``P``, log w), with the columns ``P`` and their scales ``sb``;
+    every accumulator is rescaled to ``max(s_i, max_j log w + s_j)``. The weights form a dense
+    matrix when ``dense``, else a sparse one."""
     er, ec, el = edges
-    nr, m = rows.numel(), P.shape[0]
-    acc = s.index_select(0, rows)
+    contiguous = isinstance(rows, slice)
+    acc = s[rows] if contiguous else s.index_select(0, rows)
     v = el + sb.index_select(0, ec)  # (index_select: tensor[idx] is far slower on CPU)
     top = acc.scatter_reduce(0, er, v, "amax")  # >= acc >= FLOOR: finite
-    A = Mf.index_select(0, rows)
+    A = Mf[rows] if contiguous else Mf.index_select(0, rows)
     A.mul_(lift((acc - top).exp_())[:, None])
     coef = lift((v - top.index_select(0, er)).exp_())
+    shape = (acc.numel(), P.shape[0])
     if dense:
-        W = torch.zeros((nr, m), dtype=A.dtype, device=A.device)
+        W = torch.zeros(shape, dtype=A.dtype, device=A.device)
         W.index_put_((er, ec), coef)
         A.addmm_(W, P)
     else:
-        W = torch.sparse_coo_tensor(torch.stack([er, ec]), coef, (nr, m), is_coalesced=True,
+        W = torch.sparse_coo_tensor(torch.stack([er, ec]), coef, shape, is_coalesced=True,
                                     check_invariants=False)
         A.add_(torch.sparse.mm(W, P))
-    Mf.index_copy_(0, rows, A)
-    s.index_copy_(0, rows, top)
+    if contiguous:
+        s[rows] = top
+    else:
+        Mf.index_copy_(0, rows, A)
+        s.index_copy_(0, rows, top)
