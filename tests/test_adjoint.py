@@ -16,7 +16,7 @@ from reference import jacobian_path_sum
 from strategies import random_patterns
 
 from bounds import patterns
-from bounds.recursions import graph, path_sum
+from bounds.recursions import Graph, graph, path_sum
 from verify.measurement.adjoint import BLOCK_LONG, _schedule, adjoint, blocked_adjoint
 
 LN10 = math.log(10.0)
@@ -246,6 +246,13 @@ def test_cuda_peak_memory_within_twice_the_output():
 def test_bad_block_is_refused(block):
     with pytest.raises(ValueError, match="parameter 'block'"):
         blocked_adjoint(graph(patterns.uniform(3), 0.5, 0.5), jacobians(3, 2, 0), block=block)
+
+
+def test_nonpositive_edge_weights_are_refused():
+    g = graph(patterns.uniform(3), 0.5, 0.5)
+    bad = Graph(g.T, g.ptr, g.src, -g.weight)
+    with pytest.raises(ValueError, match="parameter 'g'"):
+        blocked_adjoint(bad, jacobians(3, 2, 0))
 
 
 def test_wrong_number_of_jacobians_is_refused():

@@ -12,7 +12,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from verify.measurement.norms import gram_spectrum, norms
+from verify.measurement.norms import certified, gram, norms
 
 U = float(np.finfo(np.float64).eps) / 2
 #: The promised accuracy of sigma_min (the measurement's RTOL), stated here, not imported.
@@ -36,7 +36,7 @@ def numpy_reference(X: np.ndarray, scale: np.ndarray) -> dict[str, np.ndarray]:
 
 def assert_matches_svd(X: np.ndarray) -> dict[str, np.ndarray]:
     """Relative tolerances: ||X||_2 within 4 n^2 u (the Gram bound, see the module) plus
-    numpy's own n u; ||X||_F within (n^2 + n + 2) u; sigma_min within SIGMA_MIN_RTOL plus
+    numpy's own n u; ||X||_F within (2n + 2) u; sigma_min within SIGMA_MIN_RTOL plus
     8 n u ||X||_2 / sigma_min (an SVD's absolute accuracy, ours and numpy's). Compared as
     log10, where a relative error r is r / ln 10, plus the rounding of the two logarithms."""
     n = X.shape[-1]
@@ -45,7 +45,7 @@ def assert_matches_svd(X: np.ndarray) -> dict[str, np.ndarray]:
     live = sv[:, 0] > 0
     assert np.all(np.isneginf(got["log10_norm2"][~live]))
     rel = {"norm2": np.full(live.sum(), (4 * n * n + n) * U),
-           "fro": np.full(live.sum(), (n * n + n + 2) * U),
+           "fro": np.full(live.sum(), (2 * n + 2) * U),
            "sigma_min": SIGMA_MIN_RTOL + 8 * n * U * sv[live, 0] / sv[live, -1]}
     for k in KEYS:
         want = ref[k][live]
@@ -84,16 +84,17 @@ def test_ill_conditioned_matrices_match_numpy_svd(n, log_kappa, seed):
 
 
 def test_gram_route_is_certified_only_when_well_conditioned():
-    """The switch between the two routes: kappa 2 passes the Gram bound, kappa 10^6 (its
-    squared condition number times n u exceeds SIGMA_MIN_RTOL) does not."""
+    """The Gram bound holds (every eigenvalue of X^T X within delta of sigma_i^2) and decides
+    the route: kappa 2 is certified, kappa 10^6 (squared condition number times n u above
+    SIGMA_MIN_RTOL) is not."""
     rng = np.random.default_rng(0)
-    for kappa, certified in ((2.0, True), (1e6, False)):
+    for kappa, ok in ((2.0, True), (1e6, False)):
         X = haar(rng, 8) @ np.diag(np.linspace(1, 1 / kappa, 8)) @ haar(rng, 8).T
-        lam, fro2, delta = gram_spectrum(torch.as_tensor(X)[None])
-        assert bool(delta[0] <= SIGMA_MIN_RTOL * lam[0, 0]) is certified
-        np.testing.assert_array_less(np.abs(lam[0].numpy()
-                                            - np.linalg.svd(X, compute_uv=False)[::-1] ** 2),
-                                     delta[0].item())
+        H, delta = gram(torch.as_tensor(X)[None])
+        lam = torch.linalg.eigvalsh(H)
+        assert bool(certified(lam, delta)[0]) is ok
+        sv2 = np.linalg.svd(X, compute_uv=False)[::-1] ** 2
+        np.testing.assert_array_less(np.abs(lam[0].numpy() - sv2), delta[0].item())
 
 
 def test_extreme_entries_zero_and_singular_matrices():

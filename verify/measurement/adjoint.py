@@ -179,6 +179,9 @@ def _schedule(g: Graph, block: int | None) -> _Schedule:
     """
     T = g.T
     w = g.weight.astype(float)
+    if np.any(~(w > 0)):
+        raise ValueError("parameter 'g' must have edge weights > 0 (the dependency graph of a "
+                         "pattern with beta, gamma >= 0)")
     src = g.src.astype(np.int64)
     dst = np.repeat(np.arange(1, T + 1), np.diff(g.ptr))
     p, u = _prefix(g, w, dst)
@@ -277,18 +280,18 @@ def blocked_adjoint(g: Graph, J: Tensor, *, block: int | None = None
     s float64 numpy of length T+1, ``-inf`` where ``G_i = 0``) up to rounding.
 
     Blocks of ``block`` nodes (default: :data:`BLOCK_SHORT` or :data:`BLOCK_LONG`, chosen
-    from the graph) run from the end. Inside a block each
-    node pulls from its block's later nodes (one product of a weight row with their stacked
-    ``K_j``); when a block is done, all its edges from earlier nodes are pushed at once, as one
-    (dense or sparse) product of the weights ``W[sources, block]`` with the block's ``K_j`` as
-    rows of length n^2, into the sources' accumulators (kept in their rows of M until their
-    turn). Only nodes with an edge into the block are touched, so a window pattern costs
-    O(T n^3 + T nu n^2), not O(T^2 n^2). A node j whose predecessors ``0..p_j-1`` share one
-    weight (uniform attention) enters a running prefix sum instead, so uniform attention costs
-    O(T n^3 + T block n^2). Scales are float64 tensors on J's device, one per node: a weight
-    row is normalised by its largest ``w exp(s_j)`` and every G_i by its largest entry, so no
-    value is read back to the host before the end (one synchronisation in all). Memory: M plus
-    ``2 block + 1`` matrices.
+    from the graph) run from the end. Inside a block each node pulls from its block's later
+    nodes (one product of a weight row with their stacked ``K_j``); when a block is done,
+    all its edges from earlier nodes are pushed at once, as one (dense or sparse) product of
+    the weights ``W[sources, block]`` with the block's ``K_j`` as rows of length n^2, into the
+    sources' accumulators (kept in their rows of M until their turn). Only nodes with an edge
+    into the block are touched, so a window pattern costs O(T n^3 + T nu n^2), not
+    O(T^2 n^2). A node j whose predecessors ``0..p_j-1`` share one weight (uniform attention)
+    enters a running prefix sum instead, so uniform attention costs O(T n^3 + T block n^2).
+    Scales are float64 tensors on J's device, one per node: a weight row is normalised by its
+    largest ``w exp(s_j)`` and every G_i by its largest entry, so no value is read back to the
+    host before the end (one synchronisation in all). Memory: M plus ``2 block + 1``
+    matrices.
     """
     _check(g, J)
     if block is not None:

@@ -1,18 +1,23 @@
 """Spectral norm, Frobenius norm and sigma_min of many matrices at once, on their device, and
 their log10 with a carried scale (THEORY.md section 5: the Jacobian profile and its log domain).
 
-Each matrix X is first scaled by a power of two (exact) so that ``max |X| in [1/2, 1)``; then:
+Each matrix X is first scaled by a power of two (exact) so that ``max |X| in [1/2, 1)``, then
+``H = X^T X`` is formed (batched):
 
-* Frobenius: the square root of the sum of squares (relative error <= (n^2 + 2) u).
-* Spectral norm and sigma_min: eigenvalues of the Gram matrix ``H = X^T X`` (batched
-  ``eigvalsh``). Forming H moves each eigenvalue by at most ``gamma_n ||X||_F^2`` (each entry
-  is an inner product of length n: ``|dH| <= gamma_n |X|^T |X|``), the symmetric eigensolver by
-  at most ``p(n) u ||H||_2`` more (backward stable; we take p(n) = n), so every computed
-  ``lambda_i`` is within ``delta = 4 n u ||X||_F^2`` of ``sigma_i^2`` (Weyl). Hence
-  ``||X||_2`` has relative error <= ``delta / ||X||_2^2 <= 4 n^2 u`` (2e-12 at n = 64), and
+* Frobenius: ``sqrt(trace H)`` (relative error <= (n + 2) u).
+* Spectral norm and sigma_min from the eigenvalues of H (batched ``eigvalsh``). Forming H
+  moves each eigenvalue by at most ``gamma_n ||X||_F^2`` (each entry is an inner product of
+  length n: ``|dH| <= gamma_n |X|^T |X|``), the symmetric eigensolver by at most
+  ``p(n) u ||H||_2`` more (backward stable; we take p(n) = n), so every computed ``lambda_i``
+  is within ``delta = 4 n u ||X||_F^2`` of ``sigma_i^2`` (Weyl). Hence ``||X||_2`` has
+  relative error <= ``delta / ||X||_2^2 <= 4 n^2 u`` (2e-12 at n = 64), and
   ``sigma_min = sqrt(lambda_min)`` has relative error <= ``delta / lambda_min``, which squares
-  the condition number: it is kept only where that bound is <= :data:`SIGMA_MIN_RTOL`, and
-  recomputed by a batched SVD elsewhere (absolute error ~ n u ||X||_2, the best available).
+  the condition number: it is kept only where that bound is <= :data:`SIGMA_MIN_RTOL`.
+* Elsewhere both come from a batched SVD (absolute error ~ n u ||X||_2, the best available).
+  A Cholesky factor ``H = L L^T`` sends a matrix there without the eigenvalues when the bound
+  cannot hold: ``lambda_min = sigma_min(L)^2 <= min_i L_ii^2``. Products of many Jacobians
+  are ill-conditioned (kappa > 10^7 for most t of a tanh network's profile), so in practice
+  the SVD does most of the work; the Gram route pays off on well-conditioned profiles.
 
 u is float64's unit roundoff: a float32 mantissa is measured in float64, exactly as given.
 """
@@ -36,28 +41,38 @@ U64 = float(np.finfo(np.float64).eps) / 2
 LOG10_2 = math.log10(2.0)
 
 
-def gram_spectrum(Y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """For a batch Y (B, n, n) of float64 matrices: the eigenvalues of ``Y^T Y`` (ascending),
-    ``||Y||_F^2`` and the bound ``delta = 4 n u ||Y||_F^2`` on ``|lambda_i - sigma_i^2|``."""
-    fro2 = torch.linalg.vector_norm(Y, dim=(1, 2)) ** 2
-    lam = torch.linalg.eigvalsh(Y.mT @ Y)
-    return lam, fro2, 4 * Y.shape[-1] * U64 * fro2
+def gram(Y: Tensor) -> tuple[Tensor, Tensor]:
+    """For a batch Y (B, n, n) of float64 matrices: ``H = Y^T Y`` and the bound
+    ``delta = 4 n u ||Y||_F^2`` on ``|lambda_i(H) - sigma_i(Y)^2|`` (module docstring)."""
+    H = Y.mT @ Y
+    return H, 4 * Y.shape[-1] * U64 * H.diagonal(dim1=1, dim2=2).sum(-1)
+
+
+def certified(lam: Tensor, delta: Tensor) -> Tensor:
+    """Where ``sqrt(lam_min)`` is sigma_min to :data:`SIGMA_MIN_RTOL` (``lam`` ascending)."""
+    return delta <= SIGMA_MIN_RTOL * lam[:, 0]
 
 
 def _chunk(X: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """log10 of (||X||_2, ||X||_F, sigma_min) of the scaled matrices and log10 of the scale."""
     X = X.to(torch.float64)
-    e = torch.frexp(X.abs().amax(dim=(1, 2)))[1][:, None, None].to(torch.float64)
-    half = torch.div(e, 2, rounding_mode="floor")  # two exact steps: 2^-e alone may overflow
-    Y = X * torch.exp2(-half) * torch.exp2(half - e)
-    lam, fro2, delta = gram_spectrum(Y)
-    lmin = lam[:, 0]
-    smin = lmin.clamp(min=0).sqrt()
-    redo = torch.nonzero((fro2 > 0) & ~(delta <= SIGMA_MIN_RTOL * lmin)).flatten()
-    if redo.numel():
-        smin[redo] = torch.linalg.svdvals(Y.index_select(0, redo))[:, -1]
-    return (lam[:, -1].clamp(min=0).log10() / 2, fro2.log10() / 2, smin.log10(),
-            e.flatten() * LOG10_2)
+    # 2^-e is finite for e >= -1021; a smaller (subnormal) peak keeps max |Y| >= 2^-53
+    e = torch.frexp(X.abs().amax(dim=(1, 2)))[1].clamp(min=-1021).to(torch.float64)
+    Y = X * torch.exp2(-e)[:, None, None]
+    H, delta = gram(Y)
+    fro2 = H.diagonal(dim1=1, dim2=2).sum(-1)
+    L, info = torch.linalg.cholesky_ex(H)
+    hopeful = (info == 0) & (delta <= SIGMA_MIN_RTOL * L.diagonal(dim1=1, dim2=2).amin(-1) ** 2)
+    norm2, smin = torch.zeros_like(fro2), torch.zeros_like(fro2)
+    idx = torch.nonzero(hopeful).flatten()
+    lam = torch.linalg.eigvalsh(H.index_select(0, idx))
+    norm2[idx], smin[idx] = lam[:, -1].sqrt(), lam[:, 0].clamp(min=0).sqrt()
+    idx = torch.cat([idx[~certified(lam, delta[idx])],
+                     torch.nonzero(~hopeful & (fro2 > 0)).flatten()])
+    if idx.numel():
+        sv = torch.linalg.svdvals(Y.index_select(0, idx))
+        norm2[idx], smin[idx] = sv[:, 0], sv[:, -1]
+    return norm2.log10(), fro2.log10() / 2, smin.log10(), e * LOG10_2
 
 
 def norms(M: Tensor | np.ndarray, log10_scale: Tensor | np.ndarray) -> dict[str, np.ndarray]:
