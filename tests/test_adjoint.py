@@ -42,10 +42,10 @@ def named_patterns(draw: st.DrawFn, max_T: int = 40) -> patterns.Pattern:
 coefficient = st.sampled_from([0.0, 0.5, 1.0]) | st.floats(0.0, 2.0, allow_subnormal=False)
 
 
-def jacobians(T: int, n: int, seed: int, scale: float = 1.0) -> torch.Tensor:
-    """Random step Jacobians of spectral size about ``scale`` (sign-indefinite: paths cancel)."""
+def jacobians(T: int, n: int, seed: int) -> torch.Tensor:
+    """Random step Jacobians of spectral size about 1 (sign-indefinite: paths cancel)."""
     rng = np.random.default_rng(seed)
-    return torch.as_tensor(rng.standard_normal((T, n, n)) * scale / math.sqrt(n))
+    return torch.as_tensor(rng.standard_normal((T, n, n)) / math.sqrt(n))
 
 
 def undo(M: torch.Tensor, s: np.ndarray, unit: np.ndarray) -> np.ndarray:
