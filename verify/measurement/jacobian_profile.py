@@ -6,8 +6,9 @@ so its G_t is that of the batch run. Two modes:
 
 * ``fixed``: attention weights detached (Lemma 1's setting). A model whose cell has step
   Jacobians (``step_jacobians`` not None: the vanilla cell) goes through Lemma 1's matrix
-  adjoint recursion (:func:`verify.measurement.adjoint.adjoint`, log-scaled, so long horizons
-  do not underflow); any other cell through autograd on the probes with ``detach_attention``.
+  adjoint recursion by blocks (:func:`verify.measurement.adjoint.blocked_adjoint`, log-scaled,
+  so long horizons do not underflow); any other cell through autograd on the probes with
+  ``detach_attention``. Norms are batched (:func:`verify.measurement.norms.norms`).
 * ``full``: autograd on the probes through learned attention (score terms live; a model says
   it has them with ``learned``). The fixed G_t is computed too and the score-term gap
   ``||G_full - G_fixed||_2 / ||G_full||_2`` is reported per t. A fixed pattern has no score
@@ -33,8 +34,9 @@ from tqdm import tqdm
 from bounds import hypotheses
 from bounds.patterns import Pattern
 from bounds.recursions import dependency_depth, graph, sparsity
-from verify.measurement.adjoint import adjoint
+from verify.measurement.adjoint import blocked_adjoint
 from verify.measurement.compare import Finding, Verdict, compare, context
+from verify.measurement.norms import norms
 from verify.models.rollout import RecurrentModel, Rollout, Trace
 
 if TYPE_CHECKING:
@@ -175,18 +177,6 @@ def _probe_jacobians(model: RecurrentModel, x: Tensor, detach: bool) -> tuple[Te
     return torch.stack(rows, 1), r
 
 
-def _norms(mantissa: np.ndarray, log10_scale: np.ndarray) -> dict[str, np.ndarray]:
-    """Spectral, Frobenius norms and sigma_min of ``mantissa * 10**log10_scale``, and log10."""
-    sv = np.linalg.svd(mantissa, compute_uv=False)
-    with np.errstate(divide="ignore"):
-        logs = {
-            "log10_norm2": np.log10(sv[:, 0]) + log10_scale,
-            "log10_fro": np.log10(np.linalg.norm(sv, axis=1)) + log10_scale,
-            "log10_sigma_min": np.log10(sv[:, -1]) + log10_scale,
-        }
-    return {**logs, **{k[6:]: 10.0 ** v for k, v in logs.items()}}
-
-
 def _check(x: object, mode: str, batch_index: int) -> None:
     if mode not in MODES:
         raise ValueError(f"parameter 'mode' must be one of {', '.join(MODES)}, got {mode!r}")
@@ -226,35 +216,35 @@ def measure(model: RecurrentModel, x: Tensor, *, mode: str = "fixed",
     stage("G_t (Lemma 1's adjoint)" if Jt is not None else "G_t (autograd)")
     if Jt is not None:
         pattern = r.trace.weights(T)
-        M, s = adjoint(graph(pattern, beta, gamma), Jt)
-        mantissa, log10_scale = M[:T].double().cpu().numpy(), s[:T] / LN10
-        J = Jt.double().cpu().numpy()
+        M, s = blocked_adjoint(graph(pattern, beta, gamma), Jt)
+        mantissa, log10_scale = M[:T], s[:T] / LN10
+        J = Jt
     else:
         G, r = _probe_jacobians(model, xb, detach=True)
-        mantissa, log10_scale = G[:T].double().cpu().numpy(), np.zeros(T)
+        mantissa, log10_scale = G[:T], np.zeros(T)
         pattern = r.trace.weights(T)
         notes.append("J_k is not defined for this cell: lambda_k, mu_k and the bounds that "
                      "need them do not apply")
     if mode == "full" and live:
         stage("G_t with live attention (autograd)")
         full = _probe_jacobians(model, xb, detach=False)[0][:T].double().cpu().numpy()
-        fixed = mantissa * 10.0 ** log10_scale[:, None, None]
+        fixed = mantissa.double().cpu().numpy() * 10.0 ** log10_scale[:, None, None]
         with np.errstate(divide="ignore", invalid="ignore"):  # G_full may underflow to 0
             gap = _spectral(full - fixed) / _spectral(full)
-        mantissa, log10_scale = full, np.zeros(T)
+        mantissa, log10_scale = torch.from_numpy(full), np.zeros(T)
     if mode == "full" and not live:
         notes.append("no learned attention: no score terms, full equals fixed")
     stage("norms")
     lam = mu = steps = None
     if J is not None:
-        sv = np.linalg.svd(J, compute_uv=False)
-        lam, mu = sv[:, 0], sv[:, -1]
-        steps = hypotheses.step_summary(J)
+        step = norms(J, np.zeros(T))
+        lam, mu = step["norm2"], step["sigma_min"]
+        steps = hypotheses.step_summary(J.double().cpu().numpy())
     dtype = str(x.dtype).removeprefix("torch.")
     m = Measurement(
         T=T, n=model.hidden, mode=mode, device=str(x.device), dtype=dtype, beta=beta,
-        gamma=gamma, learned=live, pattern=pattern, mantissa=mantissa,
-        log10_scale=log10_scale, **_norms(mantissa, log10_scale), lam=lam, mu=mu, steps=steps,
+        gamma=gamma, learned=live, pattern=pattern, mantissa=mantissa.double().cpu().numpy(),
+        log10_scale=log10_scale, **norms(mantissa, log10_scale), lam=lam, mu=mu, steps=steps,
         kappa=sparsity(pattern), depth=dependency_depth(pattern, beta, gamma),
         trace=r.trace if live else None,
         grad_norm=None if loss is None else _loss_profile(model, x, loss, mode, batch_index),

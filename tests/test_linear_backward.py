@@ -1,0 +1,78 @@
+"""The one rollout (verify/models/rollout.py) keeps the backward pass linear in T for every
+model of the zoo: inputs and probes are split along time once, never sliced step by step.
+
+A per-step slice ``x[:, t]`` of a time-indexed tensor costs nothing forward, but its backward
+node materialises a gradient of the full size of ``x`` (zeros but one step), once per step:
+O(T^2) work and traffic. Checked on the autograd graph of ``model(x, probe=p).h.sum()`` at
+T and 2T, not on time: (1) the view nodes (select, slice, unbind, index, ...) whose input
+has a time dimension are O(1) in number, not one per step; (2) the bytes of the gradients
+that view nodes produce in backward at most double (<= 2.2x) from T to 2T; (3) the bytes of
+the tensors saved for backward at most double as well (full attention, memrnn, excepted: it
+saves its t attended states at every step t, O(T^2) by construction, so there the bound is
+quadratic, <= 4.4x).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import torch
+from torch.autograd.graph import Node
+
+from verify.models import MODELS, build
+
+T0, BATCH, INPUTS, HIDDEN, NU, RHO = 50, 2, 3, 4, 3, 2  # no size but time equals T or T+1
+VIEWS = re.compile(r"(Select|Slice|Unbind|Index|AsStrided|Narrow|Split|Chunk|Gather|Diagonal)")
+QUADRATIC = {"memrnn"}
+
+
+def nodes(root: Node) -> list[Node]:
+    """Every node of the autograd graph below ``root``."""
+    seen, todo = {root}, [root]
+    while todo:
+        for child, _ in todo.pop().next_functions:
+            if child is not None and child not in seen:
+                seen.add(child)
+                todo.append(child)
+    return list(seen)
+
+
+def backward_profile(name: str, T: int) -> tuple[int, int, int]:
+    """(view nodes whose input has a time dimension, bytes of the gradients view nodes
+    produce in backward, bytes saved for backward) for one forward/backward with a probe."""
+    model = build(name, INPUTS, hidden=HIDDEN, nu=NU, rho=RHO, dtype=torch.float64)
+    x = torch.as_tensor(np.random.default_rng(T).standard_normal((BATCH, T, INPUTS)))
+    probe = x.new_zeros(BATCH, T + 1, HIDDEN, requires_grad=True)
+    saved = [0]
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        saved[0] += t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = model(x, probe=probe).h.sum()
+    timed, produced = [0], [0]
+
+    def hook(grad_inputs: tuple, _: tuple) -> None:
+        grads = [g for g in grad_inputs if g is not None]
+        produced[0] += sum(g.numel() * g.element_size() for g in grads)
+        timed[0] += any(set(g.shape) & {T, T + 1} for g in grads)
+
+    for node in nodes(out.grad_fn):
+        if VIEWS.search(type(node).__name__):
+            node.register_hook(hook)
+    out.backward()
+    assert probe.grad is not None and torch.isfinite(probe.grad).all()
+    return timed[0], produced[0], saved[0]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_backward_is_linear_in_T(name):
+    (timed1, grads1, saved1), (timed2, grads2, saved2) = (backward_profile(name, T)
+                                                          for T in (T0, 2 * T0))
+    assert timed1 == timed2 <= 4, f"{name}: view nodes on time-indexed tensors {timed1, timed2}"
+    assert grads2 <= 2.2 * grads1, f"{name}: view-gradient bytes x{grads2 / grads1:.2f}"
+    bound = 4.4 if name in QUADRATIC else 2.2
+    assert saved2 <= bound * saved1, f"{name}: saved bytes x{saved2 / saved1:.2f}"

@@ -1,0 +1,153 @@
+"""Batched norms (THEORY.md section 5) against numpy's SVD of the same matrices (generic
+non-symmetric ones), against the singular values an ill-conditioned matrix was built from,
+on zero, subnormal and huge matrices, with carried log10 scales far outside the float
+range."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from verify.measurement.norms import norms
+
+U = float(np.finfo(np.float64).eps) / 2
+KEYS = ("norm2", "fro", "sigma_min")
+
+
+def haar(rng: np.random.Generator, n: int) -> np.ndarray:
+    q, r = np.linalg.qr(rng.standard_normal((n, n)))
+    return q * np.sign(np.diag(r))
+
+
+def numpy_reference(X: np.ndarray, scale: np.ndarray) -> dict[str, np.ndarray]:
+    """log10 of numpy's singular values of X (float64), plus the scale."""
+    sv = np.linalg.svd(X.astype(np.float64), compute_uv=False)
+    with np.errstate(divide="ignore"):
+        return {"norm2": np.log10(sv[:, 0]) + scale,
+                "fro": np.log10(np.sqrt(np.sum(sv**2, axis=1))) + scale,
+                "sigma_min": np.log10(sv[:, -1]) + scale}, sv
+
+
+def assert_matches_svd(X: np.ndarray) -> dict[str, np.ndarray]:
+    """Against numpy's SVD of X as given: ||X||_2 within 8 n u relative and sigma_min within
+    8 n u ||X||_2 absolute (a backward-stable SVD's accuracy, on both sides); ||X||_F within
+    (n^2 + 2) u relative. Compared as log10, where a relative error r is r / ln 10, plus the
+    rounding of the two logarithms. Linear and log10 values agree."""
+    n = X.shape[-1]
+    got = norms(X, np.zeros(len(X)))
+    ref, sv = numpy_reference(X, np.zeros(len(X)))
+    live = sv[:, 0] > 0
+    assert np.all(np.isneginf(got["log10_norm2"][~live]))
+    rel = {"norm2": np.full(live.sum(), 8 * n * U),
+           "fro": np.full(live.sum(), (n * n + 2) * U),
+           "sigma_min": 8 * n * U * sv[live, 0] / sv[live, -1]}
+    for k in KEYS:
+        want = ref[k][live]
+        err = np.abs(got[f"log10_{k}"][live] - want)
+        np.testing.assert_array_less(err, rel[k] / math.log(10) + 4 * U * (np.abs(want) + 1))
+        np.testing.assert_array_equal(got[k], 10.0 ** got[f"log10_{k}"])
+    return got
+
+
+@given(st.integers(1, 6), st.integers(1, 9), st.integers(0, 2**31),
+       st.floats(-4e4, 300.0))
+def test_generic_matrices_match_numpy_svd(T, n, seed, shift):
+    """Gaussian non-symmetric matrices; with carried scales from 10^-40000 to 10^300 the log10
+    values shift by exactly the scale (to the rounding of one addition, 2u |scale|)."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((T, n, n))
+    plain = assert_matches_svd(X)
+    scale = shift + rng.uniform(-5, 5, T)
+    got = norms(X, scale)
+    for k in KEYS:
+        np.testing.assert_allclose(got[f"log10_{k}"], plain[f"log10_{k}"] + scale, rtol=0,
+                                   atol=4 * U * (np.abs(scale).max() + 10))
+    assert np.all(np.isfinite(got["log10_norm2"]))
+    if shift < -400:
+        assert np.all(got["norm2"] == 0.0)  # the linear value underflows, the log10 does not
+
+
+@given(st.integers(2, 12), st.floats(0.0, 15.0), st.integers(0, 2**31))
+def test_ill_conditioned_matrices_have_their_singular_values(n, log_kappa, seed):
+    """``P diag(sigma) Q^T`` with sigma log-spaced from 1 to 10^-log_kappa (kappa up to
+    10^15), against the sigma it was built from: ||X||_2 within 16 n u relative, sigma_min
+    within 16 n u absolute (building X rounds it by about n u ||X||_2, the SVD as much again)."""
+    rng = np.random.default_rng(seed)
+    sigma = np.logspace(0, -log_kappa, n)
+    X = np.stack([haar(rng, n) @ np.diag(sigma) @ haar(rng, n).T for _ in range(3)])
+    got = norms(X, np.zeros(3))
+    np.testing.assert_allclose(got["norm2"], 1.0, rtol=16 * n * U)
+    np.testing.assert_allclose(got["sigma_min"], sigma[-1], rtol=0, atol=16 * n * U)
+    np.testing.assert_allclose(got["fro"], np.linalg.norm(sigma), rtol=(n * n + 16 * n) * U)
+
+
+def test_extreme_entries_zero_and_singular_matrices():
+    """A zero matrix is -inf everywhere (linear 0); a subnormal one (1e-310) and a huge one
+    (1e300) are measured as exactly as an O(1) one (the power-of-two rescaling is exact);
+    a rank-deficient one has a sigma_min at SVD noise level, never above 8 n u ||X||."""
+    rng = np.random.default_rng(1)
+    Z = rng.standard_normal((2, 5, 5))
+    base = rng.standard_normal((4, 5))
+    base = np.concatenate([base, base[:1]])  # rank 4
+    X = np.stack([np.zeros((5, 5)), Z[0] * 1e-310, Z[1] * 1e300, base])
+    got = norms(X, np.zeros(4))
+    for k in KEYS:
+        assert got[f"log10_{k}"][0] == -np.inf and got[k][0] == 0.0
+    # subnormal entries keep ~44 bits, so 1e-12 in log10 (also against the rounding of 1e300)
+    want, _ = numpy_reference(Z, np.array([-310.0, 300.0]))
+    for i in (1, 2):
+        for k in KEYS:
+            np.testing.assert_allclose(got[f"log10_{k}"][i], want[k][i - 1], rtol=0, atol=1e-12)
+    assert got["sigma_min"][3] <= 8 * 5 * U * got["norm2"][3]
+
+
+def test_float32_mantissa_is_measured_as_given():
+    """A float32 M is measured in float64, exactly as stored (against numpy on its upcast)."""
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((5, 7, 7)).astype(np.float32)
+    got = assert_matches_svd(X)
+    assert np.all(np.isfinite(got["log10_sigma_min"]))
+
+
+def test_tensor_inputs_and_minus_inf_scale():
+    """A tensor M and a tensor scale; a scale of -inf (G_t = 0 carried by the scale) is -inf."""
+    M = torch.eye(3, dtype=torch.float64).repeat(2, 1, 1) * 0.5
+    got = norms(M, torch.tensor([-2.0, -math.inf], dtype=torch.float64))
+    np.testing.assert_allclose(got["log10_norm2"][0], math.log10(0.5) - 2, rtol=1e-15)
+    np.testing.assert_allclose(got["log10_fro"][0], math.log10(0.5 * math.sqrt(3)) - 2,
+                               rtol=1e-15)
+    assert all(got[f"log10_{k}"][1] == -np.inf and got[k][1] == 0.0 for k in KEYS)
+
+
+@pytest.mark.parametrize(("M", "scale", "name"), [
+    (np.zeros((2, 3)), np.zeros(2), "M"),
+    (np.zeros((2, 3, 4)), np.zeros(2), "M"),
+    (np.zeros((2, 3, 3), dtype=np.int64), np.zeros(2), "M"),
+    (np.zeros((2, 3, 3)), np.zeros(3), "log10_scale"),
+    (np.zeros((2, 3, 3)), np.array([0.0, np.nan]), "log10_scale"),
+    (np.zeros((2, 3, 3)), np.array([0.0, np.inf]), "log10_scale"),
+])
+def test_bad_input_is_refused(M, scale, name):
+    with pytest.raises(ValueError, match=f"parameter '{name}'"):
+        norms(M, scale)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available here")
+def test_cuda_matches_cpu():
+    """torch's SVD on the device against LAPACK's on the host, within both SVDs' accuracy."""
+    rng = np.random.default_rng(3)
+    n = 6
+    X = torch.as_tensor(np.stack([haar(rng, n) @ np.diag(np.logspace(0, -k, n)) @ haar(rng, n).T
+                                  for k in range(12)]))
+    scale = np.linspace(-500, 0, 12)
+    cpu, gpu = norms(X, scale), norms(X.cuda(), scale)
+    for k in ("norm2", "fro"):
+        np.testing.assert_allclose(gpu[f"log10_{k}"], cpu[f"log10_{k}"], rtol=0, atol=1e-13)
+    kappa = 10.0 ** np.arange(12)
+    np.testing.assert_array_less(np.abs(gpu["log10_sigma_min"] - cpu["log10_sigma_min"]),
+                                 16 * n * U * kappa / math.log(10) + 1e-13)
