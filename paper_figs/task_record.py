@@ -1,21 +1,22 @@
-"""The small-scale copy result (THEORY.md section 8): rnn, memrnn and relrnn trained on copy at
-T = 100, compared on accuracy against CPU time, cost per step, gradient-norm profiles
+"""A longer training record on one task (THEORY.md section 8): rnn, memrnn and relrnn trained on
+copy or denoise, compared on accuracy against CPU time, cost per step, gradient-norm profiles
 ||dL/dh_t|| at initialisation and at the end, and accuracy at larger T (transfer).
 
-Train first (README, "Small-scale result"), one command per model, e.g.
+Train first (README, "A longer training record"), one command per model, e.g.
 
     untangle train --task copy --model relrnn --T 100 --steps 8000 --threads 1 \
         --save runs/copy_small/relrnn.pt
 
-then collect: ``python -m paper_figs.copy_small --runs runs/copy_small``. It reads each
-``<model>.pt`` with its ``.metrics.jsonl``, recomputes the gradient profiles of
-:func:`verify.training.profiles` (training loss and recall loss) of the untrained model (rebuilt
-from the checkpoint's seed) and of the trained one, and writes, under ``--out``:
-``summary.json`` (per model: first logged step with training accuracy >= the target, with its
-CPU and wall seconds; accuracy on fixed evaluation batches at the trained T and at each
-``--transfer`` T, with forward cost, each evaluation in its own process so that its peak
-resident memory is its own), ``curves.csv``, ``profiles.csv``, ``copy_small.png`` and
-``command.txt``; existing files are refused unless ``--force``, before any work
+then collect: ``python -m paper_figs.task_record --task copy`` (checkpoints from
+``runs/<task>_small``, output to ``paper_figs/<task>_small``). It reads each ``<model>.pt``
+with its ``.metrics.jsonl`` (a checkpoint of another task is refused), recomputes the gradient
+profiles of :func:`verify.training.profiles` (training loss and recall loss) of the untrained
+model (rebuilt from the checkpoint's seed) and of the trained one, and writes, under
+``--out``: ``summary.json`` (per model: first logged step with training accuracy >= the
+target, with its CPU and wall seconds; accuracy on fixed evaluation batches at the trained T
+and at each ``--transfer`` T, with forward cost, each evaluation in its own process so that
+its peak resident memory is its own), ``curves.csv``, ``profiles.csv``, ``<task>_small.png``
+and ``command.txt``; existing files are refused unless ``--force``, before any work
 (:mod:`paper_figs.output`). The short runs of ``untangle figs`` (F4, F5) are the small-budget
 counterpart of this collection.
 """
@@ -38,7 +39,12 @@ from verify.training import build, load, profiles, restore
 from verify.training.train import beside
 
 MODELS = ("rnn", "memrnn", "relrnn")
-FILES = ("summary.json", "curves.csv", "profiles.csv", "copy_small.png")
+TASKS = ("copy", "denoise")
+
+
+def files(task: str) -> tuple[str, ...]:
+    """The files the record of ``task`` writes."""
+    return ("summary.json", "curves.csv", "profiles.csv", f"{task}_small.png")
 
 
 def first_reaching(rows: list[dict], target: float) -> dict | None:
@@ -55,7 +61,7 @@ def evaluate_apart(ck: Path, T: int, batches: int) -> dict:
     return json.loads(subprocess.run(argv, check=True, capture_output=True, text=True).stdout)
 
 
-def collect(runs: Path, target: float, transfer: list[int], batches: int) -> dict:
+def collect(runs: Path, task: str, target: float, transfer: list[int], batches: int) -> dict:
     out = {}
     for name in MODELS:
         ck = runs / f"{name}.pt"
@@ -65,6 +71,8 @@ def collect(runs: Path, target: float, transfer: list[int], batches: int) -> dic
         state = load(ck)
         model = restore(state)
         cfg = state["config"]
+        if cfg.task != task:
+            raise ValueError(f"{ck} is a run of the {cfg.task} task, not of {task} (--task)")
         evals = [evaluate_apart(ck, T, batches) for T in (cfg.T, *transfer)]
         out[name] = {"config": {k: getattr(cfg, k) for k in ("task", "T", "nu", "rho",
                                                              "hidden", "lr", "seed")},
@@ -83,7 +91,7 @@ def collect(runs: Path, target: float, transfer: list[int], batches: int) -> dic
     return out
 
 
-def write(results: dict, out: Path) -> None:
+def write(results: dict, out: Path, task: str) -> None:
     summary = {k: {f: v for f, v in r.items() if f not in ("rows", "profile")}
                for k, r in results.items()}
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
@@ -115,19 +123,20 @@ def write(results: dict, out: Path) -> None:
                 ax.plot(values, style, color=colour, label=f"{name}, {when}")
     axes[0].axhline(next(iter(results.values()))["target"], color="0.6", ls="--")
     axes[0].set(xlabel="CPU minutes (1 thread)", ylabel="training accuracy, last K",
-                title="copy, T = 100")
+                title=f"{task}, T = {next(iter(results.values()))['config']['T']}")
     axes[1].set(xlabel="t", ylabel="log10 ||dL/dh_t||", title="training loss (all steps)")
     axes[2].set(xlabel="t", ylabel="log10 ||dL_recall/dh_t||", title="recall loss (last K)")
     for ax in axes:
         ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out / "copy_small.png", dpi=110)
+    fig.savefig(out / f"{task}_small.png", dpi=110)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--runs", default="runs/copy_small", help="folder of the checkpoints")
-    p.add_argument("--out", default="paper_figs/copy_small", help="output folder")
+    p.add_argument("--task", choices=TASKS, default="copy", help="the task of the runs")
+    p.add_argument("--runs", help="folder of the checkpoints (default runs/<task>_small)")
+    p.add_argument("--out", help="output folder (default paper_figs/<task>_small)")
     p.add_argument("--target", type=float, default=0.9, help="accuracy target")
     p.add_argument("--transfer", type=int, nargs="*", default=[200, 500],
                    help="larger T to evaluate at")
@@ -135,13 +144,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch threads for the profiles")
     p.add_argument("--force", action="store_true", help="overwrite the files under --out")
     args = p.parse_args(argv)
+    runs = Path(args.runs or f"runs/{args.task}_small")
+    out = Path(args.out or f"paper_figs/{args.task}_small")
     torch.set_num_threads(args.threads)
-    command = shlex.join(["python", "-m", "paper_figs.copy_small",
+    command = shlex.join(["python", "-m", "paper_figs.task_record",
                           *(sys.argv[1:] if argv is None else argv)])
     try:
-        with output.Run("copy_small", Path(args.out), FILES, args.force, command):
-            results = collect(Path(args.runs), args.target, args.transfer, args.batches)
-            write(results, Path(args.out))
+        with output.Run(f"{args.task}_small", out, files(args.task), args.force, command):
+            results = collect(runs, args.task, args.target, args.transfer, args.batches)
+            write(results, out, args.task)
     except ValueError as err:
         print(f"{p.prog}: error: {err}", file=sys.stderr)
         return 2
