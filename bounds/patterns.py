@@ -88,7 +88,7 @@ def from_supports(
 ) -> Pattern:
     """The pattern uniform on the given supports: ``alpha[t, i] = 1/|S_t|`` for i in S_t."""
     T = _check_T(T)
-    rows = [np.unique(np.asarray(list(s), dtype=np.int64)) for s in supports]
+    rows = [_support(s) for s in supports]
     if len(rows) != T:
         raise ValueError(f"parameter 'supports' must have T = {T} rows, got {len(rows)}")
     sizes = np.array([r.size for r in rows], dtype=np.int64)
@@ -105,6 +105,13 @@ def from_supports(
     else:
         weights = np.repeat(1.0 / np.maximum(sizes, 1), sizes)
     return Pattern(T, indptr, indices, weights, kind)
+
+
+def _support(s: Iterable[int]) -> np.ndarray:
+    """One row's support, increasing and without repeats (a range is taken as it is)."""
+    if isinstance(s, range) and s.step > 0:
+        return np.arange(s.start, s.stop, s.step, dtype=np.int64)
+    return np.unique(np.asarray(list(s), dtype=np.int64))
 
 
 def none(T: int) -> Pattern:

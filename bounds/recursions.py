@@ -18,6 +18,7 @@ Paths are never enumerated.
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,40 +89,63 @@ def graph(pattern: object, beta: object, gamma: object) -> Graph:
     ``i -> j`` is an edge iff ``w(i -> j) != 0`` in real arithmetic: the attention terms are
     present iff gamma != 0 (pattern entries are positive), the recurrent ones iff beta != 0.
     Exact (sympy) when the pattern or beta or gamma is; then the other coefficient must be an
-    int or a sympy number."""
+    int or a sympy number.
+
+    A float graph is kept with its :class:`~bounds.patterns.Pattern` object (read-only arrays,
+    freed with the pattern), so the bounds and the measurement of one run build it once."""
     p = as_pattern(pattern)
     beta, gamma = _coefficient("beta", beta), _coefficient("gamma", gamma)
     exact = p.exact or isinstance(beta, sp.Basic) or isinstance(gamma, sp.Basic)
     if exact:
-        beta, gamma = _exact("beta", beta), _exact("gamma", gamma)
+        return _build(p, _exact("beta", beta), _exact("gamma", gamma), True)
+    built = _GRAPHS.setdefault(p, {})
+    key = (float(beta), float(gamma))
+    if key not in built:
+        g = _build(p, beta, gamma, False)
+        for a in (g.ptr, g.src, g.weight, g.log_weight):
+            a.setflags(write=False)
+        built[key] = g
+    return built[key]
+
+
+#: Float graphs built per pattern object and (beta, gamma), freed with the pattern.
+_GRAPHS: weakref.WeakKeyDictionary[Pattern, dict[tuple[float, float], Graph]] = \
+    weakref.WeakKeyDictionary()
+
+
+def _build(p: Pattern, beta: object, gamma: object, exact: bool) -> Graph:
+    """:func:`graph`'s construction. A pattern's rows are increasing within 0..t, so the
+    recurrent edge t -> t+1 goes last among node t+1's predecessors: it is inserted after
+    each row, in O(edges), and added to the attention edge t -> t+1 where S_t holds t
+    (attention first, as the sum over the lexicographic edge order)."""
     dtype = object if exact else float
     steps = np.arange(p.T)
-    src, dst = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
-    w, lw = [np.zeros(0, dtype)], [np.zeros(0)]
+    none = np.zeros(0, np.int64)
+    src, dst, w, lw = none, none, np.zeros(0, dtype), np.zeros(0)
     if gamma != 0:
-        alpha = p.weights.astype(dtype)
-        src.append(p.indices)
-        dst.append(np.repeat(steps, p.support_sizes()))
-        w.append(gamma * alpha)
-        if not exact:
-            lw.append(np.log(gamma) + np.log(p.weights))
+        src, dst = p.indices.astype(np.int64), np.repeat(steps, p.support_sizes())
+        if np.any(src > dst) or np.any((np.diff(dst) == 0) & (np.diff(src) <= 0)):
+            raise ValueError("parameter 'pattern' must have increasing indices within 0..t "
+                             "in every row t")
+        w = gamma * p.weights.astype(dtype)
+        lw = np.log(gamma) + np.log(p.weights) if not exact else lw
     if beta != 0:
-        src.append(steps)
-        dst.append(steps)
-        w.append(np.full(p.T, beta, dtype=dtype))
-        if not exact:
-            lw.append(np.full(p.T, np.log(beta)))
-    src, dst, w, lw = (np.concatenate(a) for a in (src, dst, w, lw))
+        at = p.indptr[1:] if gamma != 0 else np.zeros(p.T, np.int64)
+        src, dst = np.insert(src, at, steps), np.insert(dst, at, steps)
+        w = np.insert(w, at, np.full(p.T, beta, dtype=dtype))
+        lw = np.insert(lw, at, np.full(p.T, np.log(beta))) if not exact else lw
     dst = dst + 1
-    order = np.lexsort((src, dst))
-    src, dst, w = src[order], dst[order], w[order]
-    lw = None if exact else lw[order]
-    if src.size:
-        first = np.flatnonzero(np.r_[True, (src[1:] != src[:-1]) | (dst[1:] != dst[:-1])])
-        src, dst, w = src[first], dst[first], np.add.reduceat(w, first).astype(dtype)
-        lw = None if exact else np.logaddexp.reduceat(lw, first)
+    dup = np.flatnonzero((src[1:] == src[:-1]) & (dst[1:] == dst[:-1]))
+    if dup.size:
+        w[dup] = w[dup] + w[dup + 1]
+        if not exact:
+            lw[dup] = np.logaddexp(lw[dup], lw[dup + 1])
+        keep = np.ones(src.size, bool)
+        keep[dup + 1] = False
+        src, dst, w = src[keep], dst[keep], w[keep]
+        lw = lw[keep] if not exact else lw
     ptr = np.searchsorted(dst, np.arange(1, p.T + 2))
-    return Graph(p.T, ptr, src, w, lw)
+    return Graph(p.T, ptr, src, w, None if exact else lw)
 
 
 @dataclass(frozen=True)

@@ -294,3 +294,28 @@ def test_python_ints_stay_exact_and_floats_are_refused_in_exact_arithmetic():
         path_sum(exact, 0.3, sp.Rational(1, 2), 1)
     with pytest.raises(ValueError, match="parameter 'x' must be an int or a sympy number"):
         path_sum(exact, 0, sp.Rational(1, 2), 1.5)
+
+
+@given(random_patterns(max_T=8), st.sampled_from([0.0, 0.5, 1.0]),
+       st.sampled_from([0.0, 0.25, 1.0]))
+def test_graph_edges_are_the_dense_weights(p, beta, gamma):
+    """G's edges against the dense matrix w(i -> j) = beta [i = j - 1] + gamma alpha[j-1, i]
+    written here from THEORY.md section 2: exactly its nonzero entries, in increasing i per
+    node j, with those weights (the attention and the recurrent term of t -> t+1 summed in
+    that order, as the dense sum does) and their logs to 1e-14 absolute (formed as
+    log gamma + log alpha and logaddexp: a few ulps of logs of magnitude < 10)."""
+    from bounds.recursions import graph
+
+    alpha = p.dense()
+    W = np.zeros((p.T + 1, p.T + 1))  # W[j, i] = w(i -> j)
+    for j in range(1, p.T + 1):
+        for i in range(j):
+            W[j, i] = gamma * alpha[j - 1, i] + (beta if i == j - 1 else 0.0)
+    g = graph(p, beta, gamma)
+    for j in range(1, p.T + 1):
+        src, w = g.preds(j)
+        want = np.flatnonzero(W[j])
+        np.testing.assert_array_equal(src, want)
+        np.testing.assert_array_equal(w, W[j, want])
+        lw = g.log_weight[g.ptr[j - 1]:g.ptr[j]]
+        np.testing.assert_allclose(lw, np.log(W[j, want]), rtol=0, atol=1e-14)

@@ -81,19 +81,37 @@ class FixedPattern(nn.Module):
 
 
 class _PatternRun:
+    """``c_t = sum_{i in S_t} alpha_ti h_i``. Without autograd (a measurement's forward) the
+    states go into one (B, T+1, n) buffer and a contiguous S_t is read as a view of it, with
+    no copy; with autograd each step stacks its attended states (no in-place writes)."""
+
     def __init__(self, pattern: Pattern, h0: Tensor) -> None:
         self.pattern, self.states = pattern, [h0]
         self.weights = torch.as_tensor(pattern.weights, dtype=h0.dtype, device=h0.device)
+        self.buffer = None
+        if not torch.is_grad_enabled():
+            self.buffer = h0.new_empty(h0.shape[0], pattern.T + 1, h0.shape[1])
+            self.buffer[:, 0] = h0
 
     def read(self, t: int, s_prev: Tensor, detach: bool) -> Tensor | None:
         lo, hi = self.pattern.indptr[t], self.pattern.indptr[t + 1]
         if lo == hi:
             return None
-        states = torch.stack([self.states[i] for i in self.pattern.indices[lo:hi]], 1)
+        idx = self.pattern.indices[lo:hi]
+        if self.buffer is None:
+            states = torch.stack([self.states[i] for i in idx], 1)
+        elif idx[-1] - idx[0] + 1 == idx.size:
+            states = self.buffer[:, idx[0]:idx[-1] + 1]
+        else:
+            states = self.buffer[:, torch.as_tensor(idx, device=self.buffer.device)]
         return torch.einsum("s,bsn->bn", self.weights[lo:hi], states)
 
     def write(self, h: Tensor) -> None:
-        self.states.append(h)
+        if self.buffer is None:
+            self.states.append(h)
+        else:
+            self.buffer[:, len(self.states)] = h
+            self.states.append(h)
 
     def trace(self) -> Trace:
         return Trace(pattern=self.pattern)
