@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from verify.bench import TRAIN_MODELS, profile_cases
@@ -40,3 +41,22 @@ def test_the_baselines_compute_the_measured_jacobians():
             np.testing.assert_allclose(G[t], want, rtol=1e-10, atol=1e-14)
             naive = profile_cases.naive_jacobian(model, x, t).numpy()
             np.testing.assert_allclose(naive, want, rtol=1e-10, atol=1e-14)
+
+
+def test_sizes_are_chosen_from_the_command_line(capsys):
+    """--profile-T/--profile-n pick the profile cases, --train-T the training horizons,
+    --no-training none; non-positive sizes are refused (exit 2, the option named)."""
+    argv = ["bench", "--json", "--profile-T", "12,16", "--profile-n", "3", "--train-T", "11"]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    cases = {(r["pattern"], r["T"], r["n"]) for r in result["profile"]}
+    assert cases == {(p, T, 3) for p in profile_cases.PATTERNS for T in (12, 16)}
+    assert {(r["model"], r["T"]) for r in result["training"]} == {(m, 11) for m in TRAIN_MODELS}
+    assert main(["bench", "--json", "--profile-T", "12", "--profile-n", "3",
+                 "--no-training"]) == 0
+    assert json.loads(capsys.readouterr().out)["training"] == []
+    for bad in (["--profile-T", "0"], ["--profile-n", "4,-1"], ["--train-T", "x"]):
+        with pytest.raises(SystemExit) as exit_:
+            main(["bench", *bad])
+        assert exit_.value.code == 2
+        assert bad[0] in capsys.readouterr().err

@@ -9,6 +9,7 @@ import datetime
 import os
 import platform
 import sys
+from collections.abc import Sequence
 
 import torch
 from tqdm import tqdm
@@ -25,21 +26,28 @@ QUICK = {"profile": [profile_cases.Case(p, 24, 6) for p in profile_cases.PATTERN
          "train_T": (20, 40)}
 
 
-def cases(quick: bool) -> list[profile_cases.Case]:
+def cases(quick: bool, T: Sequence[int] = PROFILE_T, n: Sequence[int] = PROFILE_N
+          ) -> list[profile_cases.Case]:
+    """The profile cases: every pattern at every (T, n), or the quick ones."""
     if quick:
         return QUICK["profile"]
-    return [profile_cases.Case(p, T, n) for n in PROFILE_N for T in PROFILE_T
-            for p in profile_cases.PATTERNS]
+    return [profile_cases.Case(p, t, k) for k in n for t in T for p in profile_cases.PATTERNS]
 
 
-def run(device: torch.device, *, quick: bool = False, progress: bool = False
-        ) -> dict[str, object]:
-    """Every benchmark on ``device``: float64 profiles, float32 training steps (the paper's
-    setting), with the machine's matrix-product rates measured in the same run; a progress
-    bar on stderr with ``progress``."""
+def run(device: torch.device, *, quick: bool = False, progress: bool = False,
+        profile_T: Sequence[int] = PROFILE_T, profile_n: Sequence[int] = PROFILE_N,
+        train_T: Sequence[int] | None = None) -> dict[str, object]:
+    """Every benchmark on ``device``: float64 profiles at ``profile_T`` x ``profile_n``,
+    float32 training steps (the paper's setting) at ``train_T`` (default :data:`TRAIN_T` of
+    the device kind; empty for none), with the machine's matrix-product rates measured in
+    the same run; a progress bar on stderr with ``progress``. ``quick`` overrides the
+    sizes."""
     repeats = 1 if quick else 3
-    train_T = QUICK["train_T"] if quick else TRAIN_T[device.type]
-    profile = cases(quick)
+    if quick:
+        train_T = QUICK["train_T"]
+    elif train_T is None:
+        train_T = TRAIN_T[device.type]
+    profile = cases(quick, profile_T, profile_n)
     training = [(name, T) for name in TRAIN_MODELS for T in train_T]
     bar = tqdm(total=len(profile) + len(training), desc="bench", file=sys.stderr,
                disable=not progress)

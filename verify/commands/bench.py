@@ -7,7 +7,13 @@ from __future__ import annotations
 
 import argparse
 
-from verify.commands.common import add_resource_options, progress, threads, to_json
+from verify.commands.common import (
+    add_resource_options,
+    comma_list,
+    progress,
+    threads,
+    to_json,
+)
 
 
 def _mb(value: float | None) -> str:
@@ -51,7 +57,9 @@ def _bench(args: argparse.Namespace) -> int:
 
     threads(args)
     device = resolve_device(args.device)
-    result = run(device, quick=args.quick, progress=progress(args))
+    sizes = {k: getattr(args, k) for k in ("profile_T", "profile_n") if getattr(args, k)}
+    result = run(device, quick=args.quick, progress=progress(args),
+                 train_T=[] if args.no_training else args.train_T, **sizes)
     print(to_json(result) if args.json else report(result))
     return 0
 
@@ -61,6 +69,14 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda[:N]")
     p.add_argument("--quick", action="store_true",
                    help="tiny sizes, under a minute on a CPU (a smoke test, not a measurement)")
+    p.add_argument("--profile-T", type=comma_list(int, 1), metavar="T,..",
+                   help="horizons of the profile cases (default 250,1000,4000)")
+    p.add_argument("--profile-n", type=comma_list(int, 1), metavar="n,..",
+                   help="hidden sizes of the profile cases (default 64,256)")
+    p.add_argument("--train-T", type=comma_list(int, 1), metavar="T,..",
+                   help="horizons of the training steps (default: 100,300,1000,3000 on a "
+                        "CPU, and 10000 on a GPU)")
+    p.add_argument("--no-training", action="store_true", help="profile cases only")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     add_resource_options(p)
     p.set_defaults(run=_bench)

@@ -29,16 +29,18 @@ MEMORY_HELP = ("skip the check that refuses work whose estimated memory exceeds 
                "available (MemAvailable, or the CUDA device's free memory)")
 
 
-def comma_list(kind: type) -> Callable[[str], list]:
-    """An argparse type: ``"3,7"`` -> ``[3, 7]`` of ``kind``; at least one value."""
+def comma_list(kind: type, minimum: float | None = None) -> Callable[[str], list]:
+    """An argparse type: ``"3,7"`` -> ``[3, 7]`` of ``kind``; at least one value, each
+    ``>= minimum`` when given."""
     def parse(text: str) -> list:
         try:
             values = [kind(v.replace(" ", "")) for v in text.split(",") if v.strip()]
         except ValueError:
             values = None
-        if not values:
+        if not values or (minimum is not None and min(values) < minimum):
+            least = "" if minimum is None else f" >= {minimum}"
             raise argparse.ArgumentTypeError(
-                f"expected comma-separated {kind.__name__} values, got {text!r}")
+                f"expected comma-separated {kind.__name__} values{least}, got {text!r}")
         return values
     return parse
 
