@@ -36,6 +36,7 @@ from paper_figs.networks import inputs
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+    from torch import Tensor
 
     from bounds.patterns import Pattern
     from verify.models import Recurrent
@@ -104,10 +105,13 @@ def tradeoff_table(rows: Sequence[Mapping[str, object]], T: int, n: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def kept_for_backward(run: Callable[[], object]) -> int:
-    """Bytes of the distinct tensor storages autograd saves for the backward pass while
-    ``run()`` builds its graph (parameters included): the memory backpropagation holds."""
+def kept_for_backward(run: Callable[[], Tensor]) -> int:
+    """Bytes of the distinct tensor storages kept for the backward pass of the tensor that
+    ``run()`` computes (parameters included): those autograd saves, and those the fused
+    training path keeps on its tapes (:func:`verify.models.fused.kept_tensors`)."""
     import torch
+
+    from verify.models.fused import kept_tensors
 
     storages: dict[int, int] = {}
 
@@ -117,8 +121,10 @@ def kept_for_backward(run: Callable[[], object]) -> int:
         return tensor
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        graph = run()  # kept alive until the storages are counted: no address is reused
-    del graph
+        out = run()  # kept alive until the storages are counted: no address is reused
+    for tensor in kept_tensors(out):
+        pack(tensor)
+    del out
     return sum(storages.values())
 
 
@@ -169,7 +175,7 @@ def table_rows(p: dict[str, object], device: str) -> list[dict[str, object]]:
         rows.append({"key": key, "label": label, "attended_mean": float(sizes.mean()),
                      "attended_max": int(m.kappa),
                      "step_s": timed(forward, dev, p["repeats"]) / T,
-                     "kept_bytes": kept_for_backward(lambda model=model: model(batch)),
+                     "kept_bytes": kept_for_backward(lambda model=model: model(batch).h),
                      "log10_grad": float(m.log10_norm2[t]), "t": t,
                      "depth": float(m.depth[t])})
     return rows

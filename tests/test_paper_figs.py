@@ -275,6 +275,23 @@ def test_kept_for_backward_counts_the_saved_storages_once():
         assert kept_for_backward(lambda: (a * b).sum()) == 0
 
 
+@pytest.mark.parametrize("name", ["rnn", "relrnn", "memrnn"])
+def test_kept_for_backward_sees_what_the_fused_path_keeps(name):
+    """The fused training path keeps its states outside autograd's saved tensors: at least
+    the state table [h_i | W_h h_i] (B, T+1, 2n) and the s_t (T, B, n) of the forward (the
+    rnn has no W_h half), which the count must include."""
+    from paper_figs.f5_tradeoff import kept_for_backward
+    from verify.models import build, fused
+
+    B, T, n = 3, 12, 4
+    model = build(name, 5, hidden=n, nu=2, rho=2, dtype=torch.float64)
+    x = torch.randn(B, T, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    assert fused.applies(model, None, False, False)
+    width = n if name == "rnn" else 2 * n
+    least = 8 * (B * (T + 1) * width + T * B * n)
+    assert kept_for_backward(lambda: model(x, trace=False).h.sum()) >= least
+
+
 def test_f5_cost_accuracy_and_table_are_measured(made):
     from paper_figs.f5_tradeoff import SCALES
     from verify.training import evaluate, load, restore

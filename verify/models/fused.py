@@ -146,6 +146,31 @@ class _Tape:
     cell: list[tuple[Tensor, ...]] = field(default_factory=list)
     attention: list[tuple[Tensor, ...] | None] = field(default_factory=list)
 
+    def tensors(self) -> Iterator[Tensor]:
+        """Every tensor the tape holds."""
+        yield self.table
+        if self.s is not None:
+            yield self.s
+        for group in (*self.cell, *(a for a in self.attention if a is not None)):
+            yield from (x for x in group if isinstance(x, Tensor))
+
+
+def kept_tensors(output: Tensor) -> list[Tensor]:
+    """The tensors that the fused nodes of ``output``'s autograd graph keep for their
+    backward on their tapes, outside autograd's saved tensors (which a saved-tensors hook
+    sees): with those, the memory a training step's backward holds."""
+    seen, stack, kept = set(), [output.grad_fn], []
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        tape = getattr(node, "tape", None)
+        if isinstance(tape, _Tape):
+            kept.extend(tape.tensors())
+        stack.extend(f for f, _ in node.next_functions)
+    return kept
+
 
 class _Sequence(torch.autograd.Function):
     """The whole forward pass as one autograd node: (plan, drive, cell weight, [W_s, W_h,
