@@ -29,3 +29,5 @@ FIGURES = ("f1_patterns", "f2_horizon", "f3_kappa_depth", "f4_profiles", "f5_tra
            "f6_score_gap", "f7_counterexample", "f8_kappa_tradeoff")
 #: The scales every figure accepts.
 SCALES = ("tiny", "small", "paper")
+
+__all__ = ["FIGURES", "SCALES"]

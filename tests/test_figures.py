@@ -4,6 +4,10 @@ colours are one per bound, violations are marked, and the example runs end to en
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -98,13 +102,33 @@ def test_measurement_plot_still_draws_every_applicable_bound(window_run, tmp_pat
     assert sum(label.startswith(("B1 ", "B2+ ", "B3 ", "B5 ", "B6 ")) for label in labels) == 5
 
 
-def test_the_readme_example_runs(tmp_path, capsys):
-    from paper_figs import example
+def _readme_block(heading: str) -> str:
+    """The first python code block after ``heading`` in README.md."""
+    text = (Path(__file__).parent.parent / "README.md").read_text()
+    return text[text.index(heading):].split("```python\n", 1)[1].split("```", 1)[0]
 
-    example.main(str(tmp_path))
+
+def test_the_readme_example_runs_as_written(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    exec(compile(_readme_block("### Exploring from scripts"), "README.md", "exec"), {})
     for name in ("b5_grid.png", "measured.png", "b6_verdict.png"):
         assert (tmp_path / name).stat().st_size > 10_000
-    out = capsys.readouterr().out
+    assert "B6   window_lower         lower  holds at 64 of 64 t" in capsys.readouterr().out
+
+
+def test_the_example_script_runs(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "paper_figs.example", str(tmp_path)],
+                         capture_output=True, text=True, check=True)
+    for name in ("b5_grid.png", "measured.png", "b6_verdict.png"):
+        assert (tmp_path / name).stat().st_size > 10_000
     # (0.5 * 0.9 / 8)^2, written out
-    assert f"B5 at kappa = 8, d = 2: {(0.5 * 0.9 / 8) ** 2:.3g}" in out
-    assert "B6   window_lower         lower  holds at 64 of 64 t" in out
+    assert f"B5 at kappa = 8, d = 2: {(0.5 * 0.9 / 8) ** 2:.3g}" in run.stdout
+    assert "B6   window_lower         lower  holds at 64 of 64 t" in run.stdout
+
+
+def test_the_example_script_refuses_a_missing_folder(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "paper_figs.example", str(tmp_path / "no")],
+                         capture_output=True, text=True)
+    assert run.returncode == 2
+    assert run.stderr.count("\n") == 1 and "'out'" in run.stderr
+    assert "Traceback" not in run.stderr

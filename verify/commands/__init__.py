@@ -4,3 +4,5 @@ Every module has ``register(parser)``, which adds its options and sets ``run``; 
 imports (torch, the models) happen inside ``run``. Helpers two commands share live in
 :mod:`verify.commands.common`; no command module imports another.
 """
+
+__all__: list[str] = []
