@@ -188,6 +188,32 @@ def test_loss_gradient_profile():
         np.testing.assert_allclose(m.grad_norm, want, rtol=RTOL)
 
 
+@pytest.mark.parametrize("path", ["full mode", "probe convention", "loss profile"])
+def test_batch_index_selects_the_sequence_on_every_path(path):
+    """Sequence 1 of two, on the paths that do not go through Lemma 1's adjoint: live
+    attention (full mode), a cell without step Jacobians, and the loss-gradient profile;
+    against torch.func on x[1] alone."""
+    model, x = make(pattern="window", learned=True)
+    x[1] = 3.0 * x[1] + 0.5  # so that a wrong sequence cannot agree to rounding
+    one = x[1:2]
+    if path == "full mode":
+        m = measure(model, x, mode="full", batch_index=1)
+        assert_matches(m, jacrev_reference(model, one, detach=False))
+        full, fixed = jacrev_reference(model, one, False), jacrev_reference(model, one, True)
+        want = [np.linalg.norm(full[t] - fixed[t], 2) / np.linalg.norm(full[t], 2)
+                for t in range(T)]
+        np.testing.assert_allclose(m.gap, want, rtol=1e-8)
+    elif path == "probe convention":
+        m = measure(HiddenCell(model), x, batch_index=1)
+        assert_matches(m, jacrev_reference(model, one, detach=True))
+    else:
+        G = jacrev_reference(model, one, detach=True)
+        hT = model(one).h[0, T].detach().numpy()
+        m = measure(model, x, loss=lambda r: 0.5 * r.h[:, -1].pow(2).sum(), batch_index=1)
+        want = [np.linalg.norm(G[t].T @ hT) for t in range(T)]
+        np.testing.assert_allclose(m.grad_norm, want, rtol=RTOL)
+
+
 def sandwich(m):
     """B1 >= ||G_t||_2 >= B3 at every t. Rounding: the measured norm and the bounds are each
     exact to ~1e-15 relative of P_lambda; B3 subtracts terms of size P_lambda, so the slack is
