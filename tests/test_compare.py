@@ -16,7 +16,7 @@ from reference import path_terms
 
 from bounds import patterns
 from verify.measurement import measure
-from verify.measurement.compare import UNIT_ROUNDOFF, compare
+from verify.measurement.compare import UNIT_ROUNDOFF, Verdict, compare
 from verify.measurement.plots import figure
 from verify.models import build, controlled
 
@@ -270,6 +270,66 @@ def test_zero_steps_make_lower_bounds_vacuous_not_invalid():
     for name in ("nonneg_lower", "dominant_path_lower", "aligned_exact"):
         assert np.all(m.verdicts[name].log10_bound[:4] == -np.inf)
     assert np.all(np.isfinite(m.verdicts["path_sum_upper"].log10_bound[4:]))
+
+
+@pytest.mark.parametrize(("name", "kind"), [("nonneg_lower", "lower"),
+                                           ("aligned_exact", "exact"),
+                                           ("path_sum_upper", "upper")])
+def test_the_allowance_is_the_stated_one_for_every_kind(name, kind):
+    """A departure of 0.5 allowance holds, 1.5 allowances is a violation, on the side the
+    kind forbids (below a lower bound, above an upper one, either side of an exact one).
+    The allowance is relative to 10^S, S = the largest of log10 measured, log10 bound and
+    log10 P_lambda(t) (the module's statement), so the departure is k allowance 10^S."""
+    _, m = run(patterns.window(T, 3))  # aligned: J_k = 0.8 I, every bound here applies
+    v = m.verdicts[name]
+    assert v.applicable.all() and v.holds.all()
+    t = 3
+    S = max(v.log10_bound[t], m.verdicts["path_sum_upper"].log10_bound[t])
+    sides = {"lower": (-1,), "upper": (1,), "exact": (-1, 1)}[kind]
+    for side in sides:
+        for k, holds in ((0.5, True), (1.5, False)):
+            moved = m.log10_norm2.copy()
+            moved[t] = S + math.log10(10.0 ** (v.log10_bound[t] - S) + side * k * v.allowance[t])
+            w = compare(dataclasses.replace(m, log10_norm2=moved), name)[name]
+            assert w.holds[t] == holds, (side, k)
+    allowed = {"lower": 1, "upper": -1, "exact": None}[kind]
+    if allowed is not None:  # far on the allowed side: holds, with that margin
+        moved = m.log10_norm2.copy()
+        moved[t] = v.log10_bound[t] + allowed * 3.0
+        w = compare(dataclasses.replace(m, log10_norm2=moved), name)[name]
+        assert w.holds[t] and w.margin[t] == pytest.approx(allowed * 3.0)
+
+
+def test_a_bound_value_that_is_not_a_number_does_not_apply(monkeypatch):
+    from verify.measurement import compare as module
+
+    _, m = run(patterns.window(T, 3))
+    evaluate = module.EVALUATE["window_lower"]
+
+    def holed(m, ctx):
+        out = np.array(evaluate(m, ctx), dtype=float)
+        out[2] = np.nan
+        return out
+
+    monkeypatch.setitem(module.EVALUATE, "window_lower", holed)
+    v = compare(m, "B6")["window_lower"]
+    assert not v.applicable[2] and v.applicable_at == T - 1 and v.holds_at == T - 1
+    assert not v.violations.size
+
+
+@pytest.mark.parametrize(("kind", "margins", "worst", "tightest"), [
+    ("upper", [-3.0, 0.5, -0.1, -4.0], 1, 2),
+    ("lower", [3.0, -0.5, 0.1, 4.0], 1, 2),
+    ("exact", [-3.0, -0.5, 0.1, 4.0], 3, 2)])
+def test_worst_and_tightest_points(kind, margins, worst, tightest):
+    """Margins are log10 measured - log10 bound: an upper bound comes closest to failing (or
+    fails most) at the largest margin, a lower one at the smallest, an exact one at the
+    largest |margin|; the tightest point has the least |margin|."""
+    margins, measured = np.array(margins), np.zeros(4)
+    v = Verdict("x", "B?", kind, np.ones(4, bool), "", (), measured, measured - margins,
+                np.zeros(4), np.ones(4, bool), "")
+    assert v.worst == (worst, pytest.approx(margins[worst]))
+    assert v.tightest == (tightest, pytest.approx(margins[tightest]))
 
 
 # ------------------------------------------------------------ what the user sees
