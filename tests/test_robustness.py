@@ -606,3 +606,32 @@ def test_freed_memory_goes_back_to_the_system():
         assert out.returncode == 0, out.stderr
         peaks[how] = int(out.stdout)
     assert peaks["fixed"] < peaks["dynamic"] / 2.5
+
+
+@pytest.mark.parametrize("argv", [
+    ["eval", "--load", "{p}", "--T", "12"], ["train", "--resume", "{p}", "--steps", "2"],
+    ["screen", "--load", "{p}"], ["sweep", "{p}"]])
+def test_a_pipe_or_a_directory_given_as_an_input_file_is_refused_unopened(argv, tmp_path):
+    """Opening a FIFO waits for a writer: every input file goes through verify.files'
+    input rule, which refuses what is not a regular file before opening it."""
+    fifo, folder = tmp_path / "in.pt", tmp_path / "folder"
+    os.mkfifo(fifo)
+    folder.mkdir()
+    for path, needle in ((fifo, "not a regular file"), (folder, "is a directory")):
+        p = untangle(*(a.format(p=path) for a in argv))
+        try:
+            out, err = p.communicate(timeout=120)
+        finally:
+            p.kill()
+        text = err.decode()
+        assert p.returncode == 2 and needle in text and text.count("\n") == 1, text
+
+
+def test_input_file_rule(tmp_path):
+    good = tmp_path / "a.json"
+    good.write_text("{}")
+    assert files.input_file(good, "--x") == good
+    for path, needle in ((tmp_path / "no", "does not exist"), (tmp_path, "is a directory"),
+                         ("", "empty path")):
+        with pytest.raises(ValueError, match=needle):
+            files.input_file(path, "--x")

@@ -55,6 +55,25 @@ def check_directory(directory: Path | str, option: str) -> Path:
     return d
 
 
+def input_file(path: Path | str, option: str, what: str = "file") -> Path:
+    """``path`` if it is an existing regular file this process can read; else a ValueError
+    naming ``option``, the path and what was expected (``what``). A directory, pipe, device
+    or socket is refused before it is opened: reading a pipe would wait for a writer."""
+    p = Path(path)
+    if str(path) == "":
+        raise ValueError(f"{option}: an empty path is not a {what}")
+    if not p.exists():
+        raise ValueError(f"{option}: {str(p)!r} does not exist (expected a {what})")
+    if p.is_dir():
+        raise ValueError(f"{option}: {str(p)!r} is a directory, not a {what}")
+    if not p.is_file():
+        raise ValueError(f"{option}: {str(p)!r} is not a regular file (a pipe, device or "
+                         f"socket), not a {what}")
+    if not os.access(p, os.R_OK):
+        raise ValueError(f"{option}: {str(p)!r} is not readable")
+    return p
+
+
 def claim_output(path: Path | str, *, force: bool, option: str = "output") -> Path:
     """``path`` as a Path once the output rule (module docstring) allows writing it; a
     ValueError naming ``option`` otherwise. Removes stale temporaries of ``path``."""

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from verify import files
 from verify.sweeps.params import PARAMS, REQUIRED, Param
 
 KEYS = ("kind", "grid", "fixed", "seeds")
@@ -37,7 +38,9 @@ class Spec:
 def load(path: str | Path) -> Spec:
     """The spec in the JSON file ``path``."""
     try:
-        text = Path(path).read_text()
+        text = files.input_file(path, "parameter 'spec'", "JSON spec file").read_text()
+    except UnicodeDecodeError:
+        raise ValueError(f"parameter 'spec': {str(path)!r} is not a text file") from None
     except OSError as err:
         raise ValueError(f"parameter 'spec': cannot read {str(path)!r}: {err.strerror}") from None
     try:

@@ -112,11 +112,7 @@ def load(path: Path | str, device: torch.device | str = "cpu") -> dict:
     with ``weights_only=True``, the format, a known version, exactly that version's keys, the
     config (every field known and valid) and the types of the states. Version 2 checkpoints
     come back with ``metrics`` None, an empty ``window`` and ``first_loss`` None."""
-    path = Path(path)
-    if path.is_dir():
-        raise _refuse(path, "is a directory, not a checkpoint file")
-    if not path.exists():
-        raise _refuse(path, "does not exist")
+    path = files.input_file(path, "checkpoint", "checkpoint file")
     ck = _read(path, resolve_device(device))
     if not isinstance(ck, dict) or ck.get("format") != FORMAT:
         raise ValueError(f"{str(path)!r} is not an untangle checkpoint")
