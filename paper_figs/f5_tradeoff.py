@@ -12,8 +12,9 @@ it buys, and THEORY.md's tradeoff table generated from measurements.
 * table (``f5_tradeoff.md``, :func:`tradeoff_table`): each row of THEORY.md's table (RNN, full
   attention, sliding window, kappa-sparse, relevancy screening) as a real network at one T:
   the asymptotic columns beside measured ones: states attended per step (mean and max |S_t|
-  of the weights the run used), forward seconds per step (batch 10, no gradient), the memory
-  a forward pass keeps for backpropagation (batch 10), and log10 ||dh_T/dh_1||
+  of the weights the run used), forward seconds per step (batch 10, no gradient, no trace:
+  the path training and evaluation take), the memory that forward pass keeps for
+  backpropagation (batch 10, the same path as the figure's), and log10 ||dh_T/dh_1||
   (``verify.measure``, fixed mode, at initialisation) with the depth d(1, T). The measured
   memory is a training memory: the O(T n) states every row keeps for the backward pass, and
   what its attention adds; the asymptotic column is the inference memory.
@@ -170,12 +171,13 @@ def table_rows(p: dict[str, object], device: str) -> list[dict[str, object]]:
 
         def forward(model: Recurrent = model) -> None:
             with torch.no_grad():
-                model(batch)
+                model(batch, trace=False)
         forward()  # warm-up
         rows.append({"key": key, "label": label, "attended_mean": float(sizes.mean()),
                      "attended_max": int(m.kappa),
                      "step_s": timed(forward, dev, p["repeats"]) / T,
-                     "kept_bytes": kept_for_backward(lambda model=model: model(batch).h),
+                     "kept_bytes": kept_for_backward(
+                         lambda model=model: model(batch, trace=False).h),
                      "log10_grad": float(m.log10_norm2[t]), "t": t,
                      "depth": float(m.depth[t])})
     return rows
