@@ -98,18 +98,51 @@ def _loggamma_form(expr: sp.Expr) -> sp.Expr:
     )
 
 
+#: Below this x, ``lgamma_ratio`` subtracts log-Gammas directly (they are < 40: the
+#: difference loses less than 40 u); from it on, Stirling's series with four terms (truncation
+#: below 1e-20 at x = 20).
+STIRLING_FROM = 20.0
+
+
+def _stirling_remainder(x: np.ndarray) -> np.ndarray:
+    """log Gamma(x) - ((x - 1/2) log x - x + log(2 pi)/2) for x >= :data:`STIRLING_FROM`."""
+    r = 1.0 / (x * x)
+    return (1.0 / 12 - r * (1.0 / 360 - r * (1.0 / 1260 - r / 1680))) / x
+
+
+def lgamma_ratio(x: object, s: object) -> np.ndarray:
+    """``log Gamma(x + s) - log Gamma(x)`` for x >= 1, s >= 0, to a few units of roundoff
+    relative to the result: for large x the two log-Gammas are about x log x and their
+    difference (about s log x) would lose all but a few digits, so it is formed as
+    ``(x - 1/2) log1p(s/x) + s log(x + s) - s`` plus the difference of Stirling remainders
+    (THEORY.md section 4, B4's exact form at large T)."""
+    from scipy.special import gammaln
+
+    x, s = np.broadcast_arrays(np.asarray(x, dtype=float), np.asarray(s, dtype=float))
+    out = np.empty(x.shape)
+    small = x < STIRLING_FROM
+    out[small] = gammaln(x[small] + s[small]) - gammaln(x[small])
+    xl, sl = x[~small], s[~small]
+    out[~small] = ((xl - 0.5) * np.log1p(sl / xl) + sl * np.log(xl + sl) - sl
+                   + _stirling_remainder(xl + sl) - _stirling_remainder(xl))
+    return out
+
+
 @dataclass(frozen=True)
 class ClosedFormBound(Bound):
     """A bound with a closed form ``expr`` in scalar parameters (numpy-broadcast numerically).
 
     ``constraints`` are (message, predicate over the bound numeric parameters) pairs, e.g.
     ``0 <= t < T``. ``via_log`` evaluates the value as ``exp`` of the log form (for Gamma
-    ratios that overflow term by term).
+    ratios that overflow term by term). ``ln`` is a numerically stable evaluator of the natural
+    log, used instead of the lambdified log form where that cancels (Gamma ratios at large
+    arguments); it takes the parameters in order.
     """
 
     closed_form: sp.Expr = sp.S.Zero
     constraints: tuple[tuple[str, Callable[..., np.ndarray]], ...] = ()
     via_log: bool = False
+    ln: Callable[..., np.ndarray] | None = None
 
     @property
     def expr(self) -> sp.Expr:
@@ -129,6 +162,8 @@ class ClosedFormBound(Bound):
 
     @cached_property
     def _ln_fn(self) -> Callable[..., np.ndarray]:
+        if self.ln is not None:
+            return self.ln
         return sp.lambdify(self.symbols, _loggamma_form(self.closed_form),
                            modules=["scipy", "numpy"], dummify=True)
 
@@ -292,7 +327,7 @@ def _closed_forms() -> list[ClosedFormBound]:
             (_c, _gamma_unit, _T, _t),
             closed_form=(cg / T) * sp.gamma(T + cg) * sp.gamma(t + 1)
             / (sp.gamma(T) * sp.gamma(t + 1 + cg)),
-            constraints=(_T_AFTER_t,), via_log=True),
+            constraints=(_T_AFTER_t,), via_log=True, ln=_uniform_exact_ln),
         ClosedFormBound(
             "sparse_lower", "B5", "lower",
             "If some path of d edges from t to T has every edge weight >= gamma/kappa (true "
@@ -365,6 +400,17 @@ def _profiles() -> list[ProfileBound]:
             compute=_dominant),
     ]
 
+
+
+def _uniform_exact_ln(c: np.ndarray, gamma: np.ndarray, T: np.ndarray, t: np.ndarray
+                      ) -> np.ndarray:
+    """log P_c(t) of B4's exact form: log(c gamma / T) + log Gamma(T + c gamma) - log Gamma(T)
+    - (log Gamma(t + 1 + c gamma) - log Gamma(t + 1)), each difference by
+    :func:`lgamma_ratio`."""
+    cg = np.asarray(c, dtype=float) * np.asarray(gamma, dtype=float)
+    with np.errstate(divide="ignore"):
+        return (np.log(cg) - np.log(np.asarray(T, dtype=float)) + lgamma_ratio(T, cg)
+                - lgamma_ratio(np.asarray(t, dtype=float) + 1, cg))
 
 CATALOG: dict[str, Bound] = {b.name: b for b in (*_closed_forms(), *_profiles())}
 

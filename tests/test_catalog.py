@@ -417,3 +417,20 @@ def test_exact_inputs_with_zero_steps_stay_exact():
         extra = {"lam": lam} if b == "dominant_path_lower" else {}
         assert all(isinstance(v, sp.Rational | int) for v in get(b).evaluate(**kw, mu=mu,
                                                                             **extra))
+
+
+@given(st.floats(0.0, 12.0), st.floats(0.0, 1.0), st.floats(0.01, 4.0), st.floats(0.01, 1.0))
+def test_uniform_exact_log10_against_mpmath_at_any_horizon(log_T, frac, c, gamma):
+    """B4's exact form in log10 to 1e-13 relative for T up to 10^12: the log-Gamma ratios at
+    large T are formed without cancellation (the plain difference of log-Gammas loses about
+    log10(T log T) digits). Reference: mpmath at 40 digits."""
+    import mpmath
+
+    T = int(10**log_T) + 1
+    t = min(T - 1, int(frac * T))
+    got = float(get("uniform_exact").log10(c=c, gamma=gamma, T=T, t=t))
+    with mpmath.workdps(40):
+        cg = mpmath.mpf(c) * mpmath.mpf(gamma)
+        want = (mpmath.log(cg / T) + mpmath.loggamma(T + cg) - mpmath.loggamma(T)
+                - mpmath.loggamma(t + 1 + cg) + mpmath.loggamma(t + 1)) / mpmath.log(10)
+    assert abs(got - float(want)) <= 1e-13 * max(1.0, abs(float(want)))

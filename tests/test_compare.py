@@ -213,6 +213,19 @@ def test_beta_outside_the_domain_of_b0():
     assert not v.applicable.any() and "'beta'" in v.why_not
 
 
+def test_b4_exact_holds_at_a_long_horizon_where_log_gammas_cancel():
+    """beta = 0, J_k = 2 I, gamma = 1/2 (c gamma = 1): ||dh_T/dh_t|| = 1/(t+1) exactly at
+    T = 3000, and B4's exact form must agree to rounding at every t (its log-Gamma ratios are
+    about 8 against log-Gammas of about 2e4)."""
+    steps = 3000
+    model = controlled("identity", 2, 1, "linear", scale=2.0, pattern=patterns.uniform(steps),
+                       beta=0.0, device="cpu")
+    m = measure(model, torch.zeros(1, steps, 1, dtype=DT))
+    np.testing.assert_allclose(m.log10_norm2, -np.log10(np.arange(steps) + 1.0), atol=1e-12)
+    v = m.verdicts["uniform_exact"]
+    assert v.applicable_at == v.holds_at == steps and not m.findings()
+
+
 # ----------------------------------------------------------- holds, allowance, findings
 
 
