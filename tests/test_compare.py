@@ -172,6 +172,16 @@ def test_b7_on_the_retained_events_of_a_relevancy_model():
     want = np.log10(0.5 * suffix_min(mu) / (nu + rho))
     assert_verdict(m, "relevancy_lower", want, applicable=where)
     assert "not a relevant event" in m.verdicts["relevancy_lower"].why_not
+    # B7 reads the weight of the last step T-1 from the trace: lowering the first event's
+    # weight there (and only there) below 1/(nu + rho) takes it out; lowering it at T-2 not.
+    e = events[0]
+    for row, out in ((-1, True), (-2, False)):
+        alpha = m.trace.alpha.clone()
+        alpha[0, row, e] = 0.5 / (nu + rho)
+        v = compare(dataclasses.replace(m, trace=dataclasses.replace(m.trace, alpha=alpha)),
+                    "B7")["relevancy_lower"]
+        np.testing.assert_array_equal(v.applicable, where & (np.arange(steps) != e) if out
+                                      else where)
 
 
 # ------------------------------------------------------ applicability on mixed settings
@@ -205,12 +215,13 @@ def test_a_cell_without_step_jacobians_has_no_verdict():
     m = measure(core, torch.ones(1, 6, 2, dtype=DT))
     for v in m.verdicts.values():
         assert not v.applicable.any() and "J_k is not defined" in v.why_not
+        assert "step_jacobians" in v.failed or "fixed_alpha" in v.failed
 
 
 def test_beta_outside_the_domain_of_b0():
     _, m = run(patterns.none(T), beta=1.5)
     v = m.verdicts["rnn_upper"]
-    assert not v.applicable.any() and "'beta'" in v.why_not
+    assert not v.applicable.any() and "'beta'" in v.why_not and v.failed == ("parameters",)
 
 
 def test_b4_exact_holds_at_a_long_horizon_where_log_gammas_cancel():

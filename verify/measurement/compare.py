@@ -71,7 +71,8 @@ class Verdict:
 
     ``log10_bound`` and ``margin`` are nan where the bound does not apply; ``holds`` is False
     there (a bound that does not apply is neither held nor violated); ``why_not`` says which
-    hypotheses failed, ``failed`` names them."""
+    hypotheses failed, ``failed`` names them (hypothesis keys, ``step_jacobians`` for a cell
+    without J_k, ``parameters`` for values outside a closed form's domain)."""
 
     name: str
     theory_id: str
@@ -324,6 +325,7 @@ def compare(m: Measurement, bounds: str | Iterable[str] | None = None) -> dict[s
         if m.lam is None and {"lam", "mu", "c"} & set(bound.param_names()):
             ok[:] = False
             reasons.append(hypotheses.NO_JACOBIANS)
+            failed.append("step_jacobians")
         log10_bound = np.full(T, np.nan)
         if ok.any():
             try:
@@ -332,6 +334,7 @@ def compare(m: Measurement, bounds: str | Iterable[str] | None = None) -> dict[s
             except ValueError as err:
                 ok[:] = False
                 reasons.append(str(err))
+                failed.append("parameters")
             ok &= ~np.isnan(log10_bound)
         log10_bound = np.where(ok, log10_bound, np.nan)
         holds, allowance = _holds(bound.kind, m.log10_norm2, log10_bound, scale, allowance_of)
