@@ -29,6 +29,8 @@ from bounds.recursions import dependency_depth, sparsity
 ALIGNED_RTOL = 1e-12
 #: Relative tolerance for pattern weights compared with a closed form (uniform, window).
 WEIGHT_RTOL = 1e-12
+#: :func:`step_summary` works on at most this many entries at once (32 MB of float64).
+SUMMARY_ENTRIES = 2**22
 
 
 @dataclass(frozen=True)
@@ -54,10 +56,15 @@ def step_summary(jac: object) -> dict[str, np.ndarray]:
         raise ValueError(f"parameter 'jac' must have shape (T, n, n), got {j.shape}")
     n = j.shape[1]
     c = np.trace(j, axis1=1, axis2=2) / n
-    off = np.abs(j - c[:, None, None] * np.eye(n)).max(axis=(1, 2))
-    scale = np.abs(j).max(axis=(1, 2))
-    return {"aligned": off <= ALIGNED_RTOL * scale, "c": c,
-            "nonnegative": np.all(j >= 0, axis=(1, 2))}
+    off, scale = np.empty(j.shape[0]), np.empty(j.shape[0])
+    nonnegative = np.empty(j.shape[0], dtype=bool)
+    step = max(1, SUMMARY_ENTRIES // max(1, n * n))  # temporaries of bounded size
+    for lo in range(0, j.shape[0], step):
+        part, cs = j[lo:lo + step], c[lo:lo + step]
+        off[lo:lo + step] = np.abs(part - cs[:, None, None] * np.eye(n)).max(axis=(1, 2))
+        scale[lo:lo + step] = np.abs(part).max(axis=(1, 2))
+        nonnegative[lo:lo + step] = np.all(part >= 0, axis=(1, 2))
+    return {"aligned": off <= ALIGNED_RTOL * scale, "c": c, "nonnegative": nonnegative}
 
 
 def _steps(context: dict[str, object]) -> dict[str, np.ndarray] | None:

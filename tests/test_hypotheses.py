@@ -228,3 +228,21 @@ def test_a_hypothesis_without_its_context_is_unknown_not_false(key):
 def test_fixed_alpha_fails_only_with_live_learned_attention(mode, learned, holds):
     out = outcome("fixed_alpha", mode=mode, learned=learned)
     assert out.holds == holds and (holds or "score terms" in out.why_not)
+
+
+def test_step_summary_by_chunks_is_the_statement(monkeypatch):
+    """Many steps are summarised a few at a time (bounded temporaries): the same per-step
+    facts as a loop over the steps written here."""
+    from bounds import hypotheses
+
+    rng = np.random.default_rng(3)
+    J = rng.uniform(-0.1, 1.0, (23, 3, 3))
+    J[::4] = rng.uniform(0.5, 2.0, (6, 1, 1)) * np.eye(3)
+    monkeypatch.setattr(hypotheses, "SUMMARY_ENTRIES", 9 * 5)  # five matrices at a time
+    s = step_summary(J)
+    for k, j in enumerate(J):
+        c = np.trace(j) / 3
+        assert s["c"][k] == pytest.approx(c)
+        off = max(abs(j[a, b] - c * (a == b)) for a in range(3) for b in range(3))
+        assert s["aligned"][k] == (off <= 1e-12 * np.abs(j).max())  # the stated tolerance
+        assert s["nonnegative"][k] == bool((j >= 0).all())
