@@ -225,7 +225,8 @@ def _eval(args: argparse.Namespace) -> int:
 
 def register(parser: argparse.ArgumentParser) -> None:
     """``list``, ``show`` and ``eval`` under ``untangle bounds``."""
-    cmds = parser.add_subparsers(dest="bounds_command", required=True, metavar="ACTION")
+    cmds = parser.add_subparsers(dest="bounds_command", required=True,
+                                 metavar="{list,show,eval}")
     cmds.add_parser("list", help="one line per bound").set_defaults(run=_list)
     show = cmds.add_parser("show", help="statement, hypotheses, LaTeX and expression")
     show.add_argument("name", help="a bound's name or THEORY id (e.g. B7)")

@@ -1,0 +1,165 @@
+"""The command line under a hostile user: every refusal is one line on stderr with exit 2 and
+no traceback, naming the option and what it accepts. argparse's own refusals (no usage
+block), no command, a closed or full standard output, progress bars closed before the error
+line, options a run would not use, empty paths, bench sizes checked before the work, and the
+messages of bounds eval, eval and train."""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from verify import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def untangle(argv: list[str], capsys) -> tuple[int, str, str]:
+    """``untangle ARGV`` in this process: (exit status, stdout, stderr); argparse's refusals
+    raise SystemExit, whose code is the status."""
+    try:
+        code = cli.main(argv)
+    except SystemExit as exit_:
+        code = exit_.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def refused(argv: list[str], capsys, *needles: str) -> str:
+    """Assert ``untangle ARGV`` is refused as bad input in one line holding every needle."""
+    code, out, err = untangle(argv, capsys)
+    lines = err.strip().splitlines()
+    assert code == 2, (code, err)
+    assert len(lines) == 1, err
+    assert "Traceback" not in err and "usage:" not in err
+    assert out == ""
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    return lines[0]
+
+
+def shell(command: str, **kw) -> subprocess.CompletedProcess:
+    """``sh -c COMMAND`` with ``$PY`` the interpreter and the worktree on the path."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PY": sys.executable}
+    return subprocess.run(["sh", "-c", command], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120, **kw)
+
+
+# --- argparse's refusals: one line, the option named ---------------------------------------
+
+@pytest.mark.parametrize("argv, needles", [
+    (["measure", "--T", "abc"], ["untangle measure: error: argument --T: invalid int value: "
+                                 "'abc'"]),
+    (["measure", "--events", ","], ["argument --events", "comma-separated int"]),
+    (["measure", "--pattern", "windw"], ["argument --pattern", "invalid choice: 'windw'",
+                                         "'window'"]),
+    (["measure", "--hidden"], ["argument --hidden: expected one argument"]),
+    (["measure", "--frob", "3"], ["unrecognized arguments: --frob 3",
+                                  "'untangle measure --help'"]),
+    (["train", "--model", "foo", "--steps", "2"], ["untangle train: error: argument --model",
+                                                   "'rnn'", "'rellstm'"]),
+    (["train", "--T", "10"], ["required: --steps"]),
+    (["train", "--steps", "x"], ["argument --steps: invalid int value: 'x'"]),
+    (["train", "--steps", "2", "--lr", "fast"], ["argument --lr: invalid float value"]),
+    (["eval"], ["untangle eval: error:", "required: --load"]),
+    (["eval", "--load", "x.pt", "--batches", "1.5"], ["argument --batches"]),
+    (["screen", "--score", "nope"], ["argument --score", "invalid choice: 'nope'"]),
+    (["bench", "--profile-T", "0"], ["argument --profile-T", ">= 1"]),
+    (["bench", "--train-T", "x"], ["argument --train-T"]),
+    (["sweep"], ["untangle sweep: error:", "required: SPEC"]),
+    (["sweep", "s.json", "--workers", "two"], ["argument --workers"]),
+    (["figs", "--scale", "huge"], ["argument --scale", "'paper'"]),
+    (["check", "--verbose"], ["untangle check: error: unrecognized arguments: --verbose"]),
+    (["bounds"], ["untangle bounds: error:", "required: {list,show,eval}"]),
+    (["bounds", "foo"], ["invalid choice: 'foo'", "'list', 'show', 'eval'"]),
+    (["bounds", "show"], ["untangle bounds show: error:", "required: name"]),
+    (["bounds", "list", "--json"], ["untangle bounds: error: unrecognized arguments: --json"]),
+    (["frobnicate"], ["untangle: error: argument COMMAND: invalid choice: 'frobnicate'",
+                      "'measure'"]),
+    (["--frob"], ["untangle: error: unrecognized arguments: --frob"]),
+])
+def test_argparse_refusals_are_one_line(argv, needles, capsys):
+    refused(argv, capsys, *needles)
+
+
+def test_no_command_names_the_commands(capsys):
+    line = refused([], capsys, "untangle: error: a command is needed: one of ", "untangle --help")
+    assert all(name in line for name in cli.COMMANDS)
+
+
+def test_help_still_shows_the_usage(capsys):
+    code, out, _ = untangle(["measure", "--help"], capsys)
+    assert code == 0 and out.startswith("usage: untangle measure")
+
+
+def test_refusals_in_a_fresh_process(tmp_path):
+    """What a user sees: exit 2, one line, for a bad value and for no command."""
+    for args in ("measure --T abc", ""):
+        run = shell(f'"$PY" -m verify.cli {args}')
+        assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1, run.stderr
+        assert run.stdout == "" and run.stderr.startswith("untangle")
+
+
+# --- standard output closed or full --------------------------------------------------------
+
+def test_closed_stdout_is_refused_in_one_line():
+    run = shell('"$PY" -m verify.cli bounds list >&-')
+    assert run.returncode == 2
+    assert run.stderr.strip() == ("untangle: error: standard output is closed; redirect it to "
+                                  "a file or /dev/null instead")
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full")
+@pytest.mark.parametrize("args", ["bounds list", "bounds eval path_sum_upper pattern=window "
+                                  "T=30000 nu=3 beta=0.5 gamma=0.5 lam=0.9 --json"],
+                         ids=["small", "large"])
+def test_full_stdout_says_standard_output(args):
+    """Small output fails at the last flush, large output in print."""
+    run = shell(f'"$PY" -m verify.cli {args} >/dev/full')
+    assert run.returncode == 2
+    assert run.stderr.strip() == ("untangle: error: cannot write to standard output: No space "
+                                  "left on device")
+
+
+def test_closed_stdout_in_process(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdout", None)
+    assert cli.main(["bounds", "list"]) == 2
+    assert capsys.readouterr().err == ("untangle: error: standard output is closed; redirect it "
+                                       "to a file or /dev/null instead\n")
+
+
+class Failing:
+    """A standard output whose every write fails with ``errno``."""
+
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+    def write(self, text: str) -> int:
+        raise OSError(self.code, os.strerror(self.code))
+
+    def flush(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EIO])
+def test_a_failing_stdout_is_named(code, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdout", Failing(code))
+    assert cli.main(["bounds", "list"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"untangle: error: cannot write to standard output: {os.strerror(code)}\n"
+    assert isinstance(sys.stdout, Failing)  # put back after the command
+
+
+def test_other_os_errors_still_name_their_path(monkeypatch, capsys):
+    """Only standard output's own failures are said to be standard output's."""
+    def fail(args):
+        raise OSError(errno.ENOSPC, "No space left on device", "/data/out.png")
+
+    monkeypatch.setattr("verify.commands.bounds._list", fail)
+    code, _, err = untangle(["bounds", "list"], capsys)
+    assert code == 2 and err == "untangle: error: '/data/out.png': No space left on device\n"
