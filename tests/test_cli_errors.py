@@ -163,3 +163,55 @@ def test_other_os_errors_still_name_their_path(monkeypatch, capsys):
     monkeypatch.setattr("verify.commands.bounds._list", fail)
     code, _, err = untangle(["bounds", "list"], capsys)
     assert code == 2 and err == "untangle: error: '/data/out.png': No space left on device\n"
+
+
+# --- progress bars are closed before the error line ----------------------------------------
+
+BROKEN = "parameter 'x' broke in the middle of the work"
+
+
+def _broken(*args: object, **kw: object) -> None:
+    raise ValueError(BROKEN)
+
+
+def error_on_its_own_line(err: str) -> None:
+    """The error line is the last thing on stderr (the bar was closed before it, not after)
+    and starts a line of its own (after the bar's newline or its erasing carriage return)."""
+    line = f"untangle: error: {BROKEN}\n"
+    assert err.endswith(line), repr(err[-300:])
+    before = err[:-len(line)]
+    assert before == "" or before.endswith(("\n", "\r")), repr(before[-300:])
+    assert "|" in before, "no progress bar was shown: the test shows nothing"
+
+
+@pytest.fixture
+def checkpoint(tmp_path) -> Path:
+    from verify.training import Config, train
+
+    path = tmp_path / "tiny.pt"
+    train(Config(model="relrnn", T=10, hidden=8, nu=3, rho=2), 1, save=path, progress=False)
+    return path
+
+
+@pytest.mark.parametrize("where, argv", [
+    ("verify.measurement.jacobian_profile.norms", ["measure", "--T", "5", "--hidden", "3"]),
+    ("verify.bench.profile_cases.run_case", ["bench", "--quick"]),
+    ("verify.training.tasks.accuracy", ["eval", "--load", "CK", "--batches", "2"]),
+    ("verify.training.relevance_report.inspect",
+     ["screen", "--model", "relrnn", "--T", "10", "--hidden", "8", "--nu", "3", "--rho", "2",
+      "--batch", "2"]),
+    ("proofs.certificates", ["check"]),
+], ids=["measure", "bench", "eval", "screen", "check"])
+def test_an_error_closes_the_progress_bar_first(where, argv, monkeypatch, capsys, request):
+    if "CK" in argv:  # trained before the damage
+        argv = [str(request.getfixturevalue("checkpoint")) if a == "CK" else a for a in argv]
+    if where == "proofs.certificates":  # one certificate runs, the next fails
+        from proofs import certificates
+        first = certificates()[0]
+        monkeypatch.setattr(where, lambda: [first, _broken])
+    else:
+        monkeypatch.setattr(where, _broken)
+    code, out, err = untangle(argv, capsys)
+    assert code == 2 and out == ""
+    error_on_its_own_line(err)
+

@@ -49,27 +49,27 @@ def run(device: torch.device, *, quick: bool = False, progress: bool = False,
         train_T = TRAIN_T[device.type]
     profile = cases(quick, profile_T, profile_n)
     training = [(name, T) for name in TRAIN_MODELS for T in train_T]
-    bar = tqdm(total=len(profile) + len(training), desc="bench", file=sys.stderr,
-               disable=not progress)
-    rate64 = matmul_rate(torch.float64, device, 256 if quick else 1024)
-    result: dict[str, object] = {
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "device": str(device), "device_name": _device_name(device),
-        "torch": torch.__version__, "threads": torch.get_num_threads(),
-        "loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-        "quick": quick, "matmul_flop_per_s_float64": rate64, "profile": [], "training": [],
-    }
-    for case in profile:
-        bar.set_postfix_str(f"profile {case.pattern} T={case.T} n={case.n}")
-        result["profile"].append(profile_cases.run_case(case, rate64, torch.float64, device,
-                                                        repeats=repeats))
-        bar.update()
-    for name, T in training:
-        bar.set_postfix_str(f"training step {name} T={T}")
-        result["training"].append(training_steps.run_case(name, T, torch.float32, device,
-                                                          repeats=repeats))
-        bar.update()
-    bar.close()
+    with tqdm(total=len(profile) + len(training), desc="bench", file=sys.stderr,
+              disable=not progress) as bar:  # closed on every exit, errors included
+        rate64 = matmul_rate(torch.float64, device, 256 if quick else 1024)
+        result: dict[str, object] = {
+            "date": datetime.datetime.now().isoformat(timespec="seconds"),
+            "device": str(device), "device_name": _device_name(device),
+            "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+            "quick": quick, "matmul_flop_per_s_float64": rate64, "profile": [],
+            "training": [],
+        }
+        for case in profile:
+            bar.set_postfix_str(f"profile {case.pattern} T={case.T} n={case.n}")
+            result["profile"].append(profile_cases.run_case(case, rate64, torch.float64,
+                                                            device, repeats=repeats))
+            bar.update()
+        for name, T in training:
+            bar.set_postfix_str(f"training step {name} T={T}")
+            result["training"].append(training_steps.run_case(name, T, torch.float32, device,
+                                                              repeats=repeats))
+            bar.update()
     return result
 
 
