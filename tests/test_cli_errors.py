@@ -215,3 +215,20 @@ def test_an_error_closes_the_progress_bar_first(where, argv, monkeypatch, capsys
     assert code == 2 and out == ""
     error_on_its_own_line(err)
 
+
+
+# --- eval's default T ----------------------------------------------------------------------
+
+def test_eval_defaults_to_the_trained_T(checkpoint, capsys):
+    """As its help says: without --T a checkpoint trained at T = 10 is evaluated at 10."""
+    import json
+
+    code, out, err = untangle(["eval", "--load", str(checkpoint), "--batches", "1", "--json"],
+                              capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    assert (result["T"], result["trained_T"]) == (10, 10)
+    code, out, _ = untangle(["eval", "--load", str(checkpoint), "--batches", "1", "--T", "12",
+                             "--json"], capsys)
+    assert code == 0 and json.loads(out)["T"] == 12
+    assert "(default: the trained T)" in cli.command_parser("eval").format_help()

@@ -23,8 +23,6 @@ def _eval(args: argparse.Namespace) -> int:
     ck = load(args.load, device)
     cfg = ck["config"]
     if args.task == "transfer":
-        if args.T is None:
-            raise ValueError("parameter 'T': eval --task transfer needs --T, the new length")
         task = cfg.task
     elif args.task != cfg.task:
         raise ValueError(f"parameter 'task': the checkpoint was trained on {cfg.task!r}, "
@@ -54,7 +52,8 @@ def register(p: argparse.ArgumentParser) -> None:
     p.description = ("Accuracy on the last K, loss and forward cost of a saved model; "
                      "--task transfer evaluates it on its training task at --T.")
     p.add_argument("--task", choices=("copy", "denoise", "transfer"), default="transfer",
-                   help="the checkpoint's task, or transfer (its task at --T; default)")
+                   help="the checkpoint's task, or transfer (default: its task at --T, which "
+                   "defaults to the trained T)")
     p.add_argument("--load", required=True, help="checkpoint written by untangle train")
     p.add_argument("--T", type=int, help="delay to evaluate at (default: the trained T)")
     p.add_argument("--batches", type=int, default=20, help="fixed evaluation batches")
