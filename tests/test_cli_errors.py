@@ -232,3 +232,13 @@ def test_eval_defaults_to_the_trained_T(checkpoint, capsys):
                              "--json"], capsys)
     assert code == 0 and json.loads(out)["T"] == 12
     assert "(default: the trained T)" in cli.command_parser("eval").format_help()
+
+
+# --- T of the tasks: the real range, from one place ----------------------------------------
+
+@pytest.mark.parametrize("T", ["0", "-1", "9"])
+@pytest.mark.parametrize("command", [["train", "--steps", "1"], ["screen"],
+                                     ["eval", "--load", "CK"]])
+def test_task_T_states_the_real_minimum(command, T, capsys, request):
+    argv = [str(request.getfixturevalue("checkpoint")) if a == "CK" else a for a in command]
+    refused([*argv, "--T", T], capsys, f"parameter 'T' must be an integer >= K = 10, got {T}")
