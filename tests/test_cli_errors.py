@@ -242,3 +242,22 @@ def test_eval_defaults_to_the_trained_T(checkpoint, capsys):
 def test_task_T_states_the_real_minimum(command, T, capsys, request):
     argv = [str(request.getfixturevalue("checkpoint")) if a == "CK" else a for a in command]
     refused([*argv, "--T", T], capsys, f"parameter 'T' must be an integer >= K = 10, got {T}")
+
+
+# --- bounds eval: a key the bound does not use is named as such ----------------------------
+
+@pytest.mark.parametrize("params, needle", [
+    (["rnn_upper", "beta=0.5", "lam=0.9", "T=5", "t=2", "pattern=uniform"],
+     "parameter 'pattern' is not used by bound 'rnn_upper' (it takes beta, lam, T, t)"),
+    (["rnn_upper", "T=5", "pattern=uniform"], "parameter 'pattern' is not used by bound "
+     "'rnn_upper'"),
+    (["rnn_upper", "beta=0.5", "lam=0.9", "T=5", "t=2", "nu=3"],
+     "parameter 'nu' is not used by bound 'rnn_upper'"),
+    (["uniform_lower", "gamma=0.5", "mu=1", "T=3", "E=[1]"],
+     "parameter 'E' is not used by bound 'uniform_lower' (it takes gamma, mu, T)"),
+    (["path_sum_upper", "pattern=window", "T=5", "nu=2", "beta=0.5", "gamma=0.5", "lam=1",
+      "mu=3"], "parameter 'mu' is not used by bound 'path_sum_upper' (it takes pattern, beta, "
+     "gamma, lam)"),
+])
+def test_bounds_eval_names_the_unused_key(params, needle, capsys):
+    refused(["bounds", "eval", *params], capsys, needle)
