@@ -261,3 +261,102 @@ def test_task_T_states_the_real_minimum(command, T, capsys, request):
 ])
 def test_bounds_eval_names_the_unused_key(params, needle, capsys):
     refused(["bounds", "eval", *params], capsys, needle)
+
+
+# --- empty values: every option, every command ---------------------------------------------
+
+#: The least each command needs, so that the option under test is what is refused.
+NEEDS = {"measure": ["--T", "3", "--hidden", "2", "--json"],
+         "train": ["--steps", "1", "--T", "10", "--hidden", "4", "--json"],
+         "eval": ["--load", "CK", "--batches", "1", "--json"],
+         "screen": ["--T", "10", "--hidden", "4", "--nu", "3", "--rho", "2", "--batch", "1",
+                    "--json"],
+         "bench": ["--quick", "--json"], "sweep": ["SPEC", "--json"],
+         "figs": ["f1", "--scale", "tiny", "--out", "OUT"]}
+
+
+def _value_options() -> list[tuple[list[str], str]]:
+    """(command words, option) of every option of every parser that takes a value."""
+    import argparse
+
+    def walk(parser: argparse.ArgumentParser, words: list[str]):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from walk(sub, [*words, name])
+            elif action.option_strings and action.nargs != 0:
+                yield words, action.option_strings[0]
+    return [pair for name in cli.COMMANDS for pair in walk(cli.command_parser(name), [name])]
+
+
+VALUE_OPTIONS = _value_options()
+
+
+def test_the_walk_finds_the_path_options():
+    found = {(words[0], option) for words, option in VALUE_OPTIONS}
+    assert {("measure", "--plot"), ("measure", "--pattern-file"), ("train", "--save"),
+            ("train", "--resume"), ("eval", "--load"), ("screen", "--load"),
+            ("screen", "--plot"), ("sweep", "--out"), ("figs", "--out"),
+            ("figs", "--runs")} <= found
+    assert len(found) > 60
+
+
+@pytest.fixture
+def spec(tmp_path) -> Path:
+    path = tmp_path / "spec.json"
+    path.write_text('{"kind": "measure", "fixed": {"T": 3, "hidden": 2}}')
+    return path
+
+
+@pytest.mark.parametrize("words, option", VALUE_OPTIONS,
+                         ids=[" ".join([*w, o]) for w, o in VALUE_OPTIONS])
+def test_every_option_refuses_an_empty_value(words, option, capsys, request, tmp_path,
+                                            monkeypatch):
+    """``--OPTION ''``: one line naming the option, whatever the option (a path is never taken
+    as the current directory, nor dropped as if it were not given)."""
+    monkeypatch.chdir(tmp_path)  # nothing may be written here either
+    (tmp_path / "out").mkdir()
+    fill = {"CK": lambda: str(request.getfixturevalue("checkpoint")),
+            "SPEC": lambda: str(request.getfixturevalue("spec")),
+            "OUT": lambda: str(tmp_path / "out")}
+    needs = [fill[a]() if a in fill else a for a in NEEDS.get(words[0], [])]
+    if words[:2] in (["bounds", "show"], ["bounds", "eval"]):
+        needs = ["B7"]
+    before = set(tmp_path.rglob("*"))
+    line = refused([*words, *needs, option, ""], capsys)
+    assert f"argument {option}:" in line or f"{option}:" in line \
+        or f"parameter '{option.lstrip('-')}'" in line, line
+    assert set(tmp_path.rglob("*")) == before
+
+
+@pytest.mark.parametrize("argv, option", [(["sweep", ""], "SPEC"),
+                                          (["figs", "f1", "--out", ""], "--out")])
+def test_empty_path_positionals(argv, option, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # where an empty path would have written
+    refused(argv, capsys, f"argument {option}: an empty path names no file")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_library_refuses_empty_paths(tmp_path):
+    from verify import files
+    from verify.training import Config, train
+
+    for call in (lambda: files.claim_output("", force=True, option="--plot"),
+                 lambda: files.input_file("", "--load"),
+                 lambda: train(Config(model="rnn", T=10, hidden=4), 1, save="", progress=False),
+                 lambda: train(Config(model="rnn", T=10, hidden=4), 1, resume="",
+                               progress=False)):
+        with pytest.raises(ValueError, match=r"^--\w+: an empty path names no file$"):
+            call()
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["eval", "--load", "MISSING"], "--load"),
+    (["screen", "--load", "MISSING"], "--load"),
+    (["train", "--steps", "1", "--resume", "MISSING"], "--resume"),
+    (["measure", "--pattern", "file", "--pattern-file", "MISSING"], "--pattern-file"),
+])
+def test_a_missing_input_file_is_named_by_its_option(argv, option, capsys, tmp_path):
+    missing = str(tmp_path / "missing.pt")
+    refused([missing if a == "MISSING" else a for a in argv], capsys,
+            f"error: {option}: {missing!r} does not exist")

@@ -17,6 +17,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from verify.files import EMPTY_PATH, named_path
 from verify.resources import MEMORY_OPTION
 
 if TYPE_CHECKING:
@@ -43,6 +44,16 @@ def comma_list(kind: type, minimum: float | None = None) -> Callable[[str], list
                 f"expected comma-separated {kind.__name__} values{least}, got {text!r}")
         return values
     return parse
+
+
+def path_option(text: str) -> str:
+    """An argparse type for every option that names a file or folder: the text itself, refused
+    when empty (:func:`verify.files.named_path`), before any work."""
+    try:
+        named_path(text, "path")
+    except ValueError:
+        raise argparse.ArgumentTypeError(EMPTY_PATH) from None
+    return text
 
 
 def add_resource_options(p: argparse.ArgumentParser) -> None:

@@ -5,18 +5,26 @@ from __future__ import annotations
 
 import argparse
 
-from verify.commands.common import add_resource_options, progress, threads, to_json
+from verify.commands.common import (
+    add_resource_options,
+    path_option,
+    progress,
+    threads,
+    to_json,
+)
 
 
 def _eval(args: argparse.Namespace) -> int:
     from bounds.domains import POSITIVE_INT
     from verify.device import resolve_device
+    from verify.files import input_file
     from verify.resources import check_memory, estimate_forward
     from verify.training import tasks
     from verify.training.checkpoint import load, restore
     from verify.training.evaluate import evaluate
 
     threads(args)
+    input_file(args.load, "--load", "checkpoint file")
     POSITIVE_INT.check("batches", args.batches)
     POSITIVE_INT.check("batch", args.batch)
     device = resolve_device(args.device)
@@ -54,7 +62,8 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", choices=("copy", "denoise", "transfer"), default="transfer",
                    help="the checkpoint's task, or transfer (default: its task at --T, which "
                    "defaults to the trained T)")
-    p.add_argument("--load", required=True, help="checkpoint written by untangle train")
+    p.add_argument("--load", required=True, type=path_option,
+                   help="checkpoint written by untangle train")
     p.add_argument("--T", type=int, help="delay to evaluate at (default: the trained T)")
     p.add_argument("--batches", type=int, default=20, help="fixed evaluation batches")
     p.add_argument("--batch", type=int, default=10, help="batch size")

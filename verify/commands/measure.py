@@ -14,6 +14,7 @@ import numpy as np
 from verify.commands.common import (
     add_resource_options,
     comma_list,
+    path_option,
     progress,
     threads,
     to_json,
@@ -44,7 +45,8 @@ def register(p: argparse.ArgumentParser) -> None:
     a("--stride", type=int, default=2, help="stride k (strided)")
     a("--kappa", type=int, default=3, help="support size (sparse)")
     a("--events", type=comma_list(int), default=[], help="event steps E, e.g. 3,7 (events)")
-    a("--pattern-file", help="T x T pattern (.npy, .csv, .json) for --pattern file")
+    a("--pattern-file", type=path_option,
+      help="T x T pattern (.npy, .csv, .json) for --pattern file")
     a("--learned", action="store_true",
       help="learned additive attention over the pattern's support (uniform: full attention)")
     a("--include-h0", action="store_true",
@@ -73,7 +75,8 @@ def register(p: argparse.ArgumentParser) -> None:
     a("--rows", type=int, default=20, help="table rows (t subsampled evenly)")
     a("--json", action="store_true", help="print one JSON object (strict JSON: null for "
       "non-finite numbers); no progress bar")
-    a("--plot", metavar="FILE.png", help="log10 norms against t with the bounds as lines and "
+    a("--plot", metavar="FILE.png", type=path_option,
+      help="log10 norms against t with the bounds as lines and "
       "violations marked (an existing directory; never overwritten without --force)")
     a("--force", action="store_true", help="overwrite --plot")
     add_resource_options(p)
@@ -84,8 +87,8 @@ def _pattern(args: argparse.Namespace) -> Pattern:
     from bounds.domains import POSITIVE_INT
     from bounds.patterns import build, load
 
-    if args.pattern == "file" or args.pattern_file:
-        if args.pattern != "file" or not args.pattern_file:
+    if args.pattern == "file" or args.pattern_file is not None:
+        if args.pattern != "file" or args.pattern_file is None:
             raise ValueError("parameter 'pattern-file' goes with --pattern file, and "
                              "--pattern file needs --pattern-file PATH")
         pattern = load(args.pattern_file)
@@ -102,19 +105,21 @@ def run(args: argparse.Namespace) -> int:
     """Build, measure and report (the handler of ``untangle measure``)."""
     from bounds.domains import NONNEG_INT, POSITIVE_INT
     from verify.device import resolve_device
-    from verify.files import claim_plot, save_figure
+    from verify.files import claim_plot, input_file, save_figure
     from verify.measurement import measure
     from verify.measurement.runs import network
     from verify.resources import check_memory, estimate_measure, pattern_entries
 
     threads(args)
+    if args.pattern_file is not None:
+        input_file(args.pattern_file, "--pattern-file", "pattern file")
     NONNEG_INT.check("seed", args.seed)
     for name in ("T", "hidden", "inputs", "width", "stride", "kappa", "rows"):
         value = getattr(args, name)
         if value is not None:
             POSITIVE_INT.check(name, value)
-    plot = claim_plot(args.plot, force=args.force) if args.plot else None
-    if args.pattern == "file" or args.pattern_file:
+    plot = None if args.plot is None else claim_plot(args.plot, force=args.force)
+    if args.pattern == "file" or args.pattern_file is not None:
         pattern = _pattern(args)
         T, entries = pattern.T, pattern.indices.size
     else:

@@ -8,6 +8,7 @@ import argparse
 from verify.commands.common import (
     add_resource_options,
     merged_config,
+    path_option,
     progress,
     threads,
     to_json,
@@ -16,10 +17,13 @@ from verify.commands.common import (
 
 def _train(args: argparse.Namespace) -> int:
     from verify.device import resolve_device
+    from verify.files import input_file
     from verify.resources import check_memory, estimate_train
     from verify.training.train import train
 
     threads(args)
+    if args.resume is not None:
+        input_file(args.resume, "--resume", "checkpoint file")
     cfg = merged_config(args, args.resume)
     device = resolve_device(args.device)
     check_memory(estimate_train(cfg), device, skip=args.no_memory_check,
@@ -72,10 +76,12 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, help="seed of the initialisation and data (default 0)")
     p.add_argument("--dtype", choices=("float32", "float64"), help="default float32")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda[:N]")
-    p.add_argument("--save", help="checkpoint path, in an existing directory; the metrics log "
+    p.add_argument("--save", type=path_option,
+                   help="checkpoint path, in an existing directory; the metrics log "
                    "and gradient profile go beside it (<stem>.metrics.jsonl, "
                    "<stem>.profile.json), all three written together")
-    p.add_argument("--resume", help="checkpoint to continue (saved in place unless --save)")
+    p.add_argument("--resume", type=path_option,
+                   help="checkpoint to continue (saved in place unless --save)")
     p.add_argument("--force", action="store_true", help="overwrite existing files")
     p.add_argument("--log-every", type=int,
                    help="steps per metrics row (default 50, or the resumed run's)")
