@@ -360,3 +360,92 @@ def test_a_missing_input_file_is_named_by_its_option(argv, option, capsys, tmp_p
     missing = str(tmp_path / "missing.pt")
     refused([missing if a == "MISSING" else a for a in argv], capsys,
             f"error: {option}: {missing!r} does not exist")
+
+
+# --- options a run would not use are refused, defaults never are ---------------------------
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--events", "3", "--pattern", "window"],
+     "parameter 'events' is not used by the 'window' pattern; it goes with --pattern events"),
+    (["--width", "4", "--pattern", "uniform"], "parameter 'width' is not used by the 'uniform' "
+     "pattern; it goes with --pattern window or events"),
+    (["--width", "4"], "parameter 'width' is not used by the 'none' pattern"),
+    (["--stride", "3", "--pattern", "window"], "parameter 'stride' is not used by the 'window' "
+     "pattern; it goes with --pattern strided"),
+    (["--kappa", "2", "--pattern", "events"], "parameter 'kappa' is not used by the 'events' "
+     "pattern; it goes with --pattern sparse"),
+    (["--sigma", "1,0.5", "--spectrum", "gaussian"], "parameter 'sigma' is not used by the "
+     "'gaussian' spectrum; it goes with --spectrum singular"),
+    (["--eigenvalues", "0.5,0.5", "--spectrum", "singular"], "parameter 'eigenvalues' is not "
+     "used by the 'singular' spectrum; it goes with --spectrum eigen"),
+    (["--gain", "1.2"], "parameter 'gain' is not used by the 'orthogonal' spectrum; it goes "
+     "with --spectrum gaussian"),
+    (["--scale", "0.5", "--spectrum", "gaussian"], "parameter 'scale' is not used by the "
+     "'gaussian' spectrum"),
+    (["--nonnormal", "0.1", "--spectrum", "identity"], "parameter 'nonnormal' is not used by "
+     "the 'identity' spectrum; it goes with --spectrum eigen"),
+    (["--spectrum", "singular", "--sigma", "1,0.5", "--scale", "2"],
+     "parameter 'scale' is not used when --sigma gives the 'singular' spectrum's values"),
+    (["--spectrum", "eigen", "--eigenvalues", "0.5,0.5", "--scale", "2"],
+     "parameter 'scale' is not used when --eigenvalues gives"),
+    (["--pattern", "window", "--include-h0"], "parameter 'include-h0' goes with --learned"),
+    (["--rows", "5", "--json"], "parameter 'rows' is for the table; --json gives every t"),
+    (["--force"], "parameter 'force' goes with --plot"),
+    (["--pattern", "events", "--events", "3,3"],
+     "argument --events: 3 is given twice in '3,3' (each value once)"),
+    (["--pattern", "events", "--events", "1,2,1"], "argument --events: 1 is given twice"),
+])
+def test_measure_refuses_options_it_would_not_use(argv, needle, capsys, monkeypatch):
+    def no_work(*a, **k):
+        raise AssertionError("the network was built before the options were checked")
+
+    monkeypatch.setattr("verify.measurement.runs.network", no_work)
+    refused(["measure", "--T", "5", "--hidden", "2", *argv], capsys, needle)
+
+
+@pytest.mark.parametrize("argv", [
+    [],  # every default, none of them refused
+    ["--pattern", "window", "--width", "3"],
+    ["--pattern", "events", "--events", "1,3", "--width", "2"],
+    ["--pattern", "strided", "--stride", "2"],
+    ["--pattern", "sparse", "--kappa", "2"],
+    ["--spectrum", "gaussian", "--gain", "1.1"],
+    ["--spectrum", "singular", "--sigma", "1,0.5"],
+    ["--spectrum", "singular", "--scale", "0.8"],
+    ["--spectrum", "eigen", "--eigenvalues", "0.5,0.4", "--nonnormal", "0.1"],
+    ["--spectrum", "nonneg", "--scale", "0.9"],
+    ["--pattern", "uniform", "--learned", "--include-h0"],
+    ["--rows", "3"],
+])
+def test_measure_takes_what_it_uses(argv, capsys):
+    code, _, err = untangle(["measure", "--T", "5", "--hidden", "2", *argv], capsys)
+    assert code == 0, err
+
+
+def test_measure_defaults_are_the_documented_ones(capsys):
+    """Left out, --width is 4 (a window of 4 has kappa 4) and --rows 20."""
+    code, out, err = untangle(["measure", "--T", "30", "--hidden", "2", "--pattern", "window"],
+                              capsys)
+    assert code == 0, err
+    assert "kappa=4 " in out
+    assert len(out.split("verdicts (")[0].splitlines()) == 4 + 20
+
+
+@pytest.mark.parametrize("model, option", [("rnn", ["--nu", "5"]), ("rnn", ["--rho", "3"]),
+                                           ("lstm", ["--score", "normalised"]),
+                                           ("memrnn", ["--nu", "10"])])
+def test_train_refuses_relevant_set_options_for_other_models(model, option, capsys, tmp_path):
+    save = tmp_path / "x.pt"
+    refused(["train", "--steps", "1", "--model", model, *option, "--save", str(save)], capsys,
+            f"parameter '{option[0][2:]}' is not used by the '{model}' model; it goes with "
+            f"--model relrnn or rellstm")
+    assert not save.exists()
+
+
+def test_events_name_each_step_once():
+    from bounds import patterns
+
+    with pytest.raises(ValueError, match="parameter 'E' must name each time step once, got 3 "
+                                         "2 times"):
+        patterns.events(6, [3, 1, 3], 2)
+    assert patterns.events(6, [3, 1], 2).T == 6

@@ -25,6 +25,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.resume is not None:
         input_file(args.resume, "--resume", "checkpoint file")
     cfg = merged_config(args, args.resume)
+    _given(args, cfg.model)
     device = resolve_device(args.device)
     check_memory(estimate_train(cfg), device, skip=args.no_memory_check,
                  what=f"training {cfg.model} at T = {cfg.T} (hidden {cfg.hidden}, batch "
@@ -50,6 +51,18 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _given(args: argparse.Namespace, model: str) -> None:
+    """Refuse (ValueError) --nu, --rho and --score for a model without a relevant set, which
+    would not use them."""
+    from verify.models.zoo import SCREENED
+
+    for name in ("nu", "rho", "score"):
+        if getattr(args, name) is not None and model not in SCREENED:
+            raise ValueError(f"parameter {name!r} is not used by the {model!r} model; it goes "
+                             f"with --model {' or '.join(SCREENED)} (a buffer and a relevant "
+                             f"set)")
+
+
 def register(p: argparse.ArgumentParser) -> None:
     """The options of ``untangle train``."""
     from verify.models.relevance import SCORES
@@ -68,8 +81,9 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, required=True, help="total optimizer steps")
     p.add_argument("--nu", type=int,
                    help="buffer size (relrnn, rellstm; default: copy 10, denoise 15)")
-    p.add_argument("--rho", type=int, help="relevant-set size (default: 15)")
-    p.add_argument("--score", choices=tuple(SCORES), help="relevancy score (default accumulated)")
+    p.add_argument("--rho", type=int, help="relevant-set size (relrnn, rellstm; default: 15)")
+    p.add_argument("--score", choices=tuple(SCORES),
+                   help="relevancy score (relrnn, rellstm; default accumulated)")
     p.add_argument("--hidden", type=int, help="hidden size (default 128)")
     p.add_argument("--lr", type=float, help="RMSprop learning rate (default 1e-3)")
     p.add_argument("--batch", type=int, help="batch size (default 10)")
