@@ -449,3 +449,78 @@ def test_events_name_each_step_once():
                                          "2 times"):
         patterns.events(6, [3, 1, 3], 2)
     assert patterns.events(6, [3, 1], 2).T == 6
+
+
+# --- bench: every size checked, and the memory estimated, before any work ------------------
+
+@pytest.fixture
+def no_bench_work(monkeypatch):
+    """The first piece of bench work (the matrix-product rate) says it was reached."""
+    def reached(*a, **k):
+        raise ValueError("parameter 'work' was reached")
+
+    monkeypatch.setattr("verify.bench.matmul_rate", reached)
+    monkeypatch.setattr("verify.bench.profile_cases.run_case", reached)
+    monkeypatch.setattr("verify.bench.training_steps.run_case", reached)
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--train-T", "5"], "parameter 'train-T' must be an integer >= K = 10, got 5"),
+    (["--profile-T", "12", "--train-T", "20,9"], "parameter 'train-T' must be an integer >= "
+     "K = 10, got 9"),
+    (["--profile-T", "0"], "argument --profile-T: expected comma-separated int values >= 1"),
+    (["--profile-n", "4,-1"], "argument --profile-n: expected comma-separated int values >= 1"),
+    (["--profile-T", "12,12"], "argument --profile-T: 12 is given twice"),
+    (["--train-T", "20,20"], "argument --train-T: 20 is given twice"),
+    (["--quick", "--profile-T", "12"], "parameter 'profile-T' is not used with --quick"),
+    (["--quick", "--profile-n", "3"], "parameter 'profile-n' is not used with --quick"),
+    (["--quick", "--train-T", "20"], "parameter 'train-T' is not used with --quick"),
+    (["--no-training", "--train-T", "20"], "parameter 'train-T' is not used with --no-training"),
+])
+def test_bench_sizes_are_checked_before_any_work(argv, needle, capsys, no_bench_work):
+    refused(["bench", *argv], capsys, needle)
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--profile-T", "12,4000", "--profile-n", "3,256", "--no-training", "--json"],
+     "the profile case full at T = 4000, n = 256 would need about"),
+    (["--profile-T", "12", "--profile-n", "3", "--train-T", "20,3000", "--json"],
+     "the training step of rellstm at T = 3000 would need about"),
+])
+def test_bench_refuses_what_memory_cannot_hold(argv, needle, capsys, no_bench_work,
+                                               monkeypatch):
+    """The largest case is estimated up front; --no-memory-check goes on to the work."""
+    from verify import resources
+
+    monkeypatch.setattr(resources, "available", lambda device: (2**30, "a small machine"))
+    line = refused(["bench", *argv], capsys, needle, "a small machine", "--no-memory-check")
+    assert ("--profile-T or --profile-n" in line) == ("profile case" in needle)
+    refused(["bench", *argv, "--no-memory-check"], capsys, "parameter 'work' was reached")
+    monkeypatch.setattr(resources, "available", lambda device: (2**50, "a large machine"))
+    refused(["bench", *argv], capsys, "parameter 'work' was reached")
+
+
+def test_bench_estimates_follow_the_cases():
+    from verify.bench import estimates, profile_cases, training_steps
+    from verify.resources import estimate_measure, estimate_train
+    from verify.training import Config
+
+    case = profile_cases.Case("full", 100, 8)
+    assert profile_cases.estimate(case) == estimate_measure(100, 8, 100 * 101 // 2, "fixed",
+                                                            False)
+    assert profile_cases.estimate(profile_cases.Case("window32", 100, 8)) < \
+        profile_cases.estimate(case) < profile_cases.estimate(profile_cases.Case("full", 200, 8))
+    assert training_steps.estimate("ten-line rnn", 50) == training_steps.estimate("rnn", 50) \
+        == estimate_train(Config(model="rnn", T=50, hidden=128, batch=10))
+    assert training_steps.estimate("memrnn", 3000) == 0  # skipped by its budget
+    small, big = profile_cases.Case("window32", 50, 4), profile_cases.Case("full", 60, 4)
+    (need, what), (steps, which) = estimates([small, big], [("rnn", 20), ("relrnn", 20)])
+    assert need == profile_cases.estimate(big) and "full at T = 60, n = 4" in what
+    assert steps == training_steps.estimate("relrnn", 20) and "relrnn at T = 20" in which
+
+
+def test_bench_help_states_the_task_minimum():
+    from verify.training import tasks
+
+    text = " ".join(cli.command_parser("bench").format_help().split())
+    assert f">= K = {tasks.K}" in text
