@@ -157,7 +157,8 @@ def sparse(T: int, kappa: int, seed: int = 0, exact: bool = False) -> Pattern:
 
 
 def events(T: int, E: Sequence[int], nu: int, exact: bool = False) -> Pattern:
-    """Relevant events: ``S_t = (E ∩ [0, t]) ∪ {max(0, t-nu+1) .. t}`` (B7)."""
+    """Relevant events: ``S_t = (E ∩ [0, t]) ∪ {max(0, t-nu+1) .. t}`` (B7); ``E`` names
+    each step once."""
     T = _check_T(T)
     nu = int(POSITIVE_INT.check("nu", nu))
     ev = np.asarray(list(E), dtype=np.int64)
@@ -165,6 +166,10 @@ def events(T: int, E: Sequence[int], nu: int, exact: bool = False) -> Pattern:
         NONNEG_INT.check("E", ev)
         if ev.max() >= T:
             raise ValueError(f"parameter 'E' must hold time steps in 0..{T - 1}, got {ev.max()}")
+        steps, counts = np.unique(ev, return_counts=True)
+        if counts.max() > 1:
+            raise ValueError(f"parameter 'E' must name each time step once, got "
+                             f"{steps[counts > 1][0]} {counts.max()} times")
     supports = (
         set(ev[ev <= t].tolist()) | set(range(max(0, t - nu + 1), t + 1)) for t in range(T)
     )

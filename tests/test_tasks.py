@@ -70,7 +70,8 @@ def test_loss_and_accuracy_windows():
 
 
 @pytest.mark.parametrize("T, message", [(9, "'T' must be an integer >= K = 10, got 9"),
-                                        (0, "'T' must be an integer >= 1"),
+                                        (0, "'T' must be an integer >= K = 10, got 0"),
+                                        (-3, "'T' must be an integer >= K = 10, got -3"),
                                         (10.5, "'T' must be an integer")])
 def test_bad_T(T, message):
     with pytest.raises(ValueError, match=message):

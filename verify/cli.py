@@ -7,9 +7,13 @@ imports its heavy dependencies (torch among them) inside its run function.
 
 The error contract: nothing a user can cause ends in a traceback. One line on stderr and
 
-* exit 2 for bad input: a ``ValueError`` naming the parameter (argparse's own errors too), an
-  ``OSError`` (a missing or unwritable directory, a directory where a file is expected; the
-  line names the path), running out of memory (``MemoryError``, torch's allocation failure);
+* exit 2 for bad input: a ``ValueError`` naming the parameter, argparse's own refusals (an
+  unknown option, a value of the wrong type, a missing one: the line names the option, with
+  no usage block; :class:`Parser`), no command at all, an ``OSError`` (a missing or
+  unwritable directory, a directory where a file is expected; the line names the path), a
+  standard output that is closed (``>&-``) or cannot be written (``>/dev/full``; the line
+  says standard output), running out of memory (``MemoryError``, torch's allocation
+  failure);
 * exit 130 on Ctrl-C (``KeyboardInterrupt`` anywhere; ``untangle train`` saves first);
 * exit 141 (128 + SIGPIPE, the shell's convention) when stdout is a closed pipe
   (``untangle bounds list | head -1``), silently;
@@ -22,7 +26,8 @@ import argparse
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import NoReturn, TextIO
 
 #: Exit statuses (module docstring).
 EXIT_BAD_INPUT = 2
@@ -54,24 +59,36 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
-def _top_parser() -> argparse.ArgumentParser:
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose refusals are one line on stderr, ``PROG: error: MESSAGE``
+    (exit 2), without the usage block argparse prints first; ``--help`` shows the usage. The
+    subcommand parsers of ``add_subparsers`` are of the same class."""
+
+    def error(self, message: str) -> NoReturn:
+        text = " ".join(message.splitlines())
+        if text.startswith(("unrecognized arguments", "the following arguments are required")):
+            text += f" ('{self.prog} --help' lists the options)"
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {text}\n")
+
+
+def _top_parser() -> Parser:
     listing = "\n".join(f"  {name:<9} {summary}" for name, (_, summary) in COMMANDS.items())
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="untangle",
         description="Verify the gradient theory of self-attentive RNNs (Kerg et al. 2020).",
         epilog=f"commands:\n{listing}\n\n'untangle COMMAND --help' gives a command's options.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"untangle {_version()}")
-    parser.add_argument("command", choices=COMMANDS, metavar="COMMAND",
+    parser.add_argument("command", nargs="?", choices=COMMANDS, metavar="COMMAND",
                         help="one of: " + ", ".join(COMMANDS))
     parser.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return parser
 
 
-def command_parser(name: str) -> argparse.ArgumentParser:
+def command_parser(name: str) -> Parser:
     """The parser of ``untangle NAME``, built by its module's ``register``."""
     module, summary = COMMANDS[name]
-    parser = argparse.ArgumentParser(prog=f"untangle {name}", description=summary)
+    parser = Parser(prog=f"untangle {name}", description=summary)
     importlib.import_module(f"verify.commands.{module}").register(parser)
     return parser
 
@@ -99,6 +116,39 @@ def _os_error(err: OSError) -> str:
     return f"{paths}: {reason}" if paths else reason
 
 
+class OutputError(OSError):
+    """Standard output could not be written (closed, or a full or failing device)."""
+
+
+class _Stdout:
+    """``sys.stdout`` while a command runs: a write or flush that fails (other than into a
+    closed pipe, which stays a ``BrokenPipeError``) raises :class:`OutputError`, so that the
+    error line can say it was standard output; everything else is the stream's."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def _guarded(self, call: Callable[..., object], *args: object) -> object:
+        try:
+            return call(*args)
+        except BrokenPipeError:
+            raise
+        except OSError as err:
+            raise OutputError(err.errno, err.strerror or str(err)) from err
+
+    def write(self, text: str) -> object:
+        return self._guarded(self._stream.write, text)
+
+    def writelines(self, lines: Iterable[str]) -> object:
+        return self._guarded(self._stream.writelines, lines)
+
+    def flush(self) -> object:
+        return self._guarded(self._stream.flush)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._stream, name)
+
+
 def _silence_stdout() -> None:
     """Point stdout at /dev/null, so that the interpreter's last flush into a closed pipe
     does not fail again."""
@@ -113,14 +163,27 @@ def _silence_stdout() -> None:
 def _run(argv: Sequence[str] | None) -> int:
     from verify.resources import return_freed_memory
 
-    top = _top_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
+    parser = _top_parser()
+    top = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
+    if top.command is None:
+        parser.error(f"a command is needed: one of {', '.join(COMMANDS)} ('untangle --help' "
+                     f"lists them)")
     args = command_parser(top.command).parse_args(top.args)
     args.argv = list(top.args)  # what reproduces the run (a measurement's source)
+    if sys.stdout is None:  # started with stdout closed (>&-): nothing could be printed
+        _error("error: standard output is closed; redirect it to a file or /dev/null instead")
+        return EXIT_BAD_INPUT
     return_freed_memory()
+    stream = sys.stdout
+    sys.stdout = _Stdout(stream)
     try:
         status = int(args.run(args) or 0)
         sys.stdout.flush()
         return status
+    except OutputError as err:
+        sys.stdout = stream
+        _silence_stdout()  # the interpreter's last flush would fail again
+        _error(f"error: cannot write to standard output: {err.strerror}")
     except ValueError as err:
         _error(f"error: {err}")
     except BrokenPipeError:
@@ -133,12 +196,16 @@ def _run(argv: Sequence[str] | None) -> int:
         detail = str(err).strip().splitlines()[-1] if str(err).strip() else ""
         _error(f"error: out of memory{f' ({detail})' if detail else ''}; reduce the sizes "
                f"(T, hidden, batch, the pattern) or free memory")
+    finally:
+        if isinstance(sys.stdout, _Stdout):
+            sys.stdout = stream
     return EXIT_BAD_INPUT
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``untangle`` on ``argv`` (default ``sys.argv[1:]``) and return the exit status
-    (module docstring); argparse errors and ``--help`` raise ``SystemExit`` as usual."""
+    (module docstring); argparse's refusals (one line, :class:`Parser`), ``--help`` and
+    ``--version`` raise ``SystemExit`` as usual."""
     try:
         return _run(argv)
     except KeyboardInterrupt as err:

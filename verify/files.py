@@ -39,6 +39,19 @@ AT_SYMLINK_FOLLOW = 0x400
 AT_EMPTY_PATH = 0x1000
 
 
+#: Why an empty path is refused: ``Path("")`` is the current directory, never what an empty
+#: option meant.
+EMPTY_PATH = "an empty path names no file"
+
+
+def named_path(path: Path | str, option: str) -> Path:
+    """``path`` as a Path, or a ValueError naming ``option`` when it is empty (the one rule
+    for empty paths: the output rule, input files and the commands' path options)."""
+    if str(path) == "":
+        raise ValueError(f"{option}: {EMPTY_PATH}")
+    return Path(path)
+
+
 def check_directory(directory: Path | str, option: str) -> Path:
     """``directory`` if it exists, is a directory and a file can be created in it; else a
     ValueError naming ``option`` and the directory."""
@@ -59,9 +72,7 @@ def input_file(path: Path | str, option: str, what: str = "file") -> Path:
     """``path`` if it is an existing regular file this process can read; else a ValueError
     naming ``option``, the path and what was expected (``what``). A directory, pipe, device
     or socket is refused before it is opened: reading a pipe would wait for a writer."""
-    p = Path(path)
-    if str(path) == "":
-        raise ValueError(f"{option}: an empty path is not a {what}")
+    p = named_path(path, option)
     if not p.exists():
         raise ValueError(f"{option}: {str(p)!r} does not exist (expected a {what})")
     if p.is_dir():
@@ -77,8 +88,8 @@ def input_file(path: Path | str, option: str, what: str = "file") -> Path:
 def claim_output(path: Path | str, *, force: bool, option: str = "output") -> Path:
     """``path`` as a Path once the output rule (module docstring) allows writing it; a
     ValueError naming ``option`` otherwise. Removes stale temporaries of ``path``."""
-    p = Path(path)
-    if str(path) == "" or p.name in ("", ".", ".."):
+    p = named_path(path, option)
+    if p.name in ("", ".", ".."):
         raise ValueError(f"{option}: {str(path)!r} is not a file name")
     check_directory(p.parent, option)
     if p.is_dir():

@@ -14,8 +14,10 @@ from collections.abc import Sequence
 import torch
 from tqdm import tqdm
 
+from bounds.domains import POSITIVE_INT
 from verify.bench import profile_cases, training_steps
 from verify.bench.timing import matmul_rate
+from verify.training import tasks
 
 #: The grid: (profile cases, training models, training T) for a full run on each device kind,
 #: and the tiny ``quick`` one (under a minute on a CPU, the suite's smoke test).
@@ -34,42 +36,85 @@ def cases(quick: bool, T: Sequence[int] = PROFILE_T, n: Sequence[int] = PROFILE_
     return [profile_cases.Case(p, t, k) for k in n for t in T for p in profile_cases.PATTERNS]
 
 
-def run(device: torch.device, *, quick: bool = False, progress: bool = False,
-        profile_T: Sequence[int] = PROFILE_T, profile_n: Sequence[int] = PROFILE_N,
-        train_T: Sequence[int] | None = None) -> dict[str, object]:
-    """Every benchmark on ``device``: float64 profiles at ``profile_T`` x ``profile_n``,
-    float32 training steps (the paper's setting) at ``train_T`` (default :data:`TRAIN_T` of
-    the device kind; empty for none), with the machine's matrix-product rates measured in
-    the same run; a progress bar on stderr with ``progress``. ``quick`` overrides the
-    sizes."""
-    repeats = 1 if quick else 3
+def plan(device: torch.device, *, quick: bool = False,
+         profile_T: Sequence[int] | None = None, profile_n: Sequence[int] | None = None,
+         train_T: Sequence[int] | None = None, training: bool = True
+         ) -> tuple[list[profile_cases.Case], list[tuple[str, int]]]:
+    """The profile cases and the (model, T) training cases of a run, checked before any work:
+    horizons and hidden sizes are integers >= 1, training horizons T >= K (the copy task's),
+    and no size is given that the run would not use (``quick`` fixes them all; without
+    ``training`` there are no training cases); a ValueError names the option (--profile-T,
+    --profile-n, --train-T). Sizes left out (None): :data:`PROFILE_T`, :data:`PROFILE_N`,
+    :data:`TRAIN_T` of the device kind."""
+    given = {"profile-T": profile_T, "profile-n": profile_n, "train-T": train_T}
     if quick:
-        train_T = QUICK["train_T"]
+        unused = [name for name, sizes in given.items() if sizes is not None]
+        if unused:
+            raise ValueError(f"parameter {unused[0]!r} is not used with --quick, which fixes "
+                             f"the sizes")
+        profile, train_T = cases(True), QUICK["train_T"]
+    else:
+        profile_T = PROFILE_T if profile_T is None else profile_T
+        profile_n = PROFILE_N if profile_n is None else profile_n
+        for name, sizes in (("profile-T", profile_T), ("profile-n", profile_n)):
+            for size in sizes:
+                POSITIVE_INT.check(name, size)
+        profile = cases(False, profile_T, profile_n)
+    if not training:
+        if given["train-T"] is not None:
+            raise ValueError("parameter 'train-T' is not used with --no-training")
+        train_T = ()
     elif train_T is None:
         train_T = TRAIN_T[device.type]
-    profile = cases(quick, profile_T, profile_n)
-    training = [(name, T) for name in TRAIN_MODELS for T in train_T]
-    bar = tqdm(total=len(profile) + len(training), desc="bench", file=sys.stderr,
-               disable=not progress)
-    rate64 = matmul_rate(torch.float64, device, 256 if quick else 1024)
-    result: dict[str, object] = {
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "device": str(device), "device_name": _device_name(device),
-        "torch": torch.__version__, "threads": torch.get_num_threads(),
-        "loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-        "quick": quick, "matmul_flop_per_s_float64": rate64, "profile": [], "training": [],
-    }
-    for case in profile:
-        bar.set_postfix_str(f"profile {case.pattern} T={case.T} n={case.n}")
-        result["profile"].append(profile_cases.run_case(case, rate64, torch.float64, device,
-                                                        repeats=repeats))
-        bar.update()
-    for name, T in training:
-        bar.set_postfix_str(f"training step {name} T={T}")
-        result["training"].append(training_steps.run_case(name, T, torch.float32, device,
-                                                          repeats=repeats))
-        bar.update()
-    bar.close()
+    for T in train_T:
+        tasks.check_T(T, "train-T")
+    return profile, [(name, int(T)) for name in TRAIN_MODELS for T in train_T]
+
+
+def estimates(profile: Sequence[profile_cases.Case], training: Sequence[tuple[str, int]]
+              ) -> tuple[tuple[int, str], tuple[int, str]]:
+    """``(bytes, which case)`` of the largest estimated profile case and of the largest
+    training case (``(0, "")`` where there is none): :func:`profile_cases.estimate`,
+    :func:`training_steps.estimate`."""
+    cases_ = [(profile_cases.estimate(c), f"the profile case {c.pattern} at T = {c.T}, "
+               f"n = {c.n}") for c in profile]
+    steps = [(training_steps.estimate(name, T), f"the training step of {name} at T = {T}")
+             for name, T in training]
+    return max(cases_, default=(0, "")), max(steps, default=(0, ""))
+
+
+def run(device: torch.device, *, quick: bool = False, progress: bool = False,
+        profile_T: Sequence[int] | None = None, profile_n: Sequence[int] | None = None,
+        train_T: Sequence[int] | None = None, training: bool = True) -> dict[str, object]:
+    """Every benchmark on ``device``: float64 profiles at ``profile_T`` x ``profile_n``,
+    float32 training steps (the paper's setting) at ``train_T`` (none without ``training``),
+    with the machine's matrix-product rates measured in the same run; a progress bar on
+    stderr with ``progress``. ``quick``: tiny fixed sizes. The sizes are checked first
+    (:func:`plan`)."""
+    repeats = 1 if quick else 3
+    profile, training_cases = plan(device, quick=quick, profile_T=profile_T,
+                                   profile_n=profile_n, train_T=train_T, training=training)
+    with tqdm(total=len(profile) + len(training_cases), desc="bench", file=sys.stderr,
+              disable=not progress) as bar:  # closed on every exit, errors included
+        rate64 = matmul_rate(torch.float64, device, 256 if quick else 1024)
+        result: dict[str, object] = {
+            "date": datetime.datetime.now().isoformat(timespec="seconds"),
+            "device": str(device), "device_name": _device_name(device),
+            "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+            "quick": quick, "matmul_flop_per_s_float64": rate64, "profile": [],
+            "training": [],
+        }
+        for case in profile:
+            bar.set_postfix_str(f"profile {case.pattern} T={case.T} n={case.n}")
+            result["profile"].append(profile_cases.run_case(case, rate64, torch.float64,
+                                                            device, repeats=repeats))
+            bar.update()
+        for name, T in training_cases:
+            bar.set_postfix_str(f"training step {name} T={T}")
+            result["training"].append(training_steps.run_case(name, T, torch.float32, device,
+                                                              repeats=repeats))
+            bar.update()
     return result
 
 
@@ -79,4 +124,4 @@ def _device_name(device: torch.device) -> str:
     return platform.processor() or platform.machine()
 
 
-__all__ = ["cases", "run"]
+__all__ = ["cases", "estimates", "plan", "run"]

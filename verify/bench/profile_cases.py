@@ -25,12 +25,16 @@ from bounds.recursions import graph
 from verify.bench.timing import peak_memory, timed
 from verify.measurement import measure
 from verify.models import build, controlled
+from verify.resources import estimate_measure, pattern_entries
 
 #: Patterns of the benchmark: uniform full attention, a window of 32, relevancy screening
 #: (a relrnn measured with its attention held fixed).
 PATTERNS = ("full", "window32", "relevancy")
 #: At most this many t are timed for the naive way; beyond, the time is extrapolated.
 NAIVE_SAMPLE = 4
+#: The buffer and relevant-set sizes of the relevancy case's relrnn (:func:`verify.models.build`'s
+#: defaults).
+RELEVANCY_NU, RELEVANCY_RHO = 10, 15
 
 
 @dataclass(frozen=True)
@@ -40,10 +44,29 @@ class Case:
     n: int
 
 
+def entries(case: Case) -> int:
+    """The attention entries ``sum_t |S_t|`` of a case's pattern: T(T+1)/2 for full, the
+    window of 32's, and for relevancy at most the buffer and the relevant set at every step
+    (relrnn's defaults, nu = 10 and rho = 15)."""
+    if case.pattern == "full":
+        return pattern_entries("uniform", case.T)
+    if case.pattern == "window32":
+        return pattern_entries("window", case.T, nu=32)
+    return case.T * (RELEVANCY_NU + RELEVANCY_RHO)
+
+
+def estimate(case: Case) -> int:
+    """Bytes a case needs: ``measure``'s estimate (:func:`verify.resources.estimate_measure`,
+    float64) of its T, n and pattern; the baselines, run one at a time, hold the same
+    (T + 1) n^2 Jacobians."""
+    return estimate_measure(case.T, case.n, entries(case), "fixed", False, dtype="float64")
+
+
 def model_of(case: Case, dtype: torch.dtype, device: torch.device) -> torch.nn.Module:
     """The network of a case, seeded (seed 0)."""
     if case.pattern == "relevancy":
-        return build("relrnn", case.n, hidden=case.n, dtype=dtype, device=device)
+        return build("relrnn", case.n, hidden=case.n, nu=RELEVANCY_NU, rho=RELEVANCY_RHO,
+                     dtype=dtype, device=device)
     p = (patterns.uniform(case.T) if case.pattern == "full"
          else patterns.window(case.T, 32))
     return controlled("gaussian", case.n, case.n, "tanh", pattern=p, device=device,

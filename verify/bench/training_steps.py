@@ -13,7 +13,9 @@ import torch.nn.functional as F
 
 from verify.bench.timing import peak_memory, timed
 from verify.models import Classifier, build
+from verify.resources import estimate_train
 from verify.training import tasks
+from verify.training.config import Config
 
 HIDDEN, BATCH, NU, RHO = 128, 10, 10, 15
 #: Largest estimated memrnn activation memory a case may take (bytes).
@@ -66,13 +68,32 @@ def memrnn_bytes(T: int, dtype: torch.dtype) -> float:
     return 3.0 * (T + 20) ** 2 / 2 * BATCH * HIDDEN * torch.finfo(dtype).bits / 8
 
 
+def skipped(name: str, T: int, dtype: torch.dtype) -> str | None:
+    """Why the case is skipped (memrnn beyond :data:`MEMRNN_BUDGET`), or None."""
+    if name == "memrnn" and memrnn_bytes(T, dtype) > MEMRNN_BUDGET:
+        return f"needs ~{memrnn_bytes(T, dtype) / 2**30:.0f} GiB of activations"
+    return None
+
+
+def estimate(name: str, T: int) -> int:
+    """Bytes a training-step case needs (0 when it is skipped):
+    :func:`verify.resources.estimate_train` of the model at the benchmark's sizes (the
+    ten-line rnn as rnn), an upper estimate (it counts the float64 gradient profile of a
+    training run; a step here is float32)."""
+    if skipped(name, T, torch.float32) is not None:
+        return 0
+    model = "rnn" if name == "ten-line rnn" else name
+    return estimate_train(Config(model=model, T=T, hidden=HIDDEN, batch=BATCH, nu=NU, rho=RHO))
+
+
 def run_case(name: str, T: int, dtype: torch.dtype, device: torch.device,
              repeats: int = 3) -> dict[str, object]:
     """Seconds per training step (median) and peak memory of model ``name`` at delay T
     (``name == "ten-line rnn"`` is the baseline)."""
     row: dict[str, object] = {"model": name, "T": T}
-    if name == "memrnn" and memrnn_bytes(T, dtype) > MEMRNN_BUDGET:
-        row["skipped"] = f"needs ~{memrnn_bytes(T, dtype) / 2**30:.0f} GiB of activations"
+    why = skipped(name, T, dtype)
+    if why is not None:
+        row["skipped"] = why
         return row
     if name == "ten-line rnn":
         step = ten_line_rnn(T, dtype, device)

@@ -52,14 +52,19 @@ def report(result: dict) -> str:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from verify.bench import run
+    from verify.bench import estimates, plan, run
     from verify.device import resolve_device
+    from verify.resources import check_memory
 
     threads(args)
     device = resolve_device(args.device)
-    sizes = {k: getattr(args, k) for k in ("profile_T", "profile_n") if getattr(args, k)}
-    result = run(device, quick=args.quick, progress=progress(args),
-                 train_T=[] if args.no_training else args.train_T, **sizes)
+    sizes = {"quick": args.quick, "profile_T": args.profile_T, "profile_n": args.profile_n,
+             "train_T": args.train_T, "training": not args.no_training}
+    profile, training = estimates(*plan(device, **sizes))
+    for (need, what), reduce in ((profile, "--profile-T or --profile-n"),
+                                 (training, "--train-T (or pass --no-training)")):
+        check_memory(need, device, what=what, reduce=reduce, skip=args.no_memory_check)
+    result = run(device, progress=progress(args), **sizes)
     print(to_json(result) if args.json else report(result))
     return 0
 
@@ -68,14 +73,16 @@ def register(p: argparse.ArgumentParser) -> None:
     """The options of ``untangle bench``."""
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda[:N]")
     p.add_argument("--quick", action="store_true",
-                   help="tiny sizes, under a minute on a CPU (a smoke test, not a measurement)")
-    p.add_argument("--profile-T", type=comma_list(int, 1), metavar="T,..",
-                   help="horizons of the profile cases (default 250,1000,4000)")
-    p.add_argument("--profile-n", type=comma_list(int, 1), metavar="n,..",
-                   help="hidden sizes of the profile cases (default 64,256)")
-    p.add_argument("--train-T", type=comma_list(int, 1), metavar="T,..",
-                   help="horizons of the training steps (default: 100,300,1000,3000 on a "
-                        "CPU, and 10000 on a GPU)")
+                   help="tiny fixed sizes, under a minute on a CPU (a smoke test, not a "
+                        "measurement)")
+    p.add_argument("--profile-T", type=comma_list(int, 1, distinct=True), metavar="T,..",
+                   help="horizons of the profile cases, integers >= 1 (default 250,1000,4000)")
+    p.add_argument("--profile-n", type=comma_list(int, 1, distinct=True), metavar="n,..",
+                   help="hidden sizes of the profile cases, integers >= 1 (default 64,256)")
+    p.add_argument("--train-T", type=comma_list(int, 1, distinct=True), metavar="T,..",
+                   help="horizons of the training steps, integers >= K = 10 (the symbols "
+                        "the copy task recalls; default: 100,300,1000,3000 on a CPU, and 10000 "
+                        "on a GPU)")
     p.add_argument("--no-training", action="store_true", help="profile cases only")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     add_resource_options(p)

@@ -74,6 +74,19 @@ def _check_values(kw: dict[str, object]) -> None:
             _numbers(key, value)
 
 
+def _check_keys(bound: Bound, kw: dict[str, object]) -> None:
+    """A ValueError for a key ``bound`` does not use, before anything is built: its own
+    parameters, and for a pattern bound those that build a named pattern."""
+    from bounds.catalog import ProfileBound
+
+    takes = bound.param_names()
+    extra = PATTERN_OPTIONS if isinstance(bound, ProfileBound) else ()
+    unused = [k for k in kw if k not in takes and k not in extra]
+    if unused:
+        raise ValueError(f"parameter {unused[0]!r} is not used by bound {bound.name!r} (it "
+                         f"takes {', '.join(takes)})")
+
+
 def _named_size(kind: str, options: dict[str, object]) -> tuple[int, int]:
     """``(T, entries)`` of the named pattern ``kind`` with ``options``, checked: each option
     one the kind uses, T given, sizes positive integers, the seed >= 0."""
@@ -133,6 +146,7 @@ def evaluate(name: str, params: dict[str, object], *, memory_check: bool = True,
 
     bound = get(name)
     kw = dict(params)
+    _check_keys(bound, kw)
     _check_values(kw)
     options = {k: kw.pop(k) for k in PATTERN_OPTIONS
                if isinstance(bound, ProfileBound) and k in kw}
@@ -225,7 +239,8 @@ def _eval(args: argparse.Namespace) -> int:
 
 def register(parser: argparse.ArgumentParser) -> None:
     """``list``, ``show`` and ``eval`` under ``untangle bounds``."""
-    cmds = parser.add_subparsers(dest="bounds_command", required=True, metavar="ACTION")
+    cmds = parser.add_subparsers(dest="bounds_command", required=True,
+                                 metavar="{list,show,eval}")
     cmds.add_parser("list", help="one line per bound").set_defaults(run=_list)
     show = cmds.add_parser("show", help="statement, hypotheses, LaTeX and expression")
     show.add_argument("name", help="a bound's name or THEORY id (e.g. B7)")

@@ -17,6 +17,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from verify.files import EMPTY_PATH, named_path
 from verify.resources import MEMORY_OPTION
 
 if TYPE_CHECKING:
@@ -29,9 +30,10 @@ MEMORY_HELP = ("skip the check that refuses work whose estimated memory exceeds 
                "available (MemAvailable, or the CUDA device's free memory)")
 
 
-def comma_list(kind: type, minimum: float | None = None) -> Callable[[str], list]:
+def comma_list(kind: type, minimum: float | None = None, *,
+               distinct: bool = False) -> Callable[[str], list]:
     """An argparse type: ``"3,7"`` -> ``[3, 7]`` of ``kind``; at least one value, each
-    ``>= minimum`` when given."""
+    ``>= minimum`` when given, and with ``distinct`` each at most once."""
     def parse(text: str) -> list:
         try:
             values = [kind(v.replace(" ", "")) for v in text.split(",") if v.strip()]
@@ -39,10 +41,25 @@ def comma_list(kind: type, minimum: float | None = None) -> Callable[[str], list
             values = None
         if not values or (minimum is not None and min(values) < minimum):
             least = "" if minimum is None else f" >= {minimum}"
+            each = ", each once" if distinct else ""
             raise argparse.ArgumentTypeError(
-                f"expected comma-separated {kind.__name__} values{least}, got {text!r}")
+                f"expected comma-separated {kind.__name__} values{least}{each}, got {text!r}")
+        twice = [v for i, v in enumerate(values) if v in values[:i]]
+        if distinct and twice:
+            raise argparse.ArgumentTypeError(f"{twice[0]!r} is given twice in {text!r} (each "
+                                             f"value once)")
         return values
     return parse
+
+
+def path_option(text: str) -> str:
+    """An argparse type for every option that names a file or folder: the text itself, refused
+    when empty (:func:`verify.files.named_path`), before any work."""
+    try:
+        named_path(text, "path")
+    except ValueError:
+        raise argparse.ArgumentTypeError(EMPTY_PATH) from None
+    return text
 
 
 def add_resource_options(p: argparse.ArgumentParser) -> None:

@@ -5,26 +5,32 @@ from __future__ import annotations
 
 import argparse
 
-from verify.commands.common import add_resource_options, progress, threads, to_json
+from verify.commands.common import (
+    add_resource_options,
+    path_option,
+    progress,
+    threads,
+    to_json,
+)
 
 
 def _eval(args: argparse.Namespace) -> int:
     from bounds.domains import POSITIVE_INT
     from verify.device import resolve_device
+    from verify.files import input_file
     from verify.resources import check_memory, estimate_forward
     from verify.training import tasks
     from verify.training.checkpoint import load, restore
     from verify.training.evaluate import evaluate
 
     threads(args)
+    input_file(args.load, "--load", "checkpoint file")
     POSITIVE_INT.check("batches", args.batches)
     POSITIVE_INT.check("batch", args.batch)
     device = resolve_device(args.device)
     ck = load(args.load, device)
     cfg = ck["config"]
     if args.task == "transfer":
-        if args.T is None:
-            raise ValueError("parameter 'T': eval --task transfer needs --T, the new length")
         task = cfg.task
     elif args.task != cfg.task:
         raise ValueError(f"parameter 'task': the checkpoint was trained on {cfg.task!r}, "
@@ -54,8 +60,10 @@ def register(p: argparse.ArgumentParser) -> None:
     p.description = ("Accuracy on the last K, loss and forward cost of a saved model; "
                      "--task transfer evaluates it on its training task at --T.")
     p.add_argument("--task", choices=("copy", "denoise", "transfer"), default="transfer",
-                   help="the checkpoint's task, or transfer (its task at --T; default)")
-    p.add_argument("--load", required=True, help="checkpoint written by untangle train")
+                   help="the checkpoint's task, or transfer (default: its task at --T, which "
+                   "defaults to the trained T)")
+    p.add_argument("--load", required=True, type=path_option,
+                   help="checkpoint written by untangle train")
     p.add_argument("--T", type=int, help="delay to evaluate at (default: the trained T)")
     p.add_argument("--batches", type=int, default=20, help="fixed evaluation batches")
     p.add_argument("--batch", type=int, default=10, help="batch size")

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from verify.commands.common import threads
+from verify.commands.common import path_option, threads
 
 
 def register(p: argparse.ArgumentParser) -> None:
@@ -25,7 +25,7 @@ def register(p: argparse.ArgumentParser) -> None:
                      "counterexample, F8 the kappa-d tradeoff.")
     p.add_argument("name", nargs="?", default="all",
                    help=f"all (default), or one of: {', '.join(FIGURES)} (or its prefix f1..f8)")
-    p.add_argument("--out", type=Path,
+    p.add_argument("--out", type=path_option,
                    help="output folder: the figure's (default paper_figs/NAME), or with all the "
                         "folder that holds one per figure (default paper_figs)")
     p.add_argument("--scale", choices=SCALES, default="small",
@@ -35,7 +35,7 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=1,
                    help="torch and BLAS CPU threads (default 1: small networks lose to thread "
                         "overhead, most of all on a busy machine)")
-    p.add_argument("--runs", type=Path,
+    p.add_argument("--runs", type=path_option,
                    help="checkpoint folder of the training runs of F4-F6, reused when present "
                         "(default: runs/ beside the figure folders)")
     p.set_defaults(run=run)
@@ -59,11 +59,14 @@ def run(args: argparse.Namespace) -> int:
 
     _blas_threads(args.threads)
     from paper_figs import output, training
+    from verify.device import resolve_device
 
     names = _names(args.name)
-    root = Path("paper_figs") if args.out is None else args.out
-    outs = {n: root / n for n in names} if args.name == "all" or args.out is None else {
-        names[0]: args.out}
+    resolve_device(args.device)  # a bad --device is refused before any figure
+    out = None if args.out is None else Path(args.out)
+    root = Path("paper_figs") if out is None else out
+    outs = {n: root / n for n in names} if args.name == "all" or out is None else {
+        names[0]: out}
     modules = {n: importlib.import_module(f"paper_figs.{n}") for n in names}
     for n, module in modules.items():
         output.check(outs[n], (*module.FILES, output.COMMAND), args.force)

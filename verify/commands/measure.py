@@ -14,6 +14,7 @@ import numpy as np
 from verify.commands.common import (
     add_resource_options,
     comma_list,
+    path_option,
     progress,
     threads,
     to_json,
@@ -27,6 +28,16 @@ if TYPE_CHECKING:
 DEFAULT_T = 50
 #: ``--loss``: L over a rollout r (h is (B, T+1, n)); the profile ||dL/dh_t|| goes to grad_norm.
 LOSSES = ("none", "last", "all")
+#: Options that only some patterns (``--pattern``) or spectra (``--spectrum``) use: given with
+#: another they are refused, never ignored. Their defaults apply when they are left out.
+PATTERN_USES = {"width": ("window", "events"), "stride": ("strided",), "kappa": ("sparse",),
+                "events": ("events",)}
+SPECTRUM_USES = {"scale": ("identity", "orthogonal", "singular", "eigen", "nonneg"),
+                 "gain": ("gaussian",), "sigma": ("singular",), "eigenvalues": ("eigen",),
+                 "nonnormal": ("eigen",)}
+DEFAULTS = {"width": 4, "stride": 2, "kappa": 3, "events": [], "scale": 1.0, "gain": 1.0,
+            "nonnormal": 0.0}
+
 
 def register(p: argparse.ArgumentParser) -> None:
     """The options of ``untangle measure``."""
@@ -40,11 +51,13 @@ def register(p: argparse.ArgumentParser) -> None:
     a = p.add_argument
     a("--pattern", choices=(*PATTERNS, "file"), default="none",
       help="fixed attention pattern (default none: the plain RNN)")
-    a("--width", type=int, default=4, help="window width nu (window, events)")
-    a("--stride", type=int, default=2, help="stride k (strided)")
-    a("--kappa", type=int, default=3, help="support size (sparse)")
-    a("--events", type=comma_list(int), default=[], help="event steps E, e.g. 3,7 (events)")
-    a("--pattern-file", help="T x T pattern (.npy, .csv, .json) for --pattern file")
+    a("--width", type=int, help="window width nu (window, events; default 4)")
+    a("--stride", type=int, help="stride k (strided; default 2)")
+    a("--kappa", type=int, help="support size (sparse; default 3)")
+    a("--events", type=comma_list(int, distinct=True),
+      help="event steps E, each once, e.g. 3,7 (events; default none)")
+    a("--pattern-file", type=path_option,
+      help="T x T pattern (.npy, .csv, .json) for --pattern file")
     a("--learned", action="store_true",
       help="learned additive attention over the pattern's support (uniform: full attention)")
     a("--include-h0", action="store_true",
@@ -53,11 +66,13 @@ def register(p: argparse.ArgumentParser) -> None:
     a("--hidden", type=int, default=16)
     a("--inputs", type=int, default=None, help="input size m (default: hidden)")
     a("--spectrum", choices=SPECTRA, default="orthogonal")
-    a("--scale", type=float, default=1.0, help="c of identity/orthogonal; ||V|| of nonneg")
-    a("--gain", type=float, default=1.0, help="gain g of gaussian")
+    a("--scale", type=float, help="c of identity/orthogonal; ||V|| of nonneg; the largest "
+      "singular value of singular and modulus of eigen when --sigma or --eigenvalues is left "
+      "out (default 1)")
+    a("--gain", type=float, help="gain g of gaussian (default 1)")
     a("--sigma", type=comma_list(float), default=None, help="singular values (singular)")
     a("--eigenvalues", type=comma_list(complex), default=None, help="e.g. 0.9,0.5+0.2j,0.5-0.2j")
-    a("--nonnormal", type=float, default=0.0, help="||N||_F of the non-normal part (eigen)")
+    a("--nonnormal", type=float, help="||N||_F of the non-normal part (eigen; default 0)")
     a("--nonlin", choices=NONLINS, default="tanh")
     a("--input-scale", type=float, default=1.0, help="U entries ~ N(0, s^2/m)")
     a("--bias-scale", type=float, default=0.0, help="b entries ~ N(0, s^2)")
@@ -70,22 +85,55 @@ def register(p: argparse.ArgumentParser) -> None:
     a("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     a("--dtype", choices=("float64", "float32"), default="float64")
     a("--seed", type=int, default=0)
-    a("--rows", type=int, default=20, help="table rows (t subsampled evenly)")
+    a("--rows", type=int, help="table rows (t subsampled evenly; default 20; not with --json, "
+      "which gives every t)")
     a("--json", action="store_true", help="print one JSON object (strict JSON: null for "
       "non-finite numbers); no progress bar")
-    a("--plot", metavar="FILE.png", help="log10 norms against t with the bounds as lines and "
+    a("--plot", metavar="FILE.png", type=path_option,
+      help="log10 norms against t with the bounds as lines and "
       "violations marked (an existing directory; never overwritten without --force)")
     a("--force", action="store_true", help="overwrite --plot")
     add_resource_options(p)
     p.set_defaults(run=run)
 
 
+def _given(args: argparse.Namespace) -> None:
+    """Refuse (ValueError) an option this run would not use, naming what uses it; then give
+    the options left out their defaults (:data:`DEFAULTS`)."""
+    def name(key: str) -> str:
+        return key.replace("_", "-")
+
+    for key, kinds in PATTERN_USES.items():
+        if getattr(args, key) is not None and args.pattern not in kinds:
+            raise ValueError(f"parameter {name(key)!r} is not used by the {args.pattern!r} "
+                             f"pattern; it goes with --pattern {' or '.join(kinds)}")
+    for key, kinds in SPECTRUM_USES.items():
+        if getattr(args, key) is not None and args.spectrum not in kinds:
+            raise ValueError(f"parameter {name(key)!r} is not used by the {args.spectrum!r} "
+                             f"spectrum; it goes with --spectrum {' or '.join(kinds)}")
+    for values in ("sigma", "eigenvalues"):
+        if args.scale is not None and getattr(args, values) is not None:
+            raise ValueError(f"parameter 'scale' is not used when --{values} gives the "
+                             f"{args.spectrum!r} spectrum's values")
+    if args.include_h0 and not args.learned:
+        raise ValueError("parameter 'include-h0' goes with --learned (a fixed pattern attends "
+                         "the states it names)")
+    if args.rows is not None and args.json:
+        raise ValueError("parameter 'rows' is for the table; --json gives every t")
+    if args.force and args.plot is None:
+        raise ValueError("parameter 'force' goes with --plot (it lets the plot overwrite a "
+                         "file)")
+    for key, value in {**DEFAULTS, "rows": 20}.items():
+        if getattr(args, key) is None:
+            setattr(args, key, list(value) if isinstance(value, list) else value)
+
+
 def _pattern(args: argparse.Namespace) -> Pattern:
     from bounds.domains import POSITIVE_INT
     from bounds.patterns import build, load
 
-    if args.pattern == "file" or args.pattern_file:
-        if args.pattern != "file" or not args.pattern_file:
+    if args.pattern == "file" or args.pattern_file is not None:
+        if args.pattern != "file" or args.pattern_file is None:
             raise ValueError("parameter 'pattern-file' goes with --pattern file, and "
                              "--pattern file needs --pattern-file PATH")
         pattern = load(args.pattern_file)
@@ -102,19 +150,22 @@ def run(args: argparse.Namespace) -> int:
     """Build, measure and report (the handler of ``untangle measure``)."""
     from bounds.domains import NONNEG_INT, POSITIVE_INT
     from verify.device import resolve_device
-    from verify.files import claim_plot, save_figure
+    from verify.files import claim_plot, input_file, save_figure
     from verify.measurement import measure
     from verify.measurement.runs import network
     from verify.resources import check_memory, estimate_measure, pattern_entries
 
+    _given(args)
     threads(args)
+    if args.pattern_file is not None:
+        input_file(args.pattern_file, "--pattern-file", "pattern file")
     NONNEG_INT.check("seed", args.seed)
     for name in ("T", "hidden", "inputs", "width", "stride", "kappa", "rows"):
         value = getattr(args, name)
         if value is not None:
             POSITIVE_INT.check(name, value)
-    plot = claim_plot(args.plot, force=args.force) if args.plot else None
-    if args.pattern == "file" or args.pattern_file:
+    plot = None if args.plot is None else claim_plot(args.plot, force=args.force)
+    if args.pattern == "file" or args.pattern_file is not None:
         pattern = _pattern(args)
         T, entries = pattern.T, pattern.indices.size
     else:

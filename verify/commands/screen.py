@@ -9,6 +9,7 @@ from pathlib import Path
 from verify.commands.common import (
     add_resource_options,
     merged_config,
+    path_option,
     progress,
     threads,
     to_json,
@@ -56,7 +57,7 @@ def _screen(args: argparse.Namespace) -> int:
 
     from bounds.domains import POSITIVE_INT
     from verify.device import resolve_device
-    from verify.files import claim_plot
+    from verify.files import claim_plot, input_file
     from verify.models.zoo import SCREENED
     from verify.resources import check_memory, estimate_forward
     from verify.training import tasks
@@ -65,6 +66,8 @@ def _screen(args: argparse.Namespace) -> int:
     from verify.training.relevance_report import inspect
 
     threads(args)
+    if args.load is not None:
+        input_file(args.load, "--load", "checkpoint file")
     POSITIVE_INT.check("batch", args.sequences)
     if not 0 <= args.index < args.sequences:
         raise ValueError(f"parameter 'index' must be in 0..{args.sequences - 1} (the "
@@ -77,13 +80,14 @@ def _screen(args: argparse.Namespace) -> int:
     if cfg.model not in SCREENED:
         raise ValueError(f"parameter 'model' must be one of {', '.join(SCREENED)} "
                          f"(a model with a relevant set), got {cfg.model!r}")
-    out = claim_plot(args.plot, force=args.force) if args.plot else None
+    out = None if args.plot is None else claim_plot(args.plot, force=args.force)
     check_memory(len(args.scores) * estimate_forward(cfg, cfg.T, args.sequences, trace=True),
                  device, skip=args.no_memory_check,
                  what=f"screening {cfg.model} at T = {cfg.T} ({args.sequences} sequences, "
                       f"{len(args.scores)} score functions)",
                  reduce="--T, --batch or the score functions")
-    model = restore(load(args.load, device), device) if args.load else build(cfg, device)
+    model = (build(cfg, device) if args.load is None
+             else restore(load(args.load, device), device))
     runs, report = {}, {"model": cfg.model, "task": cfg.task, "T": cfg.T, "nu": cfg.nu,
                         "rho": cfg.rho, "trained": args.load is not None, "scores": {}}
     for name in tqdm(args.scores, disable=not progress(args), leave=False, desc="screening"):
@@ -94,7 +98,7 @@ def _screen(args: argparse.Namespace) -> int:
         summary["relevant_score"] = trace.relevant_score[args.index].tolist()
         report["scores"][name] = summary
     if out is not None:
-        state = "trained" if args.load else "untrained"
+        state = "untrained" if args.load is None else "trained"
         plot(runs, cfg.nu, args.index, out,
              f"{state} {cfg.model} on {cfg.task}, T = {cfg.T}, rho = {cfg.rho}")
         report["plot"] = str(out)
@@ -102,7 +106,7 @@ def _screen(args: argparse.Namespace) -> int:
         print(to_json(report))
         return 0
     marker = cfg.T + tasks.K - 1
-    print(f"{'trained' if args.load else 'untrained'} {cfg.model} on {cfg.task} T={cfg.T} "
+    print(f"{'untrained' if args.load is None else 'trained'} {cfg.model} on {cfg.task} T={cfg.T} "
           f"(nu={cfg.nu}, rho={cfg.rho}), batch {args.sequences}, seed {cfg.seed}")
     print(f"{'score':<12} {'favour':>8} {'early':>8} {'late':>8} {'recall':>8}  "
           f"relevant set at the marker (step {marker}), sequence {args.index}")
@@ -128,7 +132,7 @@ def register(p: argparse.ArgumentParser) -> None:
                      "early-state favour (mean score of early blank states / later blank "
                      "states) and the recall of symbol states at the marker, under each score "
                      "function. An untrained model unless --load.")
-    p.add_argument("--load", help="checkpoint of a trained relrnn/rellstm")
+    p.add_argument("--load", type=path_option, help="checkpoint of a trained relrnn/rellstm")
     p.add_argument("--model", choices=SCREENED)
     p.add_argument("--task", choices=tuple(TASKS))
     p.add_argument("--T", type=int, help="delay (default: the trained T, else 100)")
@@ -142,7 +146,8 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", dest="sequences", type=int, default=10,
                    help="sequences to run")
     p.add_argument("--index", type=int, default=0, help="sequence of the batch to show")
-    p.add_argument("--plot", help="image (.png, .pdf, .svg, ...) of relevant-set membership "
+    p.add_argument("--plot", type=path_option,
+                   help="image (.png, .pdf, .svg, ...) of relevant-set membership "
                    "over time, in an existing directory")
     p.add_argument("--force", action="store_true", help="overwrite --plot")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda[:N]")

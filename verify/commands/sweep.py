@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from verify.commands.common import to_json
+from verify.commands.common import path_option, to_json
 
 EPILOG = """\
 SPEC is a JSON file {"kind": "measure" | "train", "grid": {param: [values...]},
@@ -32,11 +32,12 @@ def register(p: argparse.ArgumentParser) -> None:
     p.epilog = EPILOG
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     a = p.add_argument
-    a("spec", metavar="SPEC", help="the sweep, a JSON file (see below)")
-    a("--out", metavar="FILE", help="the table, JSON Lines (default: SPEC with suffix .jsonl)")
+    a("spec", metavar="SPEC", type=path_option, help="the sweep, a JSON file (see below)")
+    a("--out", metavar="FILE", type=path_option,
+      help="the table, JSON Lines (default: SPEC with suffix .jsonl)")
     a("--workers", type=int, default=None,
       help="local worker processes, each with 1 torch thread (default 1)")
-    a("--scheduler", metavar="ADDRESS",
+    a("--scheduler", metavar="ADDRESS", type=_address,
       help="run on the Dask cluster whose scheduler is at ADDRESS (tcp://host:8786); needs "
       "the cluster extra: pip install -e '.[cluster]'")
     a("--force", action="store_true",
@@ -46,9 +47,17 @@ def register(p: argparse.ArgumentParser) -> None:
     p.set_defaults(run=run)
 
 
+def _address(text: str) -> str:
+    """An argparse type: a scheduler address, refused when empty (it would run locally)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty address; give the scheduler's, e.g. "
+                                         "tcp://host:8786")
+    return text
+
+
 def _out(args: argparse.Namespace) -> Path:
     spec = Path(args.spec)
-    out = Path(args.out) if args.out else spec.with_suffix(".jsonl")
+    out = spec.with_suffix(".jsonl") if args.out is None else Path(args.out)
     if out.resolve() == spec.resolve():
         raise ValueError(f"parameter 'out': the table would overwrite the spec {args.spec!r}; "
                          f"give --out FILE")
@@ -94,7 +103,7 @@ def _sweep(args: argparse.Namespace, out: Path) -> int:
         print(f"[{len(computed)}] {said}: {status} {row['wall_s']:.2f} s", flush=True)
 
     workers = 1 if args.workers is None else args.workers
-    client = connect(args.scheduler) if args.scheduler else None
+    client = None if args.scheduler is None else connect(args.scheduler)
     try:
         rows = sweep(spec, out, client=client, workers=workers, force=args.force,
                      retry_failed=args.retry_failed, on_row=progress)

@@ -8,6 +8,7 @@ import argparse
 from verify.commands.common import (
     add_resource_options,
     merged_config,
+    path_option,
     progress,
     threads,
     to_json,
@@ -16,11 +17,15 @@ from verify.commands.common import (
 
 def _train(args: argparse.Namespace) -> int:
     from verify.device import resolve_device
+    from verify.files import input_file
     from verify.resources import check_memory, estimate_train
     from verify.training.train import train
 
     threads(args)
+    if args.resume is not None:
+        input_file(args.resume, "--resume", "checkpoint file")
     cfg = merged_config(args, args.resume)
+    _given(args, cfg.model)
     device = resolve_device(args.device)
     check_memory(estimate_train(cfg), device, skip=args.no_memory_check,
                  what=f"training {cfg.model} at T = {cfg.T} (hidden {cfg.hidden}, batch "
@@ -46,6 +51,18 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _given(args: argparse.Namespace, model: str) -> None:
+    """Refuse (ValueError) --nu, --rho and --score for a model without a relevant set, which
+    would not use them."""
+    from verify.models.zoo import SCREENED
+
+    for name in ("nu", "rho", "score"):
+        if getattr(args, name) is not None and model not in SCREENED:
+            raise ValueError(f"parameter {name!r} is not used by the {model!r} model; it goes "
+                             f"with --model {' or '.join(SCREENED)} (a buffer and a relevant "
+                             f"set)")
+
+
 def register(p: argparse.ArgumentParser) -> None:
     """The options of ``untangle train``."""
     from verify.models.relevance import SCORES
@@ -64,18 +81,21 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, required=True, help="total optimizer steps")
     p.add_argument("--nu", type=int,
                    help="buffer size (relrnn, rellstm; default: copy 10, denoise 15)")
-    p.add_argument("--rho", type=int, help="relevant-set size (default: 15)")
-    p.add_argument("--score", choices=tuple(SCORES), help="relevancy score (default accumulated)")
+    p.add_argument("--rho", type=int, help="relevant-set size (relrnn, rellstm; default: 15)")
+    p.add_argument("--score", choices=tuple(SCORES),
+                   help="relevancy score (relrnn, rellstm; default accumulated)")
     p.add_argument("--hidden", type=int, help="hidden size (default 128)")
     p.add_argument("--lr", type=float, help="RMSprop learning rate (default 1e-3)")
     p.add_argument("--batch", type=int, help="batch size (default 10)")
     p.add_argument("--seed", type=int, help="seed of the initialisation and data (default 0)")
     p.add_argument("--dtype", choices=("float32", "float64"), help="default float32")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda[:N]")
-    p.add_argument("--save", help="checkpoint path, in an existing directory; the metrics log "
+    p.add_argument("--save", type=path_option,
+                   help="checkpoint path, in an existing directory; the metrics log "
                    "and gradient profile go beside it (<stem>.metrics.jsonl, "
                    "<stem>.profile.json), all three written together")
-    p.add_argument("--resume", help="checkpoint to continue (saved in place unless --save)")
+    p.add_argument("--resume", type=path_option,
+                   help="checkpoint to continue (saved in place unless --save)")
     p.add_argument("--force", action="store_true", help="overwrite existing files")
     p.add_argument("--log-every", type=int,
                    help="steps per metrics row (default 50, or the resumed run's)")

@@ -201,10 +201,17 @@ def measure(model: RecurrentModel, x: Tensor, *, mode: str = "fixed",
     stages on stderr.
     """
     _check(x, mode, batch_index)
+    with tqdm(total=5, desc="measure", file=sys.stderr, disable=not progress,
+              leave=False) as bar:  # closed on every exit: an error line starts on its own
+        return _measured(model, x, mode, loss, batch_index, source, _stages(bar))
+
+
+def _measured(model: RecurrentModel, x: Tensor, mode: str,
+              loss: Callable[[Rollout], Tensor] | None, batch_index: int, source: str,
+              stage: Callable[[str], None]) -> Measurement:
+    """:func:`measure` once its input is checked, naming each stage with ``stage``."""
     T = x.shape[1]
     beta, gamma, live = float(model.beta), float(model.gamma), bool(model.learned)
-    bar = tqdm(total=5, desc="measure", file=sys.stderr, disable=not progress, leave=False)
-    stage = _stages(bar)
     stage("forward")
     with torch.no_grad():
         r = model(x[batch_index:batch_index + 1], detach_attention=True, trace=live)
@@ -251,7 +258,6 @@ def measure(model: RecurrentModel, x: Tensor, *, mode: str = "fixed",
         gap=gap, source=source or _describe(model, x, mode, batch_index), notes=notes)
     stage("verdicts")
     m.verdicts = compare(m)
-    bar.close()
     return m
 
 

@@ -23,12 +23,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from bounds.domains import POSITIVE_INT
+from bounds.domains import POSITIVE_INT, Domain
 
 #: Number of symbols to remember (THEORY.md section 8).
 K = 10
 #: Symbols are drawn uniformly from 1..SYMBOLS.
 SYMBOLS = 8
+#: The delays T the tasks take: integers >= K (:func:`check_T`).
+DELAYS = Domain(lo=K, lo_open=False, integer=True)
 
 
 @dataclass(frozen=True)
@@ -58,11 +60,14 @@ def get(name: str) -> Task:
         raise ValueError(f"unknown task {name!r}; known: {', '.join(TASKS)}") from None
 
 
-def check_T(T: int) -> int:
-    """``T`` as an int, or a ValueError: the tasks need ``T >= K`` (THEORY.md section 8)."""
-    POSITIVE_INT.check("T", T)
-    if T < K:
-        raise ValueError(f"parameter 'T' must be an integer >= K = {K}, got {T}")
+def check_T(T: object, name: str = "T") -> int:
+    """``T`` as an int, or a ValueError naming ``name`` and the one accepted range: the tasks
+    need an integer ``T >= K`` (THEORY.md section 8)."""
+    try:
+        DELAYS.check(name, T)
+    except ValueError:
+        got = T if isinstance(T, (int, float)) and not isinstance(T, bool) else repr(T)
+        raise ValueError(f"parameter {name!r} must be an integer >= K = {K}, got {got}") from None
     return int(T)
 
 

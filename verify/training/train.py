@@ -151,8 +151,8 @@ def train(cfg: Config, steps: int, *, device: torch.device | str = "cpu",
     and :class:`Diverged` (module docstring)."""
     POSITIVE_INT.check("steps", steps)
     device = resolve_device(device)
-    save = Path(save) if save is not None else (Path(resume) if resume is not None else None)
-    resume = Path(resume) if resume is not None else None
+    resume = None if resume is None else files.named_path(resume, "--resume")
+    save = resume if save is None else files.named_path(save, "--save")
     ck = load(resume, device) if resume is not None else None
     if ck is not None and ck["config"] != cfg:
         raise ValueError(f"checkpoint {str(resume)!r} holds a different run: {ck['config']}")
