@@ -1,0 +1,187 @@
+"""``untangle sweep`` under bad input: value ranges and the device checked when the spec is
+read. Tiny points."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from verify import cli
+from verify.sweeps import expand, parse, runner
+
+ROOT = Path(__file__).resolve().parents[1]
+#: 2 horizons x 2 seeds, run in this process
+TINY = {"kind": "measure", "grid": {"T": [3, 4]}, "fixed": {"hidden": 4}, "seeds": [0, 1]}
+
+
+def write_spec(path: Path, spec: object) -> Path:
+    path.write_text(json.dumps(spec))
+    return path
+
+
+def untangle(capsys, *args: object) -> tuple[int, str, str]:
+    try:
+        code = cli.main(["sweep", *map(str, args)])
+    except SystemExit as exit_:
+        code = exit_.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_error_line(err: str) -> str:
+    """The one line of a refusal (exit 2), without its prefix."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith("untangle: error: "), err
+    return lines[0].removeprefix("untangle: error: ")
+
+
+@contextmanager
+def one_thread(workers: int):
+    with ThreadPoolExecutor(1) as pool:
+        yield pool
+
+
+@pytest.fixture
+def in_threads(monkeypatch):
+    """The command's local workers as one thread of this process (no process to spawn)."""
+    monkeypatch.setattr(runner, "local", one_thread)
+
+
+def listing(folder: Path) -> set[str]:
+    return {p.name for p in folder.iterdir()}
+
+
+def start(spec: Path, *args: str) -> subprocess.Popen:
+    """``untangle sweep SPEC ARGS`` in its own process group, as from a terminal."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "verify.cli", "sweep", str(spec), *args],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+def wait_for_lines(proc: subprocess.Popen, table: Path, n: int, timeout: float = 120) -> None:
+    """Until ``table`` has ``n`` complete lines (the header, then rows)."""
+    deadline = time.monotonic() + timeout
+    while not table.exists() or table.read_bytes().count(b"\n") < n:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the sweep made no progress"
+        time.sleep(0.02)
+
+
+def finish(proc: subprocess.Popen, sig: int) -> tuple[str, str, float]:
+    """Send ``sig`` to the sweep's process group (a terminal's Ctrl-C reaches every process
+    of it); its output, and the seconds it took to exit."""
+    sent = time.monotonic()
+    try:
+        os.killpg(proc.pid, sig)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    return out, err, time.monotonic() - sent
+
+
+def interrupted_line(table: Path) -> str:
+    return (f"untangle sweep: interrupted; the finished rows are kept in {str(table)!r}; run "
+            f"the same command to resume")
+
+
+# --- the spec: ranges and the device ------------------------------------------------------
+
+RANGES = [
+    ({"kind": "measure", "fixed": {"T": 0}},
+     "spec 'fixed.T': parameter 'T' must be an integer >= 1, got 0"),
+    ({"kind": "measure", "grid": {"T": [3, -2]}},
+     "spec 'grid.T[1]': parameter 'T' must be an integer >= 1, got -2"),
+    ({"kind": "measure", "grid": {"hidden": [4, 0]}, "fixed": {"T": 3}},
+     "spec 'grid.hidden[1]': parameter 'hidden' must be an integer >= 1, got 0"),
+    ({"kind": "measure", "fixed": {"T": 3, "inputs": 0}},
+     "spec 'fixed.inputs': parameter 'inputs' must be an integer >= 1, got 0"),
+    ({"kind": "measure", "fixed": {"T": 3, "width": 0}},
+     "spec 'fixed.width': parameter 'width' must be an integer >= 1, got 0"),
+    ({"kind": "measure", "fixed": {"T": 3, "stride": -1}},
+     "spec 'fixed.stride': parameter 'stride' must be an integer >= 1, got -1"),
+    ({"kind": "measure", "fixed": {"T": 3, "kappa": 0}},
+     "spec 'fixed.kappa': parameter 'kappa' must be an integer >= 1, got 0"),
+    ({"kind": "measure", "fixed": {"T": 3, "device": "gpu"}},
+     "spec 'fixed.device': parameter 'device' must be auto, cpu, cuda or cuda:N, got 'gpu'"),
+    ({"kind": "train", "fixed": {"steps": 0}},
+     "spec 'fixed.steps': parameter 'steps' must be an integer >= 1, got 0"),
+    ({"kind": "train", "grid": {"T": [20, 9]}, "fixed": {"steps": 2}},
+     "spec 'grid.T[1]': parameter 'T' must be an integer >= K = 10, got 9"),
+    ({"kind": "train", "fixed": {"steps": 2, "lr": 0}},
+     "spec 'fixed.lr': parameter 'lr' must be a real number in (0, inf), got 0"),
+    ({"kind": "train", "fixed": {"steps": 2, "batch": 0}},
+     "spec 'fixed.batch': parameter 'batch' must be an integer >= 1, got 0"),
+    ({"kind": "train", "fixed": {"steps": 2, "nu": 0}},
+     "spec 'fixed.nu': parameter 'nu' must be an integer >= 1, got 0"),
+    ({"kind": "train", "fixed": {"steps": 2, "rho": -1}},
+     "spec 'fixed.rho': parameter 'rho' must be an integer >= 0, got -1"),
+    ({"kind": "train", "fixed": {"steps": 2}, "seeds": [2**63]},
+     f"spec 'seeds': must be integers >= 0 and <= {2**63 - 1} for kind 'train', got {2**63}"),
+]
+
+
+@pytest.mark.parametrize(("spec", "message"), RANGES)
+def test_a_value_out_of_range_is_refused_naming_the_spec_key(spec, message):
+    with pytest.raises(ValueError) as err:
+        parse(spec)
+    assert str(err.value) == message
+
+
+@given(st.integers(-20, 40), st.sampled_from(["grid", "fixed"]))
+def test_measure_T_is_accepted_exactly_from_1(T, where):
+    spec = ({"kind": "measure", "grid": {"T": [T]}} if where == "grid"
+            else {"kind": "measure", "fixed": {"T": T}})
+    if T >= 1:
+        assert expand(parse(spec))[0].params["T"] == T
+    else:
+        key = "grid.T[0]" if where == "grid" else "fixed.T"
+        with pytest.raises(ValueError, match=rf"^spec '{re.escape(key)}': parameter 'T' must be "
+                                             rf"an integer >= 1, got {T}$"):
+            parse(spec)
+
+
+@given(st.integers(-5, 30))
+def test_train_T_is_accepted_exactly_from_K(T):
+    """The copy and denoise tasks need T >= K = 10 (THEORY.md section 8)."""
+    spec = {"kind": "train", "fixed": {"steps": 1, "T": T}}
+    if T >= 10:
+        assert parse(spec).fixed["T"] == T
+    else:
+        with pytest.raises(ValueError, match=rf"^spec 'fixed\.T': parameter 'T' must be an "
+                                             rf"integer >= (1|K = 10), got {T}$"):
+            parse(spec)
+
+
+@pytest.mark.parametrize("kind", ["measure", "train"])
+def test_cuda_without_cuda_is_refused_when_the_spec_is_read(monkeypatch, kind):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    fixed = {"T": 12, "steps": 1} if kind == "train" else {"T": 3}
+    with pytest.raises(ValueError) as err:
+        parse({"kind": kind, "grid": {"device": ["cpu", "cuda"]}, "fixed": fixed})
+    assert str(err.value) == ("spec 'grid.device[1]': parameter 'device': 'cuda' asked for but "
+                              "CUDA is not available; use auto or cpu")
+    assert parse({"kind": kind, "fixed": {**fixed, "device": "cpu"}}).fixed["device"] == "cpu"
+
+
+def test_cli_spec_out_of_range_exits_2_before_any_table(capsys, tmp_path):
+    spec = write_spec(tmp_path / "s.json", {"kind": "measure", "grid": {"T": [3, 0]}})
+    code, out, err = untangle(capsys, spec)
+    assert (code, out) == (2, "")
+    assert one_error_line(err) == "spec 'grid.T[1]': parameter 'T' must be an integer >= 1, got 0"
+    assert listing(tmp_path) == {"s.json"}
