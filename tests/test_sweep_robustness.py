@@ -1,5 +1,6 @@
-"""``untangle sweep`` under bad input: value ranges and the device checked when the spec is
-read. Tiny points."""
+"""``untangle sweep`` under bad input and faults: value ranges and the device checked when the
+spec is read, Ctrl-C while the workers start and while they run. Tiny points (T <= 12, hidden
+<= 10) except where a point must outlast a signal."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from verify import cli
-from verify.sweeps import expand, parse, runner
+from verify.sweeps import POINTS, expand, parse, read, run, runner
 
 ROOT = Path(__file__).resolve().parents[1]
 #: 2 horizons x 2 seeds, run in this process
@@ -185,3 +186,43 @@ def test_cli_spec_out_of_range_exits_2_before_any_table(capsys, tmp_path):
     assert (code, out) == (2, "")
     assert one_error_line(err) == "spec 'grid.T[1]': parameter 'T' must be an integer >= 1, got 0"
     assert listing(tmp_path) == {"s.json"}
+
+
+# --- Ctrl-C (subprocesses) -------------------------------------------------------------------
+
+def test_ctrl_c_while_the_workers_start_is_one_line(tmp_path):
+    """SIGINT to the group half a second after the table appears: the two workers are still
+    importing torch. Exit 130, one line, no traceback from any worker."""
+    spec = write_spec(tmp_path / "tiny.json", {"kind": "measure", "fixed": {"T": 3, "hidden": 2},
+                                               "seeds": list(range(40))})
+    table = tmp_path / "tiny.jsonl"
+    proc = start(spec, "--workers", "2")
+    wait_for_lines(proc, table, 1)
+    time.sleep(0.5)
+    _, err, _ = finish(proc, signal.SIGINT)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == [interrupted_line(table)]
+    assert len(read(table)[1]) < 40
+
+
+def test_ctrl_c_while_the_workers_run_keeps_the_rows_and_stops_them(tmp_path, monkeypatch):
+    """The two T = 3 points finish, then both workers run a T = 100000 point (tens of
+    seconds): SIGINT stops them (exit within 20 s, not after the points), keeps the two rows,
+    and the next run computes exactly the two others."""
+    spec = write_spec(tmp_path / "two.json", {"kind": "measure", "grid": {"T": [3, 100000]},
+                                              "fixed": {"hidden": 2}, "seeds": [0, 1]})
+    table = tmp_path / "two.jsonl"
+    proc = start(spec, "--workers", "2")
+    wait_for_lines(proc, table, 3)
+    out, err, took = finish(proc, signal.SIGINT)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == [interrupted_line(table)]
+    assert took < 20
+    kept = read(table)[1]
+    assert sorted((r["params"]["T"], r["params"]["seed"]) for r in kept) == [(3, 0), (3, 1)]
+    assert len(out.strip().splitlines()) == 2  # a progress line per kept row
+    calls = []
+    monkeypatch.setitem(POINTS, "measure", lambda params: calls.append(params["T"]) or {})
+    with ThreadPoolExecutor(1) as pool:
+        run(spec, table, executor=pool, threads=None)
+    assert calls == [100000, 100000]
