@@ -1,6 +1,7 @@
-"""``untangle sweep`` under bad input and faults: value ranges and the device checked when the
-spec is read, Ctrl-C while the workers start and while they run. Tiny points (T <= 12, hidden
-<= 10) except where a point must outlast a signal."""
+"""``untangle sweep`` under bad input and faults: the table's path by the shared output rule,
+value ranges and the device checked when the spec is read, the number of workers, Ctrl-C while
+the workers start and while they run, SIGKILL. Tiny points (T <= 12, hidden <= 10) except
+where a point must outlast a signal."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from hypothesis import strategies as st
 
 from verify import cli
 from verify.sweeps import POINTS, expand, parse, read, run, runner
+from verify.sweeps.table import write
 
 ROOT = Path(__file__).resolve().parents[1]
 #: 2 horizons x 2 seeds, run in this process
@@ -185,6 +187,157 @@ def test_cli_spec_out_of_range_exits_2_before_any_table(capsys, tmp_path):
     code, out, err = untangle(capsys, spec)
     assert (code, out) == (2, "")
     assert one_error_line(err) == "spec 'grid.T[1]': parameter 'T' must be an integer >= 1, got 0"
+    assert listing(tmp_path) == {"s.json"}
+
+
+# --- --out: the shared output rule, resuming kept ---------------------------------------------
+
+def _binary(folder: Path) -> str:
+    (folder / "bin.jsonl").write_bytes(b"\xff\xfe\x00\x01table?\n\x80")
+    return "bin.jsonl"
+
+
+def _torn_middle(folder: Path) -> str:
+    write(folder / "bad.jsonl", parse(TINY).to_json(), [])
+    with (folder / "bad.jsonl").open("a") as f:
+        f.write("not json\n{}\n")
+    return "bad.jsonl"
+
+
+OUT_REFUSALS = [
+    (lambda d: "nodir/t.jsonl", r"--out: directory '.*nodir' does not exist \(create it first\)"),
+    (lambda d: "s.json/t.jsonl", r"--out: '.*s\.json' is not a directory"),
+    (lambda d: ".", r"--out: '.*' is not a file name"),
+    (lambda d: "sub", r"--out: '.*sub' is a directory, not a file"),
+    (lambda d: "", r"--out: '' is not a file name"),
+    (lambda d: "/dev/null", r"--out: ('/dev/null' is not a regular file .*|directory '/dev' "
+                            r"is not writable .*)"),
+    (_binary, r"--out: '.*bin\.jsonl' is not a sweep table \(not UTF-8 text\); --force "
+              r"overwrites it"),
+    (_torn_middle, r"--out: '.*bad\.jsonl' line 2: not a sweep row; --force overwrites it"),
+]
+
+
+@pytest.mark.parametrize(("make", "message"), OUT_REFUSALS)
+def test_cli_out_refused_in_one_line_naming_out(capsys, tmp_path, monkeypatch, make, message):
+    """Exit 2, one line naming --out, nothing created or changed, nothing run."""
+    monkeypatch.chdir(tmp_path)
+    spec = write_spec(tmp_path / "s.json", TINY)
+    (tmp_path / "sub").mkdir()
+    out = make(tmp_path)
+    before = {p: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    monkeypatch.setitem(POINTS, "measure", lambda params: pytest.fail("a point ran"))
+    code, stdout, err = untangle(capsys, spec.name, "--out", out)
+    assert (code, stdout) == (2, "")
+    assert re.fullmatch(message, one_error_line(err)), err
+    assert {p: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
+    assert listing(tmp_path) == {"s.json", "sub", *(p.name for p in before)}
+    assert list((tmp_path / "sub").iterdir()) == []
+
+
+def test_cli_out_in_a_folder_that_cannot_be_written(capsys, tmp_path):
+    if not Path("/proc").is_dir():
+        pytest.skip("no /proc here")
+    spec = write_spec(tmp_path / "s.json", TINY)
+    code, _, err = untangle(capsys, spec, "--out", "/proc/t.jsonl")
+    assert code == 2
+    assert one_error_line(err).startswith("--out: directory '/proc' is not writable")
+
+
+def test_cli_force_replaces_a_file_that_is_no_table(capsys, tmp_path, in_threads):
+    spec = write_spec(tmp_path / "s.json", TINY)
+    _binary(tmp_path)
+    code, _, err = untangle(capsys, spec, "--out", tmp_path / "bin.jsonl", "--force", "--json")
+    assert code == 0, err
+    assert len(read(tmp_path / "bin.jsonl")[1]) == 4
+
+
+def test_cli_resumes_the_same_spec_without_force(capsys, tmp_path, in_threads):
+    """An existing table of the same points is resumed, not refused: nothing is recomputed."""
+    spec = write_spec(tmp_path / "s.json", TINY)
+    out = tmp_path / "t.jsonl"
+    code, stdout, err = untangle(capsys, spec, "--out", out, "--json")
+    assert code == 0 and json.loads(stdout)["computed"] == 4, err
+    first = out.read_bytes()
+    code, stdout, err = untangle(capsys, spec, "--out", out, "--json")
+    assert code == 0 and json.loads(stdout)["computed"] == 0, err
+    assert out.read_bytes() == first
+
+
+def test_a_table_is_written_in_an_existing_folder_only(tmp_path):
+    with pytest.raises(ValueError, match="parameter 'out': directory .*nodir' does not exist"), \
+            ThreadPoolExecutor(1) as pool:
+        run(TINY, tmp_path / "nodir" / "t.jsonl", executor=pool)
+    with pytest.raises(FileNotFoundError):
+        write(tmp_path / "nodir" / "t.jsonl", parse(TINY).to_json(), [])
+    assert listing(tmp_path) == set()
+
+
+def test_stale_temporaries_of_a_killed_writer_are_removed(monkeypatch, tmp_path):
+    """What a writer killed mid-write leaves beside the table (a fixed .tmp name, or the
+    atomic write's random one) is gone once the sweep claims the table again."""
+    out = tmp_path / "t.jsonl"
+    for name in ("t.jsonl.tmp", "t.jsonl.0123456789ab.tmp"):
+        (tmp_path / name).write_text('{"format": "untangle-sw')
+    (tmp_path / "other.tmp").write_text("not ours")
+    monkeypatch.setitem(POINTS, "measure", lambda params: {})
+    with ThreadPoolExecutor(1) as pool:
+        rows = run(TINY, out, executor=pool, threads=None)
+    assert len(rows) == 4
+    assert listing(tmp_path) == {"t.jsonl", "other.tmp"}
+
+
+def test_sigkill_leaves_no_temporary_and_loses_no_finished_row(tmp_path, monkeypatch):
+    """SIGKILL to the group once rows are in: only the spec and the table remain, the table
+    holds every row the sweep reported done, and the next run computes the others."""
+    seeds = list(range(30))
+    spec = write_spec(tmp_path / "k.json", {"kind": "measure", "fixed": {"T": 400, "hidden": 8},
+                                            "seeds": seeds})
+    table = tmp_path / "k.jsonl"
+    proc = start(spec)
+    wait_for_lines(proc, table, 3)
+    out, _, _ = finish(proc, signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL
+    assert listing(tmp_path) == {"k.json", "k.jsonl"}
+    reported = {int(line.split("seed=")[1].split(":")[0]) for line in out.splitlines()}
+    kept = {r["params"]["seed"] for r in read(table)[1]}
+    assert len(kept) >= 2 and reported <= kept
+    calls = []
+    monkeypatch.setitem(POINTS, "measure", lambda params: calls.append(params["seed"]) or {})
+    with ThreadPoolExecutor(1) as pool:
+        rows = run(spec, table, executor=pool, threads=None)
+    assert sorted(calls) == sorted(set(seeds) - kept)
+    assert [r["params"]["seed"] for r in rows] == seeds
+    assert listing(tmp_path) == {"k.json", "k.jsonl"}
+
+
+# --- workers --------------------------------------------------------------------------------
+
+@given(st.integers(-3, 12))
+def test_workers_are_accepted_from_1_to_the_cores(workers):
+    """With 5 cores (patched): 1..5 pass, anything else is refused naming the range."""
+    original = runner.cores
+    runner.cores = lambda: 5
+    try:
+        if 1 <= workers <= 5:
+            assert runner.check_workers(workers) == workers
+        else:
+            with pytest.raises(ValueError) as err:
+                runner.check_workers(workers)
+            assert str(err.value) == (f"parameter 'workers' must be an integer >= 1 and <= 5 "
+                                      f"(the cores here), got {workers}")
+    finally:
+        runner.cores = original
+
+
+def test_cli_more_workers_than_cores_exit_2(capsys, tmp_path):
+    from verify.commands.common import cores
+
+    spec = write_spec(tmp_path / "s.json", TINY)
+    code, _, err = untangle(capsys, spec, "--workers", cores() + 1)
+    assert code == 2
+    assert one_error_line(err) == (f"parameter 'workers' must be an integer >= 1 and <= "
+                                   f"{cores()} (the cores here), got {cores() + 1}")
     assert listing(tmp_path) == {"s.json"}
 
 

@@ -17,14 +17,20 @@ The points are the grid's product times the seeds. Parameters: measure takes the
 'untangle measure', train those of 'untangle train' (dashes as underscores; T for measure
 and steps for train are required).
 
+The spec is checked before anything runs: its keys, each value's type and range (the checks
+of 'untangle measure' and 'untangle train': T, hidden ... >= 1, a train T >= 10, lr > 0, a
+device that is here), naming the spec key (exit 2).
+
 The table (--out, default SPEC with the suffix .jsonl) is JSON Lines: a header line with the
 spec, then one row per finished point {key, params, result, error, wall_s, peak_mem_mb,
-peak_mem_kind, peak_gpu_mb}, appended as each point finishes. Run the same command again to
-resume: finished points are skipped. A table of another spec is refused; --force adopts the
-new spec and keeps the rows of the points the two have in common. A failed point keeps its
-error (type and message) and the others go on (--retry-failed runs it again). A point whose
-worker is lost gets no row: exit 1 after the others, and the next run retries it. Ctrl-C
-stops, keeping the finished rows (exit 130)."""
+peak_mem_kind, peak_gpu_mb}, appended (and synced to disk) as each point finishes. --out
+follows the rule of every output: its folder must exist and be writable (none is created);
+a folder, device or pipe is refused. Run the same command again to resume: finished points
+are skipped. A table of another spec is refused; --force adopts the new spec and keeps the
+rows of the points the two have in common. A file that is not a sweep table is refused;
+--force overwrites it. A failed point keeps its error (type and message) and the others go on
+(--retry-failed runs it again). A point whose worker is lost gets no row: exit 1 after the
+others, and the next run retries it. Ctrl-C stops, keeping the finished rows (exit 130)."""
 
 
 def register(p: argparse.ArgumentParser) -> None:
@@ -35,20 +41,28 @@ def register(p: argparse.ArgumentParser) -> None:
     a("spec", metavar="SPEC", help="the sweep, a JSON file (see below)")
     a("--out", metavar="FILE", help="the table, JSON Lines (default: SPEC with suffix .jsonl)")
     a("--workers", type=int, default=None,
-      help="local worker processes, each with 1 torch thread (default 1)")
+      help="local worker processes, each with 1 torch thread (default 1; at most the cores "
+      "here)")
     a("--scheduler", metavar="ADDRESS",
       help="run on the Dask cluster whose scheduler is at ADDRESS (tcp://host:8786); needs "
       "the cluster extra: pip install -e '.[cluster]'")
     a("--force", action="store_true",
-      help="adopt this spec for a table written by another, keeping the rows in common")
+      help="adopt this spec for a table written by another, keeping the rows in common; "
+      "replace a file at --out that is not a sweep table")
     a("--retry-failed", action="store_true", help="run the failed points again")
     a("--json", action="store_true", help="print a JSON summary, no progress lines")
     p.set_defaults(run=run)
 
 
 def _out(args: argparse.Namespace) -> Path:
+    """The table's path, claimed by the output rule (:func:`verify.files.claim_output`) before
+    anything is loaded; an existing file there is decided on with the spec (resumed, or
+    refused without --force; :mod:`verify.sweeps.runner`)."""
+    from verify.files import claim_output
+
     spec = Path(args.spec)
-    out = Path(args.out) if args.out else spec.with_suffix(".jsonl")
+    out = claim_output(spec.with_suffix(".jsonl") if args.out is None else args.out,
+                       force=True, option="--out")  # '' is refused here, not the default
     if out.resolve() == spec.resolve():
         raise ValueError(f"parameter 'out': the table would overwrite the spec {args.spec!r}; "
                          f"give --out FILE")
@@ -97,7 +111,7 @@ def _sweep(args: argparse.Namespace, out: Path) -> int:
     client = connect(args.scheduler) if args.scheduler else None
     try:
         rows = sweep(spec, out, client=client, workers=workers, force=args.force,
-                     retry_failed=args.retry_failed, on_row=progress)
+                     retry_failed=args.retry_failed, option="--out", on_row=progress)
     finally:
         if client is not None:
             client.close()
