@@ -1,7 +1,7 @@
 """``untangle sweep`` under bad input and faults: the table's path by the shared output rule,
-value ranges and the device checked when the spec is read, the number of workers, Ctrl-C while
-the workers start and while they run, SIGKILL. Tiny points (T <= 12, hidden <= 10) except
-where a point must outlast a signal."""
+value ranges and the device checked when the spec is read, the number of workers, the memory
+the points will need, Ctrl-C while the workers start and while they run, SIGKILL. Tiny points
+(T <= 12, hidden <= 10) except where a point must outlast a signal."""
 
 from __future__ import annotations
 
@@ -21,8 +21,10 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+import verify.resources
 from verify import cli
 from verify.sweeps import POINTS, expand, parse, read, run, runner
+from verify.sweeps import estimate as estimate_module
 from verify.sweeps.table import write
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -339,6 +341,84 @@ def test_cli_more_workers_than_cores_exit_2(capsys, tmp_path):
     assert one_error_line(err) == (f"parameter 'workers' must be an integer >= 1 and <= "
                                    f"{cores()} (the cores here), got {cores() + 1}")
     assert listing(tmp_path) == {"s.json"}
+
+
+# --- memory ---------------------------------------------------------------------------------
+
+def measure_bytes(T: int, n: int) -> int:
+    """verify.resources' documented estimate for measure, pattern none, fixed mode, float64:
+    200 bytes per step for the pattern, and 6 copies of (T + 1) n^2 float64 values."""
+    return 200 * T + 6 * 8 * (T + 1) * n * n
+
+
+def limit(monkeypatch, n: int) -> None:
+    monkeypatch.setattr(verify.resources, "available", lambda device="cpu": (n, "a test limit"))
+
+
+SIZED = {"kind": "measure", "grid": {"T": [49, 99]}, "fixed": {"hidden": 10}}
+
+
+def test_the_largest_point_must_fit(monkeypatch, tmp_path):
+    need = measure_bytes(99, 10)
+    assert need == 499800
+    limit(monkeypatch, need - 1)
+    with pytest.raises(ValueError) as err, ThreadPoolExecutor(1) as pool:
+        run(SIZED, tmp_path / "t.jsonl", executor=pool)
+    key = expand(parse(SIZED))[1].key
+    assert str(err.value) == (
+        f"sweep point T=99 seed=0 (key {key}) would need about 488.1 KiB of memory, more than "
+        f"the 488.1 KiB available (a test limit); reduce T or hidden in the spec, or pass "
+        f"--no-memory-check to try anyway")
+    assert listing(tmp_path) == set()  # refused before the table is written
+    limit(monkeypatch, need)
+    monkeypatch.setitem(POINTS, "measure", lambda params: {})
+    with ThreadPoolExecutor(1) as pool:
+        assert len(run(SIZED, tmp_path / "t.jsonl", executor=pool)) == 2
+    limit(monkeypatch, 1)
+    with ThreadPoolExecutor(1) as pool:
+        assert len(run(SIZED, tmp_path / "t.jsonl", executor=pool)) == 2  # nothing left to run
+        assert len(run(SIZED, tmp_path / "u.jsonl", executor=pool, memory_check=False)) == 2
+
+
+def test_as_many_points_as_workers_must_fit_together(monkeypatch):
+    points = expand(parse({**SIZED, "grid": {"T": [49, 99, 9]}}))
+    need = measure_bytes(99, 10) + measure_bytes(49, 10)
+    limit(monkeypatch, need)
+    estimate_module.check(points, at_once=2, label=lambda p: f"T={p.params['T']}")
+    limit(monkeypatch, need - 1)
+    with pytest.raises(ValueError, match=r"^2 workers running the largest sweep points at once "
+                                         r"\(the largest: T=99, about 488\.1 KiB\) would need "
+                                         r"about 732\.0 KiB .*; reduce T or hidden in the spec "
+                                         r"or --workers, or pass --no-memory-check"):
+        estimate_module.check(points, at_once=2, label=lambda p: f"T={p.params['T']}")
+    estimate_module.check(points, at_once=1, label=str)  # one at a time: the largest fits
+
+
+def test_train_points_are_estimated_as_untangle_train(monkeypatch):
+    """rnn: 20 float64 values per (sequence, step, unit) over T + 20 steps, and 12 (1 + 2)
+    n^2 float64 for the parameters, gradients and optimizer state."""
+    points = expand(parse({"kind": "train", "fixed": {"model": "rnn", "T": 30, "hidden": 8,
+                                                      "batch": 3, "steps": 1}}))
+    need = 8 * 20 * 3 * 50 * 8 + 8 * 12 * 3 * 8 * 8
+    limit(monkeypatch, need)
+    estimate_module.check(points, at_once=1, label=str)
+    limit(monkeypatch, need - 1)
+    with pytest.raises(ValueError, match="reduce T, hidden or batch in the spec"):
+        estimate_module.check(points, at_once=1, label=str)
+
+
+def test_cli_memory_refusal_and_no_memory_check(capsys, tmp_path, monkeypatch, in_threads):
+    spec = write_spec(tmp_path / "s.json", SIZED)
+    limit(monkeypatch, 1000)
+    code, out, err = untangle(capsys, spec)
+    assert (code, out) == (2, "")
+    line = one_error_line(err)
+    assert line.startswith("sweep point T=99 seed=0 (key ") and "488.1 KiB" in line
+    assert "1000 B available (a test limit)" in line and "--no-memory-check" in line
+    assert listing(tmp_path) == {"s.json"}
+    code, out, err = untangle(capsys, spec, "--no-memory-check", "--json")
+    assert code == 0, err
+    assert json.loads(out)["finished"] == 2
 
 
 # --- Ctrl-C (subprocesses) -------------------------------------------------------------------

@@ -8,7 +8,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from verify.commands.common import to_json
+from verify.commands.common import MEMORY_HELP, to_json
+from verify.resources import MEMORY_OPTION
 
 EPILOG = """\
 SPEC is a JSON file {"kind": "measure" | "train", "grid": {param: [values...]},
@@ -19,7 +20,9 @@ and steps for train are required).
 
 The spec is checked before anything runs: its keys, each value's type and range (the checks
 of 'untangle measure' and 'untangle train': T, hidden ... >= 1, a train T >= 10, lr > 0, a
-device that is here), naming the spec key (exit 2).
+device that is here), naming the spec key (exit 2). So is the memory the points will need:
+the largest points, as many as there are workers, must fit in the memory available
+(--no-memory-check skips this; not checked for a --scheduler cluster).
 
 The table (--out, default SPEC with the suffix .jsonl) is JSON Lines: a header line with the
 spec, then one row per finished point {key, params, result, error, wall_s, peak_mem_mb,
@@ -51,6 +54,7 @@ def register(p: argparse.ArgumentParser) -> None:
       "replace a file at --out that is not a sweep table")
     a("--retry-failed", action="store_true", help="run the failed points again")
     a("--json", action="store_true", help="print a JSON summary, no progress lines")
+    a(MEMORY_OPTION, dest="no_memory_check", action="store_true", help=MEMORY_HELP)
     p.set_defaults(run=run)
 
 
@@ -111,7 +115,8 @@ def _sweep(args: argparse.Namespace, out: Path) -> int:
     client = connect(args.scheduler) if args.scheduler else None
     try:
         rows = sweep(spec, out, client=client, workers=workers, force=args.force,
-                     retry_failed=args.retry_failed, option="--out", on_row=progress)
+                     retry_failed=args.retry_failed, memory_check=not args.no_memory_check,
+                     option="--out", on_row=progress)
     finally:
         if client is not None:
             client.close()

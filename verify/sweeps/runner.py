@@ -4,7 +4,8 @@ row per finished point to the table, and resume a table already there.
 Before any point runs (and before the table is touched): the spec is checked
 (:mod:`verify.sweeps.spec`), the table's path is claimed by the shared output rule
 (:func:`verify.files.claim_output`: its folder exists and is writable, it is not a folder, a
-device or a pipe), and what is there is read and decided on (below).
+device or a pipe), what is there is read and decided on (below), and the memory the points
+still to run will need is checked (:mod:`verify.sweeps.estimate`).
 
 Resuming: a point whose key has a row is not run again (a failed one is, with
 ``retry_failed``). An existing table is resumed when its spec has the same points as this one
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from verify import files
 from verify.commands.common import cores
-from verify.sweeps import table
+from verify.sweeps import estimate, table
 from verify.sweeps.executors import cluster, local
 from verify.sweeps.grid import Point, expand
 from verify.sweeps.memory import PeakMemory
@@ -157,9 +158,16 @@ def check_workers(workers: int) -> int:
     return workers
 
 
+def label(spec: Spec) -> Callable[[Point], str]:
+    """How a point of ``spec`` is named in messages: its grid values and seed, and its key."""
+    names = [*spec.grid, "seed"]
+    return lambda p: " ".join(f"{k}={p.params[k]}" for k in names) + f" (key {p.key})"
+
+
 def run(spec: Spec | Mapping | str | Path, out: str | Path, executor: Executor | None = None,
         client: Client | None = None, *, workers: int = 1, force: bool = False,
-        retry_failed: bool = False, threads: int | None = 1, option: str = OPTION,
+        retry_failed: bool = False, threads: int | None = 1, memory_check: bool = True,
+        option: str = OPTION,
         on_row: Callable[[dict[str, object]], None] | None = None) -> list[dict[str, object]]:
     """Run the sweep ``spec`` (a Spec, a parsed JSON object or a JSON file) into the table
     ``out`` (:mod:`verify.sweeps.table`) and return its rows in the points' order.
@@ -168,7 +176,9 @@ def run(spec: Spec | Mapping | str | Path, out: str | Path, executor: Executor |
     ``workers`` local processes (1 up to the cores here); each point first sets torch to
     ``threads`` CPU threads (None: leave them). Finished points are skipped and a changed
     spec is refused unless ``force`` (this module's docstring); failed points are run again
-    with ``retry_failed``. Refusals of ``out`` name ``option``."""
+    with ``retry_failed``. With ``memory_check`` the points to run are refused when they
+    would need more memory than this machine has (:mod:`verify.sweeps.estimate`; not for a
+    cluster, whose workers are other machines). Refusals of ``out`` name ``option``."""
     if executor is not None and client is not None:
         raise ValueError("parameters 'executor' and 'client': give one of them, not both")
     check_workers(workers)
@@ -178,6 +188,8 @@ def run(spec: Spec | Mapping | str | Path, out: str | Path, executor: Executor |
     done, rows = resume(out, spec, points, force, option=option)
     todo = [p for p in points
             if p.key not in done or (retry_failed and done[p.key]["error"] is not None)]
+    estimate.check(todo, at_once=workers if executor is None else 1, label=label(spec),
+                   skip=not memory_check or client is not None)
     open_table(out, spec, rows)
     if todo:
         context: AbstractContextManager[Executor] = (
