@@ -1,7 +1,8 @@
 """``untangle sweep`` under bad input and faults: the table's path by the shared output rule,
 value ranges and the device checked when the spec is read, the number of workers, the memory
-the points will need, Ctrl-C while the workers start and while they run, SIGKILL. Tiny points
-(T <= 12, hidden <= 10) except where a point must outlast a signal."""
+the points will need, a sweep whose every point failed, Ctrl-C while the workers start and
+while they run, SIGKILL. Tiny points (T <= 12, hidden <= 10) except where a point must
+outlast a signal."""
 
 from __future__ import annotations
 
@@ -419,6 +420,46 @@ def test_cli_memory_refusal_and_no_memory_check(capsys, tmp_path, monkeypatch, i
     code, out, err = untangle(capsys, spec, "--no-memory-check", "--json")
     assert code == 0, err
     assert json.loads(out)["finished"] == 2
+
+
+# --- every point failed ---------------------------------------------------------------------
+
+#: learned attention over the pattern none has no support: a ValueError at every point
+ALL_FAIL = {"kind": "measure", "grid": {"T": [3, 4]}, "fixed": {"hidden": 2, "learned": True}}
+
+
+def test_cli_every_point_failed_exits_1_keeping_the_rows(capsys, tmp_path, in_threads):
+    spec = write_spec(tmp_path / "f.json", ALL_FAIL)
+    for computed in (2, 0):  # the run, then a rerun with nothing left to compute
+        code, out, err = untangle(capsys, spec, "--json")
+        assert code == 1
+        assert json.loads(out) == {"out": str(tmp_path / "f.jsonl"), "points": 2,
+                                   "finished": 2, "computed": computed, "failed": 2}
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(
+            "untangle sweep: error: every point failed (the first: ValueError: parameter "
+            "'pattern': learned attention")
+        assert lines[0].endswith(f"their rows are in {str(tmp_path / 'f.jsonl')!r}; "
+                                 f"--retry-failed runs them again")
+    rows = read(tmp_path / "f.jsonl")[1]
+    assert len(rows) == 2 and all(r["error"] for r in rows)
+
+
+def test_cli_some_points_failed_is_success(capsys, tmp_path, in_threads):
+    spec = write_spec(tmp_path / "s.json", {**ALL_FAIL, "grid": {"pattern": ["none", "window"]},
+                                            "fixed": {"T": 3, "hidden": 2, "learned": True}})
+    code, out, err = untangle(capsys, spec)
+    assert code == 0 and err == ""
+    assert out.strip().splitlines()[-1] == (f"2 of 2 points in {tmp_path / 's.jsonl'} (2 "
+                                            f"computed now, 1 failed (see their error))")
+
+
+def test_help_tells_the_exit_statuses_and_the_memory_option(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["sweep", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "1 when every point failed" in text and "--no-memory-check" in text
+    assert "its folder must exist and be writable (none is created)" in text
 
 
 # --- Ctrl-C (subprocesses) -------------------------------------------------------------------

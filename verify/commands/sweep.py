@@ -32,8 +32,12 @@ a folder, device or pipe is refused. Run the same command again to resume: finis
 are skipped. A table of another spec is refused; --force adopts the new spec and keeps the
 rows of the points the two have in common. A file that is not a sweep table is refused;
 --force overwrites it. A failed point keeps its error (type and message) and the others go on
-(--retry-failed runs it again). A point whose worker is lost gets no row: exit 1 after the
-others, and the next run retries it. Ctrl-C stops, keeping the finished rows (exit 130)."""
+(--retry-failed runs it again).
+
+Exit status: 0 when every point has its row and at least one succeeded; 1 when every point
+failed (their rows are kept; a line on stderr says so) or when a point's worker was lost
+(it gets no row; the next run retries it); 2 for bad input (the spec, an option, --out, too
+little memory); 130 on Ctrl-C, which keeps the finished rows."""
 
 
 def register(p: argparse.ArgumentParser) -> None:
@@ -74,8 +78,8 @@ def _out(args: argparse.Namespace) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the sweep (the handler of ``untangle sweep``): 0 when every point has its row
-    (failed points included), 1 when some could not run (a lost worker), 130 on Ctrl-C."""
+    """Run the sweep (the handler of ``untangle sweep``): the exit status of the help's
+    epilog."""
     out = _out(args)
     if args.scheduler is not None and args.workers is not None:
         raise ValueError("parameter 'workers' is for local processes; the cluster at "
@@ -128,4 +132,9 @@ def _sweep(args: argparse.Namespace, out: Path) -> int:
         failed = f", {summary['failed']} failed (see their error)" if summary["failed"] else ""
         print(f"{summary['finished']} of {total} points in {out} ({summary['computed']} computed "
               f"now{failed})")
+    if rows and summary["failed"] == total:
+        first = next(r["error"] for r in rows if r["error"] is not None)
+        print(f"untangle sweep: error: every point failed (the first: {first}); their rows are "
+              f"in {str(out)!r}; --retry-failed runs them again", file=sys.stderr)
+        return 1
     return 0
