@@ -1,8 +1,8 @@
 """``untangle sweep`` under bad input and faults: the table's path by the shared output rule,
 value ranges and the device checked when the spec is read, the number of workers, the memory
 the points will need, a sweep whose every point failed, Ctrl-C while the workers start and
-while they run, SIGKILL. Tiny points (T <= 12, hidden <= 10) except where a point must
-outlast a signal."""
+while they run, SIGTERM and SIGKILL (to the sweep's process group, or to its process alone).
+Tiny points (T <= 12, hidden <= 10) except where a point must outlast a signal."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
@@ -88,17 +88,43 @@ def wait_for_lines(proc: subprocess.Popen, table: Path, n: int, timeout: float =
         time.sleep(0.02)
 
 
-def finish(proc: subprocess.Popen, sig: int) -> tuple[str, str, float]:
+def finish(proc: subprocess.Popen, sig: int, group: bool = True) -> tuple[str, str, float]:
     """Send ``sig`` to the sweep's process group (a terminal's Ctrl-C reaches every process
-    of it); its output, and the seconds it took to exit."""
+    of it), or with ``group=False`` to the sweep's process alone; its output (complete once
+    no process holds its pipes), and the seconds that took."""
     sent = time.monotonic()
     try:
-        os.killpg(proc.pid, sig)
+        if group:
+            os.killpg(proc.pid, sig)
+        else:
+            proc.send_signal(sig)
         out, err = proc.communicate(timeout=120)
+        took = time.monotonic() - sent
     finally:
-        if proc.poll() is None:
+        with suppress(ProcessLookupError):  # whatever is left of the group
             os.killpg(proc.pid, signal.SIGKILL)
-    return out, err, time.monotonic() - sent
+    return out, err, took
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (neither gone nor a zombie)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def interrupted_line(table: Path) -> str:
@@ -462,7 +488,12 @@ def test_help_tells_the_exit_statuses_and_the_memory_option(capsys):
     assert "its folder must exist and be writable (none is created)" in text
 
 
-# --- Ctrl-C (subprocesses) -------------------------------------------------------------------
+# --- Ctrl-C, kill (subprocesses) -------------------------------------------------------------
+
+#: two quick points, then two that outlast any signal (tens of seconds at T = 100000)
+QUICK_THEN_SLOW = {"kind": "measure", "grid": {"T": [3, 100000]}, "fixed": {"hidden": 2},
+                   "seeds": [0, 1]}
+
 
 def test_ctrl_c_while_the_workers_start_is_one_line(tmp_path):
     """SIGINT to the group half a second after the table appears: the two workers are still
@@ -483,8 +514,7 @@ def test_ctrl_c_while_the_workers_run_keeps_the_rows_and_stops_them(tmp_path, mo
     """The two T = 3 points finish, then both workers run a T = 100000 point (tens of
     seconds): SIGINT stops them (exit within 20 s, not after the points), keeps the two rows,
     and the next run computes exactly the two others."""
-    spec = write_spec(tmp_path / "two.json", {"kind": "measure", "grid": {"T": [3, 100000]},
-                                              "fixed": {"hidden": 2}, "seeds": [0, 1]})
+    spec = write_spec(tmp_path / "two.json", QUICK_THEN_SLOW)
     table = tmp_path / "two.jsonl"
     proc = start(spec, "--workers", "2")
     wait_for_lines(proc, table, 3)
@@ -500,3 +530,33 @@ def test_ctrl_c_while_the_workers_run_keeps_the_rows_and_stops_them(tmp_path, mo
     with ThreadPoolExecutor(1) as pool:
         run(spec, table, executor=pool, threads=None)
     assert calls == [100000, 100000]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="no /proc here")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_a_sweep_killed_alone_leaves_no_worker_behind(tmp_path, sig):
+    """``kill`` (SIGTERM) or SIGKILL to the sweep's process only, while both workers run a
+    slow point: they end too (a SIGTERM'd sweep stops them as Ctrl-C does, exit 130 and one
+    line; the workers of a SIGKILL'd one see it gone), the two quick rows are kept and no
+    temporary is left."""
+    spec = write_spec(tmp_path / "two.json", QUICK_THEN_SLOW)
+    table = tmp_path / "two.jsonl"
+    proc = start(spec, "--workers", "2")
+    wait_for_lines(proc, table, 3)
+    workers = [pid for pid in children(proc.pid) if "spawn_main" in
+               Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")]
+    assert len(workers) == 2
+    _, err, took = finish(proc, sig, group=False)
+    assert took < 30  # the pipes close once the workers are gone
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in workers)
+    if sig == signal.SIGTERM:
+        assert proc.returncode == 130
+        assert err.strip().splitlines() == [interrupted_line(table)]
+    else:
+        assert proc.returncode == -signal.SIGKILL
+    assert sorted((r["params"]["T"], r["params"]["seed"]) for r in read(table)[1]) == [
+        (3, 0), (3, 1)]
+    assert listing(tmp_path) == {"two.json", "two.jsonl"}

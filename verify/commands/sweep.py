@@ -5,7 +5,11 @@ table (:mod:`verify.sweeps`)."""
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from verify.commands.common import MEMORY_HELP, to_json
@@ -37,7 +41,8 @@ rows of the points the two have in common. A file that is not a sweep table is r
 Exit status: 0 when every point has its row and at least one succeeded; 1 when every point
 failed (their rows are kept; a line on stderr says so) or when a point's worker was lost
 (it gets no row; the next run retries it); 2 for bad input (the spec, an option, --out, too
-little memory); 130 on Ctrl-C, which keeps the finished rows."""
+little memory); 130 on Ctrl-C or SIGTERM, which keep the finished rows (the workers are
+stopped; a worker whose sweep is killed outright ends by itself)."""
 
 
 def register(p: argparse.ArgumentParser) -> None:
@@ -77,6 +82,25 @@ def _out(args: argparse.Namespace) -> Path:
     return out
 
 
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``) stops the sweep as Ctrl-C does: the workers stopped, the finished rows
+    kept, one line, exit 130. Not where SIGTERM is ignored (nohup), nor off the main thread."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGTERM) is signal.SIG_IGN):
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the sweep (the handler of ``untangle sweep``): the exit status of the help's
     epilog."""
@@ -87,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
     from verify.sweeps.runner import LostPoints
 
     try:
-        return _sweep(args, out)
+        with _terminate_as_interrupt():
+            return _sweep(args, out)
     except KeyboardInterrupt:
         print(f"untangle sweep: interrupted; the finished rows are kept in {str(out)!r}; run "
               f"the same command to resume", file=sys.stderr)

@@ -5,6 +5,8 @@ Dask is imported only for a cluster."""
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -32,6 +34,23 @@ def _start_worker() -> None:
     from tqdm import tqdm
 
     tqdm.set_lock(threading.RLock())
+    _exit_with_parent()
+
+
+def _exit_with_parent() -> None:
+    """End this worker as soon as the sweep's process ends, however it ends (SIGKILL
+    included): a worker left alone would wait forever for its next point, on a queue whose
+    other end it holds itself. A daemon thread waits on the parent's sentinel (readable once
+    the parent is gone)."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="untangle-parent-watch", daemon=True).start()
 
 
 @contextmanager
@@ -63,7 +82,7 @@ class _Pool(ProcessPoolExecutor):
 def local(workers: int) -> Iterator[Executor]:
     """``workers`` fresh (spawned) processes that ignore Ctrl-C (:class:`_Pool`); on an
     exception or Ctrl-C in this process the points not started are cancelled and the running
-    ones' workers terminated."""
+    ones' workers terminated. A worker whose sweep process is killed ends too."""
     pool = _Pool(workers, mp_context=multiprocessing.get_context("spawn"),
                  initializer=_start_worker)
     try:
