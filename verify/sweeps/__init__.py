@@ -2,8 +2,9 @@
 of T): a grid of measurements or training runs, parameters times seeds, run on local worker
 processes or a Dask cluster, one row per point in a resumable JSON Lines table.
 
-``spec`` (the JSON spec, checked) -> ``grid`` (its points and their keys) -> ``points`` (a
-function per kind: parameters -> result) -> ``runner`` (mapped over an executor from
+``spec`` (the JSON spec, checked: keys, types, ranges) -> ``grid`` (its points and their
+keys) -> ``points`` (a function per kind: parameters -> result) -> ``runner`` (the table
+claimed and the points' memory checked by ``estimate`` first, then mapped over an executor from
 ``executors``, with ``memory`` per point) -> ``table`` (appended rows, read back).
 """
 

@@ -3,24 +3,28 @@
 ``measure`` takes the options of ``untangle measure`` (THEORY.md sections 5 and 6; dashes as
 underscores), ``train`` those of ``untangle train`` (THEORY.md section 8). The seed is not
 among them: a spec gives its seeds apart (:mod:`verify.sweeps.spec`). A spec's values are
-checked by type here; ranges and combinations are the point's to check (a point that raises
-is recorded with its error).
+checked here, each on its own, by type and by the range the commands check (the same
+functions: ``T``, ``hidden`` ... >= 1, a train ``T`` >= K, ``lr`` > 0, a ``device`` that is
+there); combinations (learned attention over the pattern ``none``, say) are the point's to
+check, and a point that raises is recorded with its error.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 
+from bounds.domains import NONNEG_INT, POSITIVE, POSITIVE_INT
 from bounds.patterns import KINDS as PATTERNS
-from verify.device import DTYPES
+from verify.device import DTYPES, resolve_device
 from verify.measurement import MODES
 from verify.models.nonlin import KINDS as NONLINS
 from verify.models.relevance import SCORES
 from verify.models.spectra import KINDS as SPECTRA
 from verify.models.zoo import MODELS
 from verify.training.config import Config
-from verify.training.tasks import TASKS
+from verify.training.tasks import TASKS, check_T
 
 #: A parameter with this default must be given (in the spec's ``grid`` or ``fixed``).
 REQUIRED = "required"
@@ -34,15 +38,19 @@ TYPES = {"int": "an integer", "float": "a finite number", "bool": "true or false
 class Param:
     """One parameter: its JSON ``type`` (a key of :data:`TYPES`), its ``default``
     (:data:`REQUIRED` when it must be given; None allowed as a value only when the default is
-    None) and, for a string, the accepted ``choices``."""
+    None), for a string the accepted ``choices``, and ``valid(name, value)``, the range check
+    the commands run on the value (a ValueError naming ``parameter 'name'``), if any."""
 
     type: str
     default: object = REQUIRED
     choices: tuple[str, ...] = ()
+    valid: Callable[[str, object], object] | None = None
 
-    def check(self, where: str, value: object) -> object:
-        """``value`` in its one canonical form (a float parameter's ``1`` is ``1.0``; complex
-        numbers as ``str(complex(v))``), or a ValueError naming ``where`` (e.g. grid.T[0])."""
+    def check(self, where: str, value: object, name: str = "") -> object:
+        """``value`` of the parameter ``name`` in its one canonical form (a float parameter's
+        ``1`` is ``1.0``; complex numbers as ``str(complex(v))``), or a ValueError naming
+        ``where`` (e.g. grid.T[0]): a value of another type, not among the choices, or out of
+        the range :attr:`valid` accepts."""
         if value is None and self.default is None:
             return None
         out = _convert(self.type, value)
@@ -52,6 +60,11 @@ class Param:
         if self.choices and out not in self.choices:
             raise ValueError(f"spec {where!r}: must be one of {', '.join(self.choices)}, "
                              f"got {value!r}")
+        if self.valid is not None:
+            try:
+                self.valid(name or where, out)
+            except ValueError as err:
+                raise ValueError(f"spec {where!r}: {err}") from None
         return out
 
 
@@ -88,20 +101,30 @@ def _complex(v: object) -> str | None:
     return str(z) if math.isfinite(z.real) and math.isfinite(z.imag) else None
 
 
+def _device(name: str, value: object) -> object:
+    """:func:`verify.device.resolve_device` (auto, cpu, cuda, cuda:N; CUDA only when here)."""
+    return resolve_device(value)
+
+
+def _train_T(name: str, value: object) -> object:
+    """:func:`verify.training.tasks.check_T` (T >= K)."""
+    return check_T(value)
+
+
 #: ``untangle measure``'s options (its defaults, except T, which a sweep must give, and
 #: device, cpu so that a sweep's rows do not depend on the machine's hardware), and
 #: ``profile``: also keep the arrays over t in the row.
 MEASURE = {
-    "T": Param("int"),
+    "T": Param("int", valid=POSITIVE_INT.check),
     "pattern": Param("str", "none", PATTERNS),
-    "width": Param("int", 4),
-    "stride": Param("int", 2),
-    "kappa": Param("int", 3),
+    "width": Param("int", 4, valid=POSITIVE_INT.check),
+    "stride": Param("int", 2, valid=POSITIVE_INT.check),
+    "kappa": Param("int", 3, valid=POSITIVE_INT.check),
     "events": Param("ints", []),
     "learned": Param("bool", False),
     "include_h0": Param("bool", False),
-    "hidden": Param("int", 16),
-    "inputs": Param("int", None),
+    "hidden": Param("int", 16, valid=POSITIVE_INT.check),
+    "inputs": Param("int", None, valid=POSITIVE_INT.check),
     "spectrum": Param("str", "orthogonal", SPECTRA),
     "scale": Param("float", 1.0),
     "gain": Param("float", 1.0),
@@ -115,23 +138,29 @@ MEASURE = {
     "gamma": Param("float", None),
     "mode": Param("str", "fixed", MODES),
     "dtype": Param("str", "float64", tuple(DTYPES)),
-    "device": Param("str", "cpu"),
+    "device": Param("str", "cpu", valid=_device),
     "profile": Param("bool", False),
 }
 
 _CONFIG = {f.name: f.default for f in fields(Config)}
+#: the checks of :class:`verify.training.Config` (and of train()'s steps), field by field
 _CONFIG_TYPES = {"task": Param("str", _CONFIG["task"], tuple(TASKS)),
                  "model": Param("str", _CONFIG["model"], MODELS),
+                 "T": Param("int", _CONFIG["T"], valid=_train_T),
+                 "nu": Param("int", _CONFIG["nu"], valid=POSITIVE_INT.check),
+                 "rho": Param("int", _CONFIG["rho"], valid=NONNEG_INT.check),
                  "score": Param("str", _CONFIG["score"], tuple(SCORES)),
-                 "dtype": Param("str", _CONFIG["dtype"], tuple(DTYPES)),
-                 "lr": Param("float", _CONFIG["lr"])}
+                 "hidden": Param("int", _CONFIG["hidden"], valid=POSITIVE_INT.check),
+                 "lr": Param("float", _CONFIG["lr"], valid=POSITIVE.check),
+                 "batch": Param("int", _CONFIG["batch"], valid=POSITIVE_INT.check),
+                 "dtype": Param("str", _CONFIG["dtype"], tuple(DTYPES))}
 #: :class:`verify.training.Config`'s fields with its defaults (seed apart), ``steps`` (must be
 #: given) and ``device`` (cpu).
 TRAIN = {
     **{name: _CONFIG_TYPES.get(name, Param("int", default))
        for name, default in _CONFIG.items() if name != "seed"},
-    "steps": Param("int"),
-    "device": Param("str", "cpu"),
+    "steps": Param("int", valid=POSITIVE_INT.check),
+    "device": Param("str", "cpu", valid=_device),
 }
 
 #: sweep kind -> its parameters

@@ -5,8 +5,10 @@
 
 ``grid`` and ``fixed`` default to ``{}``, ``seeds`` to ``[0]``. The points are the product of
 the grid's lists times the seeds, each with the fixed values and the kind's defaults for the
-rest (:mod:`verify.sweeps.grid`). Every key, parameter name and value type is checked here; a
-bad one is a ValueError naming it (``spec 'grid.hidden[1]': expected an integer, got 'a'``).
+rest (:mod:`verify.sweeps.grid`). Every key, parameter name, value type and value range
+(:mod:`verify.sweeps.params`) is checked here; a bad one is a ValueError naming it
+(``spec 'grid.hidden[1]': expected an integer, got 'a'``, ``spec 'fixed.T': parameter 'T' must
+be an integer >= 1, got 0``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from verify import files
 from verify.sweeps.params import PARAMS, REQUIRED, Param
+from verify.training.config import MAX_SEED
 
 KEYS = ("kind", "grid", "fixed", "seeds")
 
@@ -63,22 +66,25 @@ def parse(obj: object) -> Spec:
         said = "is missing" if kind is None else f"got {kind!r}"
         raise ValueError(f"spec 'kind': must be one of {', '.join(PARAMS)}; {said}")
     params = PARAMS[kind]
-    grid = {name: _values(f"grid.{name}", _param(params, kind, "grid", name), values)
+    grid = {name: _values(f"grid.{name}", _param(params, kind, "grid", name), values, name)
             for name, values in _object(obj, "grid").items()}
     fixed = {}
     for name, value in _object(obj, "fixed").items():
         param = _param(params, kind, "fixed", name)
         if name in grid:
             raise ValueError(f"spec 'fixed.{name}': also in 'grid'; give it in one of them")
-        fixed[name] = param.check(f"fixed.{name}", value)
+        fixed[name] = param.check(f"fixed.{name}", value, name)
     missing = [n for n, p in params.items()
                if p.default == REQUIRED and n not in grid and n not in fixed]
     if missing:
         raise ValueError(f"spec: parameter {missing[0]!r} of kind {kind!r} is required; give "
                          f"it in 'grid' or 'fixed'")
-    seeds = _values("seeds", Param("int"), obj.get("seeds", [0]))
+    seeds = _values("seeds", Param("int"), obj.get("seeds", [0]), "seed")
     if any(s < 0 for s in seeds):
         raise ValueError(f"spec 'seeds': must be integers >= 0, got {min(seeds)}")
+    if kind == "train" and max(seeds) > MAX_SEED:  # the Config's range: torch's seed
+        raise ValueError(f"spec 'seeds': must be integers >= 0 and <= {MAX_SEED} for kind "
+                         f"'train', got {max(seeds)}")
     return Spec(kind, grid, fixed, seeds)
 
 
@@ -99,13 +105,13 @@ def _param(params: dict[str, Param], kind: str, where: str, name: str) -> Param:
     return params[name]
 
 
-def _values(where: str, param: Param, values: object) -> list:
-    """A grid list: non-empty, each value checked, none repeated."""
+def _values(where: str, param: Param, values: object, name: str) -> list:
+    """A grid list of the parameter ``name``: non-empty, each value checked, none repeated."""
     if not isinstance(values, list):
         raise ValueError(f"spec {where!r}: expected a list of values, got {values!r}")
     if not values:
         raise ValueError(f"spec {where!r}: empty list; give at least one value")
-    out = [param.check(f"{where}[{i}]", v) for i, v in enumerate(values)]
+    out = [param.check(f"{where}[{i}]", v, name) for i, v in enumerate(values)]
     seen = set()
     for v in out:
         text = json.dumps(v)

@@ -1,12 +1,15 @@
 """A sweep's table: a JSON Lines file. The first line is the header
 ``{"format": "untangle-sweep", "version": 1, "kind": ..., "spec": {...}}``; every other line is
-one finished point's row, appended and flushed as the point completes:
+one finished point's row, appended, flushed and fsynced as the point completes:
 
 ``{"key", "params": {... "seed"}, "result": {...} | null, "error": "Type: message" | null,
 "wall_s", "peak_mem_mb", "peak_mem_kind", "peak_gpu_mb"}``
 
 A key may appear twice (a failed point retried): its last row counts. A last line cut short
-(the writer killed mid-line) is dropped when the table is next opened.
+(the writer killed mid-line) is dropped when the table is next opened. A whole table (a new one,
+or one rewritten for another spec) is written atomically (:func:`verify.files.write_text`: no
+temporary file survives a kill); rows are appended to it in place, so a kill loses at most the
+line being written.
 ``pandas.json_normalize(read(path)[1])`` makes a flat frame of the rows.
 """
 
@@ -21,6 +24,8 @@ from pathlib import Path
 from types import TracebackType
 
 import numpy as np
+
+from verify import files
 
 FORMAT, VERSION = "untangle-sweep", 1
 
@@ -44,10 +49,14 @@ def jsonable(value: object) -> object:
 
 
 def _lines(path: Path) -> tuple[list[str], int]:
-    """The complete lines of ``path`` and their length in bytes (a torn last line left out)."""
+    """The complete lines of ``path`` and their length in bytes (a torn last line left out);
+    a ValueError when they are not UTF-8 text."""
     data = path.read_bytes()
     end = data.rfind(b"\n") + 1
-    return data[:end].decode().splitlines(), end
+    try:
+        return data[:end].decode().splitlines(), end
+    except UnicodeDecodeError:
+        raise ValueError(f"{str(path)!r} is not a sweep table (not UTF-8 text)") from None
 
 
 def read(path: str | Path) -> tuple[dict, list[dict]]:
@@ -80,25 +89,25 @@ def drop_torn(path: str | Path) -> None:
 
 
 def write(path: str | Path, spec: dict, rows: list[dict]) -> None:
-    """Write the table of ``spec`` (a spec's JSON) with ``rows``, whole and atomically (a
-    temporary file beside it, then renamed)."""
-    path = Path(path)
+    """Write the table of ``spec`` (a spec's JSON) with ``rows``, whole and atomically
+    (:func:`verify.files.write_text`). Its directory must exist: none is created."""
     header = {"format": FORMAT, "version": VERSION, "kind": spec["kind"], "spec": spec}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in (header, *rows)))
-    os.replace(tmp, path)
+    files.write_text(path, "".join(json.dumps(r) + "\n" for r in (header, *rows)))
 
 
 class Appender:
-    """Appends rows to a table, each flushed as it is written (a context manager)."""
+    """Appends rows to an existing table, each flushed and fsynced as it is written (a
+    context manager): a finished row survives a kill of the sweep, and a crash of the
+    machine once it is on disk."""
 
     def __init__(self, path: str | Path) -> None:
-        self.file = Path(path).open("a")
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)  # no O_CREAT: never a headerless table
+        self.file = os.fdopen(fd, "a", encoding="utf-8")
 
     def append(self, row: dict) -> None:
         self.file.write(json.dumps(jsonable(row), allow_nan=False) + "\n")
         self.file.flush()
+        os.fsync(self.file.fileno())
 
     def __enter__(self) -> Appender:
         return self
