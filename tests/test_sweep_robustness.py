@@ -51,8 +51,9 @@ def one_error_line(err: str) -> str:
     """The one line of a refusal (exit 2), without its prefix."""
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in err, err
-    assert lines[0].startswith("untangle: error: "), err
-    return lines[0].removeprefix("untangle: error: ")
+    prefix = re.match(r"untangle( sweep)?: error: ", lines[0])
+    assert prefix, err
+    return lines[0][prefix.end():]
 
 
 @contextmanager
@@ -238,7 +239,7 @@ OUT_REFUSALS = [
     (lambda d: "s.json/t.jsonl", r"--out: '.*s\.json' is not a directory"),
     (lambda d: ".", r"--out: '.*' is not a file name"),
     (lambda d: "sub", r"--out: '.*sub' is a directory, not a file"),
-    (lambda d: "", r"--out: '' is not a file name"),
+    (lambda d: "", r"argument --out: an empty path names no file"),
     (lambda d: "/dev/null", r"--out: ('/dev/null' is not a regular file .*|directory '/dev' "
                             r"is not writable .*)"),
     (_binary, r"--out: '.*bin\.jsonl' is not a sweep table \(not UTF-8 text\); --force "
