@@ -153,6 +153,22 @@ def _edited(ck, tmp_path, name, edit) -> str:
     ("rng.pt", lambda c: c.update(data_rng=torch.zeros(3)), "has a bad 'data_rng'"),
     ("window.pt", lambda c: c.update(window={"loss": torch.zeros(2)}), "has a bad 'window'"),
     ("rows.pt", lambda c: c.update(metrics=[{"loss": 1.0}]), "has bad 'metrics' rows"),
+    ("nan.pt", lambda c: c["model"]["core.cell.V"].__setitem__((2, 5), float("nan")),
+     "has a weight 'core.cell.V' that is not finite (nan at index (2, 5), shape (8, 8))"),
+    ("inf.pt", lambda c: c["model"]["c"].__setitem__(3, float("-inf")),
+     "has a weight 'c' that is not finite (-inf at index (3,), shape (9,))"),
+    ("opt_inf.pt", lambda c: c["optimizer"]["state"][4]["square_avg"].__setitem__(
+        (0,), float("inf")), "has an optimizer state 'square_avg' of parameter 4 that is not "
+     "finite (inf at index (0,), shape (8,))"),
+    ("shape.pt", lambda c: c["model"].update({"core.cell.V": torch.zeros(4, 4)}),
+     "does not fit its config's relrnn model: tensor 'core.cell.V' has shape (4, 4), "
+     "expected (8, 8)"),
+    ("cfg_shape.pt", lambda c: c["config"].update(hidden=16),
+     "does not fit its config's relrnn model: tensor 'W' has shape (9, 8), expected (9, 16)"),
+    ("lacks_w.pt", lambda c: c["model"].pop("core.cell.b"),
+     "does not fit its config's relrnn model: it lacks the tensor 'core.cell.b' (shape (8,))"),
+    ("extra_w.pt", lambda c: c["model"].update(extra=torch.zeros(2)),
+     "does not fit its config's relrnn model: unknown tensor 'extra' (shape (2,))"),
 ])
 def test_checkpoints_with_missing_unknown_or_bad_keys_are_refused(name, edit, message,
                                                                   tmp_path, capsys):
@@ -161,8 +177,10 @@ def test_checkpoints_with_missing_unknown_or_bad_keys_are_refused(name, edit, me
     path = _edited(ck, tmp_path, name, edit)
     code, _, err = run(["eval", "--task", "copy", "--load", path], capsys)
     assert code == 2 and f"checkpoint '{path}' {message}" in err
+    assert len(err.strip().splitlines()) == 1, err
     code, _, err = run(["train", "--steps", "4", "--resume", path], capsys)
-    assert code == 2 and message in err and "Traceback" not in err
+    assert code == 2 and f"checkpoint '{path}' {message}" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
 
 
 def test_files_that_are_not_checkpoints_are_refused_as_such(tmp_path, capsys):
