@@ -12,7 +12,7 @@ from pathlib import Path
 
 from paper_figs import output
 from verify.training import Config, evaluate, load, restore, train
-from verify.training.train import beside
+from verify.training.train import beside, repair
 
 #: Steps per metrics line and per intermediate checkpoint.
 LOG_EVERY, SAVE_EVERY = 25, 250
@@ -68,7 +68,8 @@ def checkpoint(cfg: Config, steps: int, runs: Path, device: str) -> Path:
         if ck["config"] != cfg or ck["step"] > steps:
             raise ValueError(f"checkpoint {str(path)!r} holds another run ({ck['config']}, "
                              f"step {ck['step']}); move it away")
-        if ck["step"] == steps and beside(path)[1].exists():
+        if ck["step"] == steps and ck["profile"]["final"] is not None:
+            repair(ck)  # a kill between the checkpoint and its log leaves the log behind
             return path
         resume = path
     path.parent.mkdir(exist_ok=True)

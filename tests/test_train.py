@@ -210,7 +210,7 @@ def test_version_2_checkpoints_are_still_read(tmp_path, capsys):
           save_every=10, progress=False)
 
     def downgrade(c):
-        for key in ("metrics", "window", "first_loss", "every"):
+        for key in ("metrics", "window", "first_loss", "every", "run"):
             c.pop(key)
         c["version"] = 2
 

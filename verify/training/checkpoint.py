@@ -1,8 +1,9 @@
-"""Checkpoints of a training run (THEORY.md section 8): the :class:`Config`, the step, model
-and optimizer states, the data generator's state, the metrics rows logged so far, the steps
-since the last row and the steps per row and per checkpoint, so that a resumed run repeats an
-uninterrupted one bit for bit on the CPU, and its metrics log can be rebuilt from the
-checkpoint alone.
+"""Checkpoints of a training run (THEORY.md section 8): the :class:`Config`, the run's id
+(a random token drawn when the run starts and kept by every resume, also stamped in each row
+of its metrics log and in its profile file), the step, model and optimizer states, the data
+generator's state, the metrics rows logged so far, the steps since the last row and the steps
+per row and per checkpoint, so that a resumed run repeats an uninterrupted one bit for bit on
+the CPU, and its metrics log can be rebuilt from the checkpoint alone.
 
 Loaded with ``torch.load(..., weights_only=True)`` only: a file that is not a checkpoint, or
 one that holds Python objects, is refused as such, never unpickled. Its contents are checked
@@ -30,17 +31,18 @@ from verify.training.config import Config, build
 
 #: Checkpoint format name and version; a checkpoint of another format or version is refused.
 FORMAT = "untangle-checkpoint"
-VERSION = 3
+VERSION = 4
 
 #: The keys of a checkpoint, by format version. Version 2 (no metrics rows, no partial
 #: window, no first loss, no steps per row and checkpoint) is still read: its metrics log is
-#: the file beside it.
+#: the file beside it. Version 3 has no run id (``run`` comes back None).
 KEYS = {
     2: {"format", "version", "config", "step", "model", "optimizer", "data_rng", "elapsed_s",
         "cpu_s", "profile"},
     3: {"format", "version", "config", "step", "model", "optimizer", "data_rng", "elapsed_s",
         "cpu_s", "profile", "metrics", "window", "first_loss", "every"},
 }
+KEYS[4] = KEYS[3] | {"run"}
 
 
 def _refuse(path: Path, why: str) -> ValueError:
@@ -128,6 +130,8 @@ def _check(ck: dict, path: Path) -> None:
                 isinstance(v, int) and not isinstance(v, bool) and v >= 1
                 for v in every.values()):
             raise _refuse(path, "has a bad 'every'")
+    if ck["version"] >= 4 and not (isinstance(ck["run"], str) and ck["run"].isalnum()):
+        raise _refuse(path, f"has a bad 'run': {ck['run']!r}")
 
 
 def load(path: Path | str, device: torch.device | str = "cpu") -> dict:
@@ -136,7 +140,7 @@ def load(path: Path | str, device: torch.device | str = "cpu") -> dict:
     config (every field known and valid), the types of the states, and that every weight and
     optimizer state is finite. ``path`` is added: the file it was read from (what
     :func:`restore` names). Version 2 checkpoints come back with ``metrics`` None, an empty
-    ``window`` and ``first_loss`` None."""
+    ``window`` and ``first_loss`` None, and before version 4 ``run`` is None."""
     path = files.input_file(path, "checkpoint", "checkpoint file")
     ck = _read(path, resolve_device(device))
     if not isinstance(ck, dict) or ck.get("format") != FORMAT:
@@ -155,6 +159,7 @@ def load(path: Path | str, device: torch.device | str = "cpu") -> dict:
     if version == 2:
         empty = torch.zeros(0)
         ck.update(metrics=None, window={"loss": empty, "accuracy": empty}, first_loss=None)
+    ck.setdefault("run", None)
     ck["path"] = path
     return ck
 
