@@ -111,12 +111,13 @@ def _silence_stdout() -> None:
 
 
 def _run(argv: Sequence[str] | None) -> int:
-    from verify.resources import return_freed_memory
+    from verify.resources import advice, forget_checks, return_freed_memory
 
     top = _top_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
     args = command_parser(top.command).parse_args(top.args)
     args.argv = list(top.args)  # what reproduces the run (a measurement's source)
     return_freed_memory()
+    forget_checks()
     try:
         status = int(args.run(args) or 0)
         sys.stdout.flush()
@@ -131,8 +132,7 @@ def _run(argv: Sequence[str] | None) -> int:
         if not _out_of_memory(err):
             raise
         detail = str(err).strip().splitlines()[-1] if str(err).strip() else ""
-        _error(f"error: out of memory{f' ({detail})' if detail else ''}; reduce the sizes "
-               f"(T, hidden, batch, the pattern) or free memory")
+        _error(f"error: out of memory{f' ({detail})' if detail else ''}; {advice()}")
     return EXIT_BAD_INPUT
 
 

@@ -81,8 +81,10 @@ def _screen(args: argparse.Namespace) -> int:
     check_memory(len(args.scores) * estimate_forward(cfg, cfg.T, args.sequences, trace=True),
                  device, skip=args.no_memory_check,
                  what=f"screening {cfg.model} at T = {cfg.T} ({args.sequences} sequences, "
+                      f"nu = {cfg.nu}, rho = {cfg.rho}, hidden {cfg.hidden}, "
                       f"{len(args.scores)} score functions)",
-                 reduce="--T, --batch or the score functions")
+                 reduce="--T, --batch" + ("" if args.load else ", --rho, --nu, --hidden")
+                        + " or the score functions")
     model = restore(load(args.load, device), device) if args.load else build(cfg, device)
     runs, report = {}, {"model": cfg.model, "task": cfg.task, "T": cfg.T, "nu": cfg.nu,
                         "rho": cfg.rho, "trained": args.load is not None, "scores": {}}
