@@ -237,3 +237,31 @@ def test_resume_keeps_the_runs_intervals_and_writes_the_log_with_the_checkpoint(
     log = [json.loads(line) for line in (tmp_path / "r.metrics.jsonl").open()]
     assert [r["step"] for r in log] == [2, 4, 6, 8, 9, 10, 12, 14, 15]
     assert log == state["metrics"]
+
+
+def test_gradient_profiles_move_their_bar_every_percent_of_a_pass(monkeypatch, capfd):
+    """T = 380 (L = 400 steps): each of the two profiles ticks its forward and its backward
+    pass every 4 steps, 1600 steps in all; the bar is on stderr, and absent without
+    progress."""
+    import importlib
+
+    from verify.training.config import build
+
+    evaluation = importlib.import_module("verify.training.evaluate")  # not the function
+
+    seen = []
+
+    class Recording(evaluation.tqdm):
+        def update(self, n=1):
+            seen.append((self.n + n, self.total, n))
+            return super().update(n)
+
+    monkeypatch.setattr(evaluation, "tqdm", Recording)
+    model = build(Config(task="copy", model="relrnn", **{**TINY, "T": 380}))
+    evaluation.profiles(model, "copy", 380, 1, progress=True, label="initial")
+    assert [n for _, _, n in seen] == [4] * 400
+    assert seen[-1][:2] == (1600, 1600)
+    assert "initial gradient profiles" in capfd.readouterr().err
+    seen.clear()
+    evaluation.profiles(model, "copy", 380, 1, progress=False, label="initial")
+    assert seen == [] and capfd.readouterr().err == ""

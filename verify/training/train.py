@@ -75,7 +75,19 @@ SAVE_EVERY = 500
 
 
 class Interrupted(KeyboardInterrupt):
-    """Training stopped by SIGINT or SIGTERM after saving its last completed step."""
+    """Training stopped by SIGINT or SIGTERM after saving its last completed step: ``step``,
+    ``where`` it was saved (a sentence), ``saved`` whether a checkpoint holds it, and
+    ``advice`` how to continue; its text says all four."""
+
+    def __init__(self, step: int, where: str, saved: bool, advice: str = "") -> None:
+        self.step, self.where, self.saved, self.advice = step, where, saved, advice
+        super().__init__(f"stopped after step {step}; {where}"
+                         + (f"; {advice}" if advice else ""))
+
+    def advise(self, advice: str) -> Interrupted:
+        """The same stop with other ``advice`` (for a caller that continues runs its own
+        way)."""
+        return Interrupted(self.step, self.where, self.saved, advice)
 
 
 class Diverged(ValueError):
@@ -336,9 +348,9 @@ def train(cfg: Config, steps: int, *, device: torch.device | str = "cpu",
             if stop.signal is not None:
                 if done > (written if written is not None else start):
                     persist()
-                raise Interrupted(f"stopped after step {done}; {where()}"
-                                  + (f"; continue with --resume {save}"
-                                     if written is not None else ""))
+                raise Interrupted(done, where(), written is not None,
+                                  f"continue with --resume {save}" if written is not None
+                                  else "")
     finally:
         bar.close()
     elapsed, cpu = clock()
