@@ -684,6 +684,45 @@ def test_eval_and_screen_show_progress_unless_json(tmp_path, capsys):
     assert code == 0 and "screening" in err
 
 
+@pytest.mark.parametrize("name", ["relrnn", "lstm"])
+def test_eval_and_screen_move_their_bars_within_a_sequence(name, tmp_path, capsys,
+                                                           monkeypatch):
+    """T = 380 (400 steps a sequence): eval's bar moves every 4 steps of each batch (the fused
+    path ticks like the simple loop; torch's own LSTM once a batch), screen's every 4 steps
+    of each score function; the fused path's values do not change."""
+    import importlib
+
+    import tqdm as tqdm_module
+
+    from verify.training import Config, build, train
+
+    seen = []
+
+    class Recording(tqdm_module.tqdm):
+        def update(self, n=1):
+            seen.append((self.total, n))
+            return super().update(n)
+
+    evaluation = importlib.import_module("verify.training.evaluate")
+    monkeypatch.setattr(evaluation, "tqdm", Recording)
+    monkeypatch.setattr(tqdm_module, "tqdm", Recording)
+    ck = tmp_path / "m.pt"
+    train(Config(model=name, T=10, hidden=8, nu=3, rho=2), 1, save=ck, progress=False)
+    code, _, err = run(["eval", "--task", "copy", "--load", str(ck), "--T", "380",
+                        "--batches", "2"], capsys)
+    assert code == 0 and "evaluating T=380" in err
+    assert seen == ([(800, 4)] * 200 if name == "relrnn" else [(800, 400)] * 2)
+    if name == "relrnn":
+        seen.clear()
+        code, _, err = run(["screen", "--load", str(ck), "--T", "380", "--batch", "2"], capsys)
+        assert code == 0 and "screening" in err and seen == [(800, 4)] * 200
+        model, x = build(Config(model=name, T=380, hidden=8, nu=3, rho=2)).core, \
+            torch.randn(2, 400, 10)
+        ticks = []
+        assert torch.equal(model(x, trace=False).h, model(x, trace=False, tick=ticks.append).h)
+        assert ticks == [4] * 100
+
+
 HEAP_PROBE = """
 import sys, torch
 from verify import resources

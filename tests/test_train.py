@@ -265,3 +265,29 @@ def test_gradient_profiles_move_their_bar_every_percent_of_a_pass(monkeypatch, c
     seen.clear()
     evaluation.profiles(model, "copy", 380, 1, progress=False, label="initial")
     assert seen == [] and capfd.readouterr().err == ""
+
+
+def test_version_3_checkpoints_resume_and_get_a_run_id(tmp_path, capsys):
+    """A checkpoint of the previous format (no run id) beside its log and profile file as that
+    format wrote them: nothing to repair; the resumed run stamps a new id in all three."""
+    ck = tmp_path / "old.pt"
+    train(Config(task="copy", model="relrnn", **TINY), 10, save=ck, log_every=5,
+          save_every=10, progress=False)
+    raw = torch.load(ck, weights_only=True)
+    raw.pop("run")
+    raw["version"] = 3
+    for row in raw["metrics"]:
+        row.pop("run")
+    torch.save(raw, ck)
+    (tmp_path / "old.metrics.jsonl").write_text("".join(json.dumps(r) + "\n"
+                                                        for r in raw["metrics"]))
+    (tmp_path / "old.profile.json").write_text(json.dumps(raw["profile"]))
+    assert load(ck)["run"] is None
+    code, out, err = run(["train", "--resume", str(ck), "--steps", "15", "--log-every", "5",
+                          "--json"], capsys)
+    assert code == 0 and err == "" and json.loads(out)["repaired"] == []
+    state = load(ck)
+    rows = [json.loads(line) for line in (tmp_path / "old.metrics.jsonl").open()]
+    assert state["version"] == VERSION and state["run"] and rows == state["metrics"]
+    assert [r.get("run") for r in rows] == [None, None, state["run"]]
+    assert json.loads((tmp_path / "old.profile.json").read_text())["run"] == state["run"]

@@ -158,15 +158,13 @@ class Recurrent(nn.Module):
         """Run on ``x`` (B, T, inputs) from ``h_0 = 0``; ``probe``, ``detach_attention`` and
         ``tick`` as in this module's docstring; ``trace=False`` skips recording the trace
         (training), and then takes the fused path of :mod:`verify.models.fused` where it
-        applies (the same results, a fraction of the time; it ticks once, at its end)."""
+        applies (the same results, a fraction of the time; its forward pass ticks alike, its
+        backward pass not)."""
         check_inputs(x, probe, self.inputs, self.hidden)
         ref = next(self.parameters())
         x = x.to(device=ref.device, dtype=ref.dtype)
         if fused.applies(self, probe, detach_attention, trace):
-            out = fused.forward(self, x)
-            if tick is not None:
-                tick(x.shape[1])
-            return out
+            return fused.forward(self, x, tick)
         B, T = x.shape[:2]
         every = period(T) if tick is not None else 0
         drive = self.cell.drive(x).unbind(1)

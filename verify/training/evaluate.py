@@ -87,7 +87,8 @@ def evaluate(model: Classifier, task: str, T: int, *, batches: int = 20,
              batch: int = 10, progress: bool = False) -> dict[str, float | str]:
     """Loss and accuracy on the last K over ``batches`` fixed batches (:data:`EVAL_SEED`), with
     the forward cost: seconds per batch and per sequence step, and peak memory;
-    ``progress``: a bar on stderr, one tick per batch."""
+    ``progress``: a bar on stderr over the time steps of the batches, moved about every 1%
+    of a batch's steps."""
     POSITIVE_INT.check("batches", batches)
     POSITIVE_INT.check("batch", batch)
     device = next(model.parameters()).device
@@ -96,15 +97,19 @@ def evaluate(model: Classifier, task: str, T: int, *, batches: int = 20,
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     loss = correct = seconds = 0.0
-    for _ in tqdm(range(batches), disable=not progress, leave=False, desc=f"evaluating T={T}"):
-        x, y = tasks.batch(task, T, batch, gen, dtype=dtype, device=device)
-        sync(device)
-        start = time.perf_counter()
-        logits, _ = model(x)
-        sync(device)
-        seconds += time.perf_counter() - start
-        loss += tasks.loss(logits, y).item()
-        correct += tasks.accuracy(logits, y).item()
+    L = tasks.sequence_length(T)
+    bar = tqdm(total=batches * L, disable=not progress, leave=False, unit="step",
+               desc=f"evaluating T={T}")
+    with bar:
+        for _ in range(batches):
+            x, y = tasks.batch(task, T, batch, gen, dtype=dtype, device=device)
+            sync(device)
+            start = time.perf_counter()
+            logits, _ = model(x, tick=bar.update if progress else None)
+            sync(device)
+            seconds += time.perf_counter() - start
+            loss += tasks.loss(logits, y).item()
+            correct += tasks.accuracy(logits, y).item()
     mem, kind = peak_memory(device)
     return {"task": task, "T": T, "loss": loss / batches, "accuracy": correct / batches,
             "sec_per_batch": seconds / batches,

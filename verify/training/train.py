@@ -77,7 +77,7 @@ SAVE_EVERY = 500
 class Interrupted(KeyboardInterrupt):
     """Training stopped by SIGINT or SIGTERM after saving its last completed step: ``step``,
     ``where`` it was saved (a sentence), ``saved`` whether a checkpoint holds it, and
-    ``advice`` how to continue; its text says all four."""
+    ``advice`` how to continue; its text gives the step, where and the advice."""
 
     def __init__(self, step: int, where: str, saved: bool, advice: str = "") -> None:
         self.step, self.where, self.saved, self.advice = step, where, saved, advice
@@ -105,8 +105,9 @@ def _log_text(rows: list[dict]) -> str:
 
 
 def _profile_text(run: str | None, profile: dict) -> str:
-    """The profile file of run ``run``."""
-    return json.dumps({"run": run, **profile})
+    """The profile file of run ``run`` (None: a run of a version-3 checkpoint, whose profile
+    file had no id)."""
+    return json.dumps(profile if run is None else {"run": run, **profile})
 
 
 def repair(ck: dict, save: Path | str | None = None) -> list[Path]:
