@@ -13,6 +13,7 @@ is refused: a row of zeros in a user's matrix is far more often a mistake than a
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -248,6 +249,22 @@ def load(path: str | Path) -> Pattern:
         with p.open("rb") as f:
             if f.read(6) != b"\x93NUMPY":
                 raise refuse("is not a .npy file")
+            f.seek(0)
+            try:
+                version = np.lib.format.read_magic(f)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+                else:
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+            except (ValueError, EOFError):
+                raise refuse("is not a readable .npy array: its header is damaged") from None
+            data = p.stat().st_size - f.tell()
+        if not dtype.hasobject:  # an array of Python objects is refused below, unread
+            declared = math.prod(shape) * dtype.itemsize
+            if declared != data:
+                raise refuse(f"is not a readable .npy array: its header declares shape "
+                             f"{tuple(shape)} of {dtype} ({declared} bytes), but {data} bytes "
+                             f"follow it")
         try:
             a = np.load(p, allow_pickle=False)
         except (ValueError, EOFError):

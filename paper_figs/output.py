@@ -169,5 +169,8 @@ def main(name: str, make: Callable[..., dict], argv: Sequence[str] | None = None
     except ValueError as err:
         print(f"{p.prog}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as err:
+        print(f"{p.prog}: interrupted{f': {err}' if str(err) else ''}", file=sys.stderr)
+        return 130
     print(f"{name}: wrote {args.out} in {time.perf_counter() - start:.1f} s")
     return 0

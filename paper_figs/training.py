@@ -1,7 +1,9 @@
 """The training runs the figures share (THEORY.md section 8): one checkpoint per configuration
 and length in a runs folder, trained once and reused by every figure that asks for it (the
 metrics log and the gradient profiles of :func:`verify.training.train` beside it). A run cut
-short is resumed from its last checkpoint."""
+short is resumed from its last checkpoint by the next figure that needs it; an interrupted
+run says so (:class:`verify.training.train.Interrupted`, whose advice is not ``--resume``,
+which the figures do not take). Training shows its progress bars on stderr."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from pathlib import Path
 
 from paper_figs import output
 from verify.training import Config, evaluate, load, restore, train
-from verify.training.train import beside
+from verify.training.train import Interrupted, beside, repair
 
 #: Steps per metrics line and per intermediate checkpoint.
 LOG_EVERY, SAVE_EVERY = 25, 250
@@ -31,6 +33,11 @@ SCALES = {
               "steps": 20000},
 }
 SEED = 0
+#: What an interrupted training run advises, with and without a checkpoint saved.
+RESUMES = ("make the figure again (the same command): it reuses the finished runs and resumes "
+           "this one from that checkpoint")
+RESTARTS = ("make the figure again (the same command): it reuses the finished runs and starts "
+            "this one afresh")
 
 
 def runs_folder(runs: Path | None, out: Path) -> Path:
@@ -50,16 +57,19 @@ def config(task: str, model: str, scale: str) -> Config:
                   hidden=p["hidden"], lr=p["lr"], batch=p["batch"], seed=SEED)
 
 
-def trained(task: str, model: str, scale: str, runs: Path, device: str) -> Path:
+def trained(task: str, model: str, scale: str, runs: Path, device: str, *,
+            progress: bool = True) -> Path:
     """The checkpoint of :func:`config` trained for its scale's steps (:func:`checkpoint`)."""
     steps = SCALES[scale]["steps"]
-    return checkpoint(config(task, model, scale), steps, runs, device)
+    return checkpoint(config(task, model, scale), steps, runs, device, progress=progress)
 
 
-def checkpoint(cfg: Config, steps: int, runs: Path, device: str) -> Path:
+def checkpoint(cfg: Config, steps: int, runs: Path, device: str, *,
+               progress: bool = True) -> Path:
     """The checkpoint of ``cfg`` trained for ``steps`` optimizer steps, under ``runs``: the one
-    there when it holds this run (resumed when it stopped short), else trained now. Its name
-    says the task, model, T and steps, and a hash of the whole config."""
+    there when it holds this run (resumed when it stopped short), else trained now, with
+    progress bars on stderr unless not ``progress``. Its name says the task, model, T and
+    steps, and a hash of the whole config."""
     key = hashlib.sha1(json.dumps(asdict(cfg), sort_keys=True).encode()).hexdigest()[:8]
     path = Path(runs) / f"{cfg.task}-{cfg.model}-T{cfg.T}-{steps}steps-{key}.pt"
     resume = None
@@ -68,12 +78,16 @@ def checkpoint(cfg: Config, steps: int, runs: Path, device: str) -> Path:
         if ck["config"] != cfg or ck["step"] > steps:
             raise ValueError(f"checkpoint {str(path)!r} holds another run ({ck['config']}, "
                              f"step {ck['step']}); move it away")
-        if ck["step"] == steps and beside(path)[1].exists():
+        if ck["step"] == steps and ck["profile"]["final"] is not None:
+            repair(ck)  # a kill between the checkpoint and its log leaves the log behind
             return path
         resume = path
     path.parent.mkdir(exist_ok=True)
-    train(cfg, steps, device=device, save=path, resume=resume, progress=False,
-          log_every=LOG_EVERY, save_every=SAVE_EVERY)
+    try:
+        train(cfg, steps, device=device, save=path, resume=resume, progress=progress,
+              log_every=LOG_EVERY, save_every=SAVE_EVERY)
+    except Interrupted as stop:
+        raise stop.advise(RESUMES if stop.saved else RESTARTS) from None
     return path
 
 

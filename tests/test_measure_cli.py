@@ -203,3 +203,122 @@ def test_loss_profile_from_the_cli(capsys):
     np.testing.assert_allclose(one[0], one[1], rtol=1e-12)
     code, out, _ = untangle(capsys, "--T", "5", "--loss", "all")
     assert code == 0 and "||dL/dh_t||" in out
+
+
+class _Recording:
+    """A tqdm that records (description, total, steps) at every update."""
+
+    def __init__(self, tqdm_class, seen):
+        class Recording(tqdm_class):
+            def update(self, n=1):
+                seen.append((self.desc, self.total, n))
+                return super().update(n)
+
+        self.cls = Recording
+
+
+def _stages(seen):
+    """Stage description -> (total, the steps of each update)."""
+    out = {}
+    for desc, total, n in seen:
+        out.setdefault(desc, (total, []))[1].append(n)
+    return out
+
+
+def test_measure_moves_its_bar_within_every_stage(capfd, monkeypatch):
+    """The forward pass and the adjoint tick about every 1% of their steps (T = 400: every 4
+    steps, 401 nodes), the norms every batch of matrices (40 here), the verdicts per bound;
+    each stage's updates add up to its total."""
+    import importlib
+
+    from verify.measurement import jacobian_profile
+
+    norms = importlib.import_module("verify.measurement.norms")  # the package exports a norms()
+    seen = []
+    monkeypatch.setattr(jacobian_profile, "tqdm", _Recording(jacobian_profile.tqdm, seen).cls)
+    monkeypatch.setattr(norms, "CHUNK_ENTRIES", 40 * 4 * 4)
+    code, _, err = untangle(capfd, "--pattern", "window", "--width", 3, "--T", 400, "--hidden",
+                            4, "--rows", 2)
+    assert code == 0 and "measure: forward" in err and "/400" in err
+    stages = _stages(seen)
+    assert list(stages) == ["measure: forward", "measure: G_t (Lemma 1's adjoint)",
+                            "measure: norms", "measure: verdicts"]
+    forward, adjoint, normed, verdicts = stages.values()
+    assert forward == (400, [4] * 100)
+    assert adjoint[0] == 401 and sum(adjoint[1]) == 401  # a tick per block of 16 nodes
+    assert len(adjoint[1]) == math.ceil(401 / 16) and set(adjoint[1][:-1]) == {16}
+    assert normed == (800, [40] * 20)  # the norms of the J_k, then of the G_t
+    assert verdicts == (11, [1] * 11)  # the scale of the terms, then the 10 bounds
+    seen.clear()
+    code, _, err = untangle(capfd, "--pattern", "window", "--width", 3, "--T", 400, "--hidden",
+                            4, "--json")
+    assert code == 0 and seen == [] and err == ""
+
+
+def test_measure_ticks_every_backward_pass_of_autograd(capsys, monkeypatch):
+    """Learned attention in full mode: n + 1 passes through the T steps (a forward and n
+    backward passes, one per row of h_T) for each autograd stage; a loss profile adds a
+    forward and a backward pass to the norms."""
+    from verify.measurement import jacobian_profile
+
+    seen = []
+    monkeypatch.setattr(jacobian_profile, "tqdm", _Recording(jacobian_profile.tqdm, seen).cls)
+    code, _, err = untangle(capsys, "--pattern", "uniform", "--learned", "--mode", "full",
+                            "--T", 200, "--hidden", 3, "--loss", "all", "--rows", 2)
+    assert code == 0, err
+    stages = _stages(seen)
+    assert stages["measure: forward"] == (200, [2] * 100)
+    live = stages["measure: G_t with live attention (autograd)"]
+    assert live == (800, [2] * 400)  # 200 forward + 3 x 200 backward
+    total, steps = stages["measure: norms"]
+    assert total == sum(steps) == 2 * 200 + 2 * 200  # J_k and G_t norms, loss forward/back
+    assert "measure: forward" in err and "/200" in err
+
+
+def test_blocks_shorter_than_1_percent_are_batched():
+    """The adjoint at T = 4000 (blocks of 16, 1% = 40 nodes): one tick per 3 blocks, about 100
+    in all, adding up to the T + 1 nodes."""
+    from bounds.patterns import window
+    from bounds.recursions import graph
+    from verify.measurement.adjoint import blocked_adjoint
+
+    ticks = []
+    J = torch.eye(2, dtype=torch.float64).repeat(4000, 1, 1) * 0.5
+    blocked_adjoint(graph(window(4000, 2), 0.5, 0.5), J, tick=ticks.append)
+    assert sum(ticks) == 4001 and set(ticks[:-1]) == {48} and len(ticks) == 84
+
+
+def test_a_model_without_ticks_is_measured_with_progress(capsys):
+    """A model written to the protocol's required arguments only (no ``tick``): measured as
+    before, its stages moved by hand after each pass."""
+    from verify import controlled, measure
+    from verify.measurement import jacobian_profile
+
+    class Plain(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+            self.hidden, self.inputs = inner.hidden, inner.inputs
+            self.beta, self.gamma = inner.beta, inner.gamma
+            self.learned, self.pattern = inner.learned, inner.pattern
+
+        def forward(self, x, *, probe=None, detach_attention=False, trace=True):
+            return self.inner(x, probe=probe, detach_attention=detach_attention, trace=trace)
+
+        def step_jacobians(self, rollout, batch_index=0):
+            return None
+
+    inner = controlled("orthogonal", 3, 3, pattern=patterns_window(30), learned=True)
+    x = torch.randn(1, 30, 3, dtype=torch.float64)
+    assert not jacobian_profile._ticks_itself(Plain(inner))
+    assert jacobian_profile._ticks_itself(inner)
+    a = measure(Plain(inner), x, mode="full", progress=True)
+    b = measure(inner, x, mode="full", progress=False)
+    np.testing.assert_array_equal(a.log10_norm2, b.log10_norm2)
+    assert "measure: G_t (autograd)" in capsys.readouterr().err
+
+
+def patterns_window(T):
+    from bounds.patterns import window
+
+    return window(T, 3)

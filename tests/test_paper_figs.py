@@ -448,3 +448,52 @@ def test_an_unwritable_folder_is_refused(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="is not writable"):
         output.check(tmp_path / "f1", ("a.png",), force=False)
     assert probed == [tmp_path]  # the parent, as f1 does not exist yet
+
+
+def test_the_training_runs_of_the_figures_show_their_progress(tmp_path, capfd):
+    from paper_figs import training
+
+    cfg = training.config("copy", "rnn", "tiny")
+    training.checkpoint(cfg, 3, tmp_path, "cpu")
+    err = capfd.readouterr().err
+    assert "rnn copy" in err and "3/3" in err and "initial gradient profiles" in err
+    training.checkpoint(cfg, 3, tmp_path, "cpu")  # reused: no training, no bar
+    assert capfd.readouterr().err == ""
+
+
+def test_an_interrupted_figure_says_how_to_finish_it_and_that_does(tmp_path, monkeypatch,
+                                                                    capsys):
+    """SIGINT during the first training run of F4 (rnn, step 2 of 3): exit 130 and one line
+    that names the figure's own command (figs has no --resume); that command finishes the
+    figure, resuming the saved run (its run id is kept) instead of starting it again."""
+    import shlex
+    import signal
+
+    from verify.training import load
+
+    real, calls = torch.nn.utils.clip_grad_norm_, []
+
+    def interrupt_at_2(params, max_norm):  # once per optimizer step, in its backward part
+        calls.append(1)
+        if len(calls) == 2:
+            signal.raise_signal(signal.SIGINT)
+        return real(params, max_norm)
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", interrupt_at_2)
+    out, runs = tmp_path / "f4", tmp_path / "runs"
+    argv = ["figs", "f4", "--out", str(out), "--scale", "tiny", "--runs", str(runs)]
+    assert cli(argv) == 130
+    err = capsys.readouterr().err
+    (ck,) = runs.glob("*.pt")
+    command = (f"untangle figs f4_profiles --out {out} --scale tiny --device auto --threads 1 "
+               f"--runs {runs}")
+    assert err.strip().splitlines()[-1] == (
+        f"untangle: interrupted: stopped after step 1; the last checkpoint is '{ck}' (step 1); "
+        f"run {command} to finish f4_profiles: it reuses the finished training runs in "
+        f"{runs} and resumes this one from that checkpoint")
+    assert "--resume" not in err and ck.name.startswith("copy-rnn-")
+    run = load(ck)["run"]
+    monkeypatch.undo()
+    assert cli(shlex.split(command)[1:]) == 0
+    assert load(ck)["step"] == 3 and load(ck)["run"] == run
+    assert (out / "f4_profiles.png").exists()

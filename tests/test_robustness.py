@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import io
 import json
 import math
 import os
@@ -371,6 +372,105 @@ def test_runaway_sizes_are_refused_before_allocating(argv, needle, tmp_path, cap
     assert code == 2 and needle in err and "--no-memory-check" in err
 
 
+@pytest.mark.parametrize("argv, needle, options", [
+    (["measure", "--T", "1000", "--inputs", "100000000"],
+     "measuring T = 1000 (hidden 16, inputs 100000000) would need about 2.2 TiB",
+     "--T, --hidden or --inputs"),
+    (["screen", "--rho", "1000000000"], "nu = 10, rho = 1000000000, hidden 128",
+     "--T, --batch, --rho, --nu, --hidden or the score functions"),
+])
+def test_inputs_and_the_relevant_set_count_in_the_estimates(argv, needle, options, capsys,
+                                                            monkeypatch):
+    """Sizes that the estimates ignored: refused in one line, before anything is built."""
+    def no_work(*a, **k):
+        raise AssertionError("allocated before checking the memory")
+
+    monkeypatch.setattr("bounds.patterns.build", no_work)
+    monkeypatch.setattr("verify.training.config.build", no_work)
+    monkeypatch.setattr(resources, "available", lambda device: (64 * 2**30, "MemAvailable"))
+    code, _, err = run(argv, capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert needle in err and f"reduce {options}" in err and "--no-memory-check" in err
+
+
+def test_the_estimates_grow_with_inputs_nu_and_rho():
+    from verify.training.config import Config
+
+    base = resources.estimate_measure(1000, 16, 0, "fixed", False)
+    wide = resources.estimate_measure(1000, 16, 0, "fixed", False, inputs=80_000)
+    assert wide - base >= 2.2 * 8 * 1000 * 80_000  # measured: 2.2 float64 copies of x
+    assert resources.estimate_measure(1000, 16, 0, "fixed", False, inputs=16) == base
+    small, large = (Config(model="relrnn", T=100, hidden=128, rho=r) for r in (15, 5000))
+    traced = [resources.estimate_forward(c, 100, 10, trace=True) for c in (small, large)]
+    assert traced[1] - traced[0] >= 199 * 2**20  # measured: 199 MiB more at rho = 5000
+    plain = [resources.estimate_forward(c, 100, 10) for c in (small, large)]
+    assert plain[1] - plain[0] >= 2 * 4 * 10 * 4985 * 128  # the slots' working set
+    assert resources.estimate_forward(Config(model="rnn", T=100, rho=5000), 100, 10) == \
+        resources.estimate_forward(Config(model="rnn", T=100), 100, 10)
+
+
+def test_the_address_space_limit_is_a_limit(monkeypatch):
+    """ulimit -v just above what is mapped now: that room, named, is what is available."""
+    status = Path("/proc/self/status").read_text()
+    mapped = int(next(x for x in status.splitlines() if x.startswith("VmSize:")).split()[1])
+    monkeypatch.setattr(resources.resource, "getrlimit",
+                        lambda which: (mapped * 1024 + 2**20, resources.resource.RLIM_INFINITY))
+    room, what = resources.available("cpu")
+    assert room <= 2**20 and what == ("left under the address-space limit (ulimit -v, "
+                                      "RLIMIT_AS)")
+    with pytest.raises(ValueError, match=r"more than the .* available \(left under the "
+                       r"address-space limit \(ulimit -v, RLIMIT_AS\)\)"):
+        resources.check_memory(2**21, what="x", reduce="--T")
+    monkeypatch.setattr(resources.resource, "getrlimit",
+                        lambda which: (resources.resource.RLIM_INFINITY,) * 2)
+    assert "RLIMIT_AS" not in resources.available("cpu")[1]
+
+
+@pytest.mark.skipif(not Path("/proc/meminfo").exists(), reason="Linux only")
+def test_a_command_under_ulimit_v_is_refused_up_front():
+    """A real ``ulimit -v`` of 4 GiB: the check refuses at once, naming that limit, where it
+    used to pass and the command died allocating."""
+    import resource
+
+    if resources.available("cpu")[0] < 8 * 2**30:
+        pytest.skip("less than 8 GiB available: MemAvailable would be the smallest limit")
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (4 * 2**30, resource.RLIM_INFINITY))
+
+    proc = untangle("measure", "--T", "1000", "--inputs", "300000", "--json", preexec_fn=limit)
+    _, err = proc.communicate(timeout=300)
+    text = err.decode()
+    assert proc.returncode == 2 and len(text.strip().splitlines()) == 1, text
+    assert "(left under the address-space limit (ulimit -v, RLIMIT_AS))" in text
+    assert "reduce --T, --hidden or --inputs" in text
+
+
+@pytest.mark.parametrize("skip, said", [
+    (True, "measuring T = 9 was estimated at 1.0 GiB, and --no-memory-check skipped the check "
+           "against the memory available; reduce --T or --inputs"),
+    (False, "measuring T = 9 was estimated at 1.0 GiB, within the 2.0 GiB available "
+            "(MemAvailable), but needed more; reduce --T or --inputs or free memory"),
+])
+def test_out_of_memory_advice_names_the_commands_options(skip, said, monkeypatch, capsys):
+    """Work that runs out of memory after the check (or with it skipped): the line says what
+    the check estimated and which options of this command shrink the work."""
+    monkeypatch.setattr(resources, "available", lambda device: (2 * 2**30, "MemAvailable"))
+
+    def handler(args: argparse.Namespace) -> int:
+        resources.check_memory(2**30, what="measuring T = 9", reduce="--T or --inputs",
+                               skip=skip)
+        raise MemoryError
+
+    monkeypatch.setattr("verify.commands.bounds._list", handler)
+    code, _, err = run(["bounds", "list"], capsys)
+    assert code == 2 and err == f"untangle: error: out of memory; {said}\n"
+    monkeypatch.setattr("verify.commands.bounds._list", _raising(MemoryError()))
+    code, _, err = run(["bounds", "list"], capsys)  # a new command: no check of its own
+    assert err == ("untangle: error: out of memory; reduce the sizes (T, hidden, batch, the "
+                   "pattern) or free memory\n")
+
+
 def test_no_memory_check_goes_ahead(monkeypatch, capsys, tmp_path):
     monkeypatch.setattr(resources, "available", lambda device: (1, "a tiny machine"))
     argv = ["train", "--T", "10", "--hidden", "8", "--steps", "1", "--json"]
@@ -481,7 +581,11 @@ def _npy(path: Path, array: np.ndarray, **kw) -> None:
     ("objects.npy", np.array([[{"a": 1}]], dtype=object), "Python objects"),
     ("complex.npy", np.eye(2) * (1 + 1j), "real numbers"),
     ("bool.npy", np.eye(2, dtype=bool), "real numbers"),
-    ("cut.npy", "CUT", "not a readable .npy"),
+    ("cut.npy", "CUT", "not a readable .npy array: its header declares shape (50, 50) of "
+     "float64 (20000 bytes), but 172 bytes follow it"),
+    ("huge.npy", "HUGE", "not a readable .npy array: its header declares shape (100000, "
+     "100000) of float64 (80000000000 bytes), but 0 bytes follow it"),
+    ("header.npy", "HEADER", "not a readable .npy array: its header is damaged"),
 ])
 def test_bad_pattern_files_name_the_file(name, content, needle, tmp_path, capsys):
     path = tmp_path / name
@@ -490,6 +594,13 @@ def test_bad_pattern_files_name_the_file(name, content, needle, tmp_path, capsys
     elif content == "CUT":
         _npy(path, np.eye(50))
         path.write_bytes(path.read_bytes()[:300])
+    elif content == "HUGE":  # a header alone (128 bytes), declaring 74.5 GiB
+        header = io.BytesIO()
+        np.lib.format.write_array_header_1_0(
+            header, {"descr": "<f8", "fortran_order": False, "shape": (100000, 100000)})
+        path.write_bytes(header.getvalue())
+    elif content == "HEADER":
+        path.write_bytes(b"\x93NUMPY\x01\x00\x10\x00{'descr': '<f8'")
     elif isinstance(content, bytes):
         path.write_bytes(content)
     else:
@@ -571,6 +682,45 @@ def test_eval_and_screen_show_progress_unless_json(tmp_path, capsys):
     assert code == 0 and err == ""
     code, _, err = run(["screen", "--load", str(ck), "--batch", "2"], capsys)
     assert code == 0 and "screening" in err
+
+
+@pytest.mark.parametrize("name", ["relrnn", "lstm"])
+def test_eval_and_screen_move_their_bars_within_a_sequence(name, tmp_path, capsys,
+                                                           monkeypatch):
+    """T = 380 (400 steps a sequence): eval's bar moves every 4 steps of each batch (the fused
+    path ticks like the simple loop; torch's own LSTM once a batch), screen's every 4 steps
+    of each score function; the fused path's values do not change."""
+    import importlib
+
+    import tqdm as tqdm_module
+
+    from verify.training import Config, build, train
+
+    seen = []
+
+    class Recording(tqdm_module.tqdm):
+        def update(self, n=1):
+            seen.append((self.total, n))
+            return super().update(n)
+
+    evaluation = importlib.import_module("verify.training.evaluate")
+    monkeypatch.setattr(evaluation, "tqdm", Recording)
+    monkeypatch.setattr(tqdm_module, "tqdm", Recording)
+    ck = tmp_path / "m.pt"
+    train(Config(model=name, T=10, hidden=8, nu=3, rho=2), 1, save=ck, progress=False)
+    code, _, err = run(["eval", "--task", "copy", "--load", str(ck), "--T", "380",
+                        "--batches", "2"], capsys)
+    assert code == 0 and "evaluating T=380" in err
+    assert seen == ([(800, 4)] * 200 if name == "relrnn" else [(800, 400)] * 2)
+    if name == "relrnn":
+        seen.clear()
+        code, _, err = run(["screen", "--load", str(ck), "--T", "380", "--batch", "2"], capsys)
+        assert code == 0 and "screening" in err and seen == [(800, 4)] * 200
+        model, x = build(Config(model=name, T=380, hidden=8, nu=3, rho=2)).core, \
+            torch.randn(2, 400, 10)
+        ticks = []
+        assert torch.equal(model(x, trace=False).h, model(x, trace=False, tick=ticks.append).h)
+        assert ticks == [4] * 100
 
 
 HEAP_PROBE = """

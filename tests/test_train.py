@@ -153,6 +153,22 @@ def _edited(ck, tmp_path, name, edit) -> str:
     ("rng.pt", lambda c: c.update(data_rng=torch.zeros(3)), "has a bad 'data_rng'"),
     ("window.pt", lambda c: c.update(window={"loss": torch.zeros(2)}), "has a bad 'window'"),
     ("rows.pt", lambda c: c.update(metrics=[{"loss": 1.0}]), "has bad 'metrics' rows"),
+    ("nan.pt", lambda c: c["model"]["core.cell.V"].__setitem__((2, 5), float("nan")),
+     "has a weight 'core.cell.V' that is not finite (nan at index (2, 5), shape (8, 8))"),
+    ("inf.pt", lambda c: c["model"]["c"].__setitem__(3, float("-inf")),
+     "has a weight 'c' that is not finite (-inf at index (3,), shape (9,))"),
+    ("opt_inf.pt", lambda c: c["optimizer"]["state"][4]["square_avg"].__setitem__(
+        (0,), float("inf")), "has an optimizer state 'square_avg' of parameter 4 that is not "
+     "finite (inf at index (0,), shape (8,))"),
+    ("shape.pt", lambda c: c["model"].update({"core.cell.V": torch.zeros(4, 4)}),
+     "does not fit its config's relrnn model: tensor 'core.cell.V' has shape (4, 4), "
+     "expected (8, 8)"),
+    ("cfg_shape.pt", lambda c: c["config"].update(hidden=16),
+     "does not fit its config's relrnn model: tensor 'W' has shape (9, 8), expected (9, 16)"),
+    ("lacks_w.pt", lambda c: c["model"].pop("core.cell.b"),
+     "does not fit its config's relrnn model: it lacks the tensor 'core.cell.b' (shape (8,))"),
+    ("extra_w.pt", lambda c: c["model"].update(extra=torch.zeros(2)),
+     "does not fit its config's relrnn model: unknown tensor 'extra' (shape (2,))"),
 ])
 def test_checkpoints_with_missing_unknown_or_bad_keys_are_refused(name, edit, message,
                                                                   tmp_path, capsys):
@@ -161,8 +177,10 @@ def test_checkpoints_with_missing_unknown_or_bad_keys_are_refused(name, edit, me
     path = _edited(ck, tmp_path, name, edit)
     code, _, err = run(["eval", "--task", "copy", "--load", path], capsys)
     assert code == 2 and f"checkpoint '{path}' {message}" in err
+    assert len(err.strip().splitlines()) == 1, err
     code, _, err = run(["train", "--steps", "4", "--resume", path], capsys)
-    assert code == 2 and message in err and "Traceback" not in err
+    assert code == 2 and f"checkpoint '{path}' {message}" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
 
 
 def test_files_that_are_not_checkpoints_are_refused_as_such(tmp_path, capsys):
@@ -192,7 +210,7 @@ def test_version_2_checkpoints_are_still_read(tmp_path, capsys):
           save_every=10, progress=False)
 
     def downgrade(c):
-        for key in ("metrics", "window", "first_loss", "every"):
+        for key in ("metrics", "window", "first_loss", "every", "run"):
             c.pop(key)
         c["version"] = 2
 
@@ -219,3 +237,57 @@ def test_resume_keeps_the_runs_intervals_and_writes_the_log_with_the_checkpoint(
     log = [json.loads(line) for line in (tmp_path / "r.metrics.jsonl").open()]
     assert [r["step"] for r in log] == [2, 4, 6, 8, 9, 10, 12, 14, 15]
     assert log == state["metrics"]
+
+
+def test_gradient_profiles_move_their_bar_every_percent_of_a_pass(monkeypatch, capfd):
+    """T = 380 (L = 400 steps): each of the two profiles ticks its forward and its backward
+    pass every 4 steps, 1600 steps in all; the bar is on stderr, and absent without
+    progress."""
+    import importlib
+
+    from verify.training.config import build
+
+    evaluation = importlib.import_module("verify.training.evaluate")  # not the function
+
+    seen = []
+
+    class Recording(evaluation.tqdm):
+        def update(self, n=1):
+            seen.append((self.n + n, self.total, n))
+            return super().update(n)
+
+    monkeypatch.setattr(evaluation, "tqdm", Recording)
+    model = build(Config(task="copy", model="relrnn", **{**TINY, "T": 380}))
+    evaluation.profiles(model, "copy", 380, 1, progress=True, label="initial")
+    assert [n for _, _, n in seen] == [4] * 400
+    assert seen[-1][:2] == (1600, 1600)
+    assert "initial gradient profiles" in capfd.readouterr().err
+    seen.clear()
+    evaluation.profiles(model, "copy", 380, 1, progress=False, label="initial")
+    assert seen == [] and capfd.readouterr().err == ""
+
+
+def test_version_3_checkpoints_resume_and_get_a_run_id(tmp_path, capsys):
+    """A checkpoint of the previous format (no run id) beside its log and profile file as that
+    format wrote them: nothing to repair; the resumed run stamps a new id in all three."""
+    ck = tmp_path / "old.pt"
+    train(Config(task="copy", model="relrnn", **TINY), 10, save=ck, log_every=5,
+          save_every=10, progress=False)
+    raw = torch.load(ck, weights_only=True)
+    raw.pop("run")
+    raw["version"] = 3
+    for row in raw["metrics"]:
+        row.pop("run")
+    torch.save(raw, ck)
+    (tmp_path / "old.metrics.jsonl").write_text("".join(json.dumps(r) + "\n"
+                                                        for r in raw["metrics"]))
+    (tmp_path / "old.profile.json").write_text(json.dumps(raw["profile"]))
+    assert load(ck)["run"] is None
+    code, out, err = run(["train", "--resume", str(ck), "--steps", "15", "--log-every", "5",
+                          "--json"], capsys)
+    assert code == 0 and err == "" and json.loads(out)["repaired"] == []
+    state = load(ck)
+    rows = [json.loads(line) for line in (tmp_path / "old.metrics.jsonl").open()]
+    assert state["version"] == VERSION and state["run"] and rows == state["metrics"]
+    assert [r.get("run") for r in rows] == [None, None, state["run"]]
+    assert json.loads((tmp_path / "old.profile.json").read_text())["run"] == state["run"]

@@ -20,7 +20,7 @@ import pytest
 import torch
 
 import verify.training.train  # noqa: F401  (sys.modules holds the module, not the function)
-from verify import cli, files
+from verify import cli
 from verify.training import Config, load, train
 from verify.training import tasks as task_module
 
@@ -57,17 +57,23 @@ def same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool
 
 def consistent(directory: Path, ck: Path) -> dict | None:
     """The state a fault may leave: no temporaries; a checkpoint that loads (or none and no
-    files at all); a metrics log that is a prefix of the checkpoint's rows; the profile JSON."""
+    files at all); beside it, where present, a metrics log that is a prefix of the
+    checkpoint's rows and a profile file, both stamped with the checkpoint's run id."""
     names = sorted(p.name for p in directory.iterdir())
     assert not [n for n in names if n.endswith(".tmp")], names
     if not ck.exists():
         assert names == [], names
         return None
     state = load(ck)
+    assert state["run"] is not None
     log, profile = TRAINING.beside(ck)
-    rows = [json.loads(line) for line in log.read_text().splitlines()]
-    assert rows == state["metrics"][:len(rows)]
-    assert json.loads(profile.read_text())["init"]
+    if log.exists():
+        rows = [json.loads(line) for line in log.read_text().splitlines()]
+        assert rows == state["metrics"][:len(rows)]
+        assert all(r["run"] == state["run"] for r in rows)
+    if profile.exists():
+        written = json.loads(profile.read_text())
+        assert written["run"] == state["run"] and written["init"]
     return state
 
 
@@ -199,35 +205,118 @@ def test_a_crash_before_the_first_checkpoint_leaves_nothing(tmp_path, monkeypatc
     assert load(ck)["step"] == 5
 
 
-def test_a_crash_between_checkpoint_and_log_is_repaired_by_resume(tmp_path, monkeypatch,
-                                                                  reference):
-    """``--force`` over an old run, killed right after the new checkpoint is renamed: the new
-    checkpoint sits beside the old log (never the reverse); the resumed run rewrites the log
-    from the checkpoint's rows and ends equal to the uninterrupted run."""
+#: ``python -c KILLER AT ARGS...``: ``untangle train ARGS`` that SIGKILLs itself right after
+#: its AT-th file operation of :mod:`verify.files` (a removal or the rename that puts a
+#: written file in place), so that every moment between two writes can be hit.
+KILLER = """
+import os, signal, sys
+from verify import cli, files
+at, calls = int(sys.argv[1]), [0]
+def killing(real):
+    def op(*a, **k):
+        out = real(*a, **k)
+        calls[0] += 1
+        if calls[0] == at:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return out
+    return op
+files._rename, files.remove = killing(files._rename), killing(files.remove)
+sys.exit(cli.main(["train", *sys.argv[2:]]))
+"""
+
+
+def run_ids(ck: Path) -> set[str]:
+    """The run ids of the checkpoint and of every log row and profile file beside it."""
+    ids = {load(ck)["run"]}
+    log, profile = TRAINING.beside(ck)
+    if log.exists():
+        ids |= {json.loads(line)["run"] for line in log.read_text().splitlines()}
+    if profile.exists():
+        ids.add(json.loads(profile.read_text())["run"])
+    return ids
+
+
+@pytest.mark.parametrize("at", range(1, 9))
+def test_sigkill_between_any_two_writes_of_a_forced_run(at, tmp_path, reference):
+    """``--force`` over another run (seed 4, T 10, 9 steps), SIGKILLed after its ``at``-th
+    file operation: 1-2 remove the old log and profile, 3-5 put the first checkpoint (step
+    7), its log and its profile in place, 6-8 those of step 14. Whatever the moment, every
+    file there belongs to the run of the checkpoint and the log is not ahead of it; the old
+    run's files are never beside the new checkpoint. Resuming then ends equal to the
+    uninterrupted run (or, killed before the new checkpoint, continues the old one)."""
     ref_state, ref_losses, _ = reference
     ck = tmp_path / "run.pt"
     old = Config(**{**CFG.__dict__, "seed": 4})
     train(old, 9, save=ck, log_every=3, save_every=9, progress=False)
-    old_log = TRAINING.beside(ck)[0].read_text()
-    real = files.write_text
-
-    def killed(path, text):
-        raise KeyboardInterrupt if str(path).endswith(".metrics.jsonl") else real(path, text)
-
-    monkeypatch.setattr(files, "write_text", killed)
+    old_run = load(ck)["run"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLER, str(at), *ARGS, "--steps", "160", "--save", str(ck),
+         "--force", "--log-every", str(LOG), "--save-every", str(SAVE), "--json"],
+        cwd=ROOT, env=env, capture_output=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
+    state = consistent(tmp_path, ck)
+    log, profile = TRAINING.beside(ck)
+    assert run_ids(ck) == {state["run"]}
+    present = [p.exists() for p in (log, profile)]
+    if at <= 2:  # the old run's companions go one by one, before any new checkpoint
+        assert state["run"] == old_run and state["step"] == 9
+        assert present == [False, at == 1]
+    else:
+        assert state["run"] != old_run and state["config"] == CFG
+        assert state["step"] == (SAVE if at <= 5 else 2 * SAVE)
+        assert present == {3: [False, False], 4: [True, False]}.get(at, [True, True])
+        if at == 6:  # the step-14 checkpoint with its run's step-7 log, two rows behind
+            assert [json.loads(line)["step"] for line in log.read_text().splitlines()] == [4]
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        with pytest.raises(KeyboardInterrupt):
-            train(CFG, 160, save=ck, force=True, log_every=LOG, save_every=SAVE,
-                  progress=False)
-        assert load(ck)["step"] == SAVE and load(ck)["config"] == CFG
-        assert TRAINING.beside(ck)[0].read_text() == old_log
-        monkeypatch.undo()
+        if at <= 2:
+            out = train(old, 12, resume=ck, progress=False)
+            assert out["repaired"] == [str(log)] + ([str(profile)] if at == 2 else [])
+            assert consistent(tmp_path, ck)["step"] == 12
+            assert [json.loads(line) for line in log.read_text().splitlines()] == \
+                load(ck)["metrics"]
+            return
         train(CFG, 160, resume=ck, progress=False)
     finally:
         torch.set_num_threads(before)
-    assert same_weights(load(ck)["model"], ref_state) and losses(ck) == ref_losses
+    final = consistent(tmp_path, ck)
+    assert run_ids(ck) == {state["run"]} and final["step"] == 160
+    assert same_weights(final["model"], ref_state) and losses(ck) == ref_losses
+
+
+def test_a_resume_in_place_repairs_a_log_of_another_run_before_training(tmp_path, monkeypatch,
+                                                                        capsys):
+    """A checkpoint beside the log of another run (what an older untangle could leave): the
+    resume rewrites the log and the profile from the checkpoint before its first step, so
+    that even a crash at that step leaves them matching, and says so in one line."""
+    ck, other = tmp_path / "run.pt", tmp_path / "other.pt"
+    train(CFG, 8, save=ck, log_every=LOG, save_every=SAVE, progress=False)
+    train(Config(**{**CFG.__dict__, "seed": 4}), 12, save=other, log_every=3,
+          progress=False)
+    log, profile = TRAINING.beside(ck)
+    for mine, theirs in zip((log, profile), TRAINING.beside(other), strict=True):
+        mine.write_bytes(theirs.read_bytes())
+    assert run_ids(ck) == {load(ck)["run"], load(other)["run"]}
+
+    def crash(*a, **k):
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", crash)
+    with pytest.raises(RuntimeError, match="power cut"):
+        train(CFG, 20, resume=ck, progress=False)
+    assert run_ids(ck) == {load(ck)["run"]}
+    assert [json.loads(line) for line in log.read_text().splitlines()] == load(ck)["metrics"]
+    assert [r["step"] for r in load(ck)["metrics"]] == [4, 8]
+    monkeypatch.undo()
+    log.write_text(log.read_text().splitlines(keepends=True)[0])  # a log one row behind
+    code = cli.main(["train", "--resume", str(ck), "--steps", "12", "--json"])
+    err = capsys.readouterr().err
+    assert code == 0 and err == (f"untangle train: note: rewrote {log} from the checkpoint "
+                                 f"(missing, of another run, or behind it)\n")
+    assert [r["step"] for r in map(json.loads, log.read_text().splitlines())] == [4, 8, 12]
+    assert run_ids(ck) == {load(ck)["run"]}
 
 
 def test_divergence_stops_naming_the_step_and_keeps_the_last_checkpoint(tmp_path, capsys):

@@ -161,7 +161,7 @@ def _silence_stdout() -> None:
 
 
 def _run(argv: Sequence[str] | None) -> int:
-    from verify.resources import return_freed_memory
+    from verify.resources import advice, forget_checks, return_freed_memory
 
     parser = _top_parser()
     top = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
@@ -176,6 +176,7 @@ def _run(argv: Sequence[str] | None) -> int:
     return_freed_memory()
     stream = sys.stdout
     sys.stdout = _Stdout(stream)
+    forget_checks()
     try:
         status = int(args.run(args) or 0)
         sys.stdout.flush()
@@ -194,8 +195,7 @@ def _run(argv: Sequence[str] | None) -> int:
         if not _out_of_memory(err):
             raise
         detail = str(err).strip().splitlines()[-1] if str(err).strip() else ""
-        _error(f"error: out of memory{f' ({detail})' if detail else ''}; reduce the sizes "
-               f"(T, hidden, batch, the pattern) or free memory")
+        _error(f"error: out of memory{f' ({detail})' if detail else ''}; {advice()}")
     finally:
         if isinstance(sys.stdout, _Stdout):
             sys.stdout = stream

@@ -211,6 +211,19 @@ def _rename(tmp: Path, path: Path) -> None:
     _fsync_directory(path.parent)
 
 
+def remove(path: Path | str) -> bool:
+    """Remove the file ``path`` if it exists and make the removal durable (the directory is
+    fsynced), so that a later write in the same directory cannot reach the disk before it;
+    return whether there was a file."""
+    p = Path(path)
+    try:
+        p.unlink()
+    except FileNotFoundError:
+        return False
+    _fsync_directory(p.parent)
+    return True
+
+
 def write_text(path: Path | str, text: str) -> None:
     """:func:`atomic_write` of UTF-8 ``text``."""
     atomic_write(path, lambda f: f.write(text.encode()))

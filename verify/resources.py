@@ -4,10 +4,15 @@ standard library only; torch is imported only to ask a CUDA device).
 Every command estimates its memory from its sizes *before* allocating anything and refuses
 (a ``ValueError``, exit status 2) when the estimate exceeds what is available, naming both and
 what to reduce; ``--no-memory-check`` (:data:`MEMORY_OPTION`, the same in every command) goes
-ahead anyway. Available memory is ``MemAvailable`` of ``/proc/meminfo``, lowered to the room
-left under the process's cgroup limit where there is one, on the CPU, and the free bytes of
-``torch.cuda.mem_get_info`` on a CUDA device; where neither can be read (not Linux) nothing is
-refused.
+ahead anyway. Available memory on the CPU is the smallest of ``MemAvailable`` of
+``/proc/meminfo``, the room left under the process's address-space limit (``ulimit -v``,
+``RLIMIT_AS``: the limit less the address space already mapped) and the room left under its
+cgroup's memory limit (``memory.max``, or v1's ``memory.limit_in_bytes``), and the refusal
+names which one it was; on a CUDA device it is the free bytes of ``torch.cuda.mem_get_info``.
+Where none can be read (not Linux) nothing is refused.
+
+Work that runs out of memory all the same (an estimate too low, or the check skipped) is
+reported by the CLI with the last check's description and options (:func:`advice`).
 
 The estimates are peak working sets, rounded up from peak resident sets measured on this
 project's CPU machines (torch 2.13, float64 and float32; the coefficients below say what each
@@ -18,7 +23,9 @@ peaks to the percent: a measured peak was between 0.4 and 1.0 times its estimate
 from __future__ import annotations
 
 import ctypes
+import resource
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -73,6 +80,17 @@ ADJOINT_COPIES = 6
 AUTOGRAD_FLOATS = 5
 #: ... and the (T + 1, n, n) Jacobians it returns, stacked, copied to the host, compared.
 AUTOGRAD_COPIES = 7
+#: ``measure``'s input sequence (T, inputs), drawn in float64 and cast (measured 2.2 copies),
+#: and the input matrix U (n, inputs), drawn and cast.
+INPUT_COPIES = 3
+
+#: A relevant-set model (relrnn, rellstm) attends nu + rho slots a step: values of the model's
+#: dtype per (sequence, slot, hidden unit) in the gathered slots, their keys, the attention's
+#: tanh and the members rewritten at admission (measured 2-4).
+SLOT_FLOATS = 8
+#: The screening trace holds, per step, the relevant set's times (int64) and frozen scores
+#: (B, rho), recorded and then stacked (two copies; measured 1.0 of this).
+SET_TRACE_COPIES = 2
 
 
 
@@ -137,7 +155,8 @@ def estimate_train(cfg: Config) -> int:
 
 def estimate_forward(cfg: Config, T: int, batch: int, *, trace: bool = False) -> int:
     """Bytes for a forward pass without a graph of ``cfg``'s model on ``batch`` sequences of
-    delay T (``eval``), with ``trace`` the screening trace too (``screen``)."""
+    delay T (``eval``), with ``trace`` the screening trace too (``screen``); the relevant-set
+    models add their ``nu + rho`` slots a step and, traced, the set's ``rho`` entries a step."""
     L = T + 20
     size = _dtype_bytes(cfg.dtype)
     out = size * FORWARD_FLOATS[cfg.model] * batch * L * cfg.hidden + _params(cfg.model,
@@ -146,20 +165,28 @@ def estimate_forward(cfg: Config, T: int, batch: int, *, trace: bool = False) ->
         step = size * batch * cfg.hidden  # growth of a temporary per step
         n = min(L, MMAP_THRESHOLD // step)
         out += FRAGMENT_COPIES * step * n * n // 2
+    if cfg.model in ("relrnn", "rellstm"):
+        out += size * SLOT_FLOATS * batch * (cfg.nu + cfg.rho) * cfg.hidden
+        if trace:
+            out += (8 + size) * SET_TRACE_COPIES * batch * L * cfg.rho
     if trace:
         out += size * TRACE_COPIES * batch * (L + 1) * L
     return int(out)
 
 
 def estimate_measure(T: int, hidden: int, pattern_entries: int, mode: str, learned: bool, *,
-                     loss: bool = False, dtype: str = "float64") -> int:
+                     loss: bool = False, dtype: str = "float64", inputs: int | None = None
+                     ) -> int:
     """Bytes for ``untangle measure`` over T steps with n = ``hidden``: the pattern and its
-    graph, the adjoint's ``ADJOINT_COPIES (T + 1) n^2`` values, and where autograd runs
-    (``mode == "full"`` with learned attention, or a ``loss`` profile) the unrolled graph
-    (steps and attended entries times n) and the Jacobians it returns."""
+    graph, the input sequence (T x ``inputs``, default n) and the input matrix, the
+    adjoint's ``ADJOINT_COPIES (T + 1) n^2`` values, and where autograd runs (``mode ==
+    "full"`` with learned attention, or a ``loss`` profile) the unrolled graph (steps and
+    attended entries times n) and the Jacobians it returns."""
     size = _dtype_bytes(dtype)
     n2 = (T + 1) * hidden * hidden
+    m = hidden if inputs is None else int(inputs)
     out = estimate_pattern(T, pattern_entries) + max(size, 8) * ADJOINT_COPIES * n2
+    out += 8 * INPUT_COPIES * (T + hidden) * m
     graph = size * AUTOGRAD_FLOATS * (T + pattern_entries) * hidden
     if mode == "full" and learned:
         out += graph + 8 * AUTOGRAD_COPIES * n2
@@ -193,27 +220,49 @@ def _cgroup_room() -> int | None:
     return None
 
 
+def _address_space_room() -> int | None:
+    """Bytes left under this process's address-space limit (``ulimit -v``, ``RLIMIT_AS``: the
+    soft limit less ``VmSize``, what is mapped now), None without a limit."""
+    try:
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    except (ValueError, OSError):
+        return None
+    if soft == resource.RLIM_INFINITY or soft < 0:
+        return None
+    try:
+        status = Path("/proc/self/status").read_text().splitlines()
+        line = next(x for x in status if x.startswith("VmSize:"))
+    except (OSError, StopIteration):
+        return None
+    return max(soft - int(line.split()[1]) * 1024, 0)
+
+
+def _meminfo_available() -> int | None:
+    """``MemAvailable`` of ``/proc/meminfo`` in bytes, None where it cannot be read."""
+    try:
+        meminfo = Path("/proc/meminfo").read_text().splitlines()
+    except OSError:
+        return None
+    line = next((x for x in meminfo if x.startswith("MemAvailable:")), None)
+    return None if line is None else int(line.split()[1]) * 1024
+
+
 def available(device: torch.device | str = "cpu") -> tuple[int, str] | None:
     """``(bytes, what they are)`` the process may still allocate on ``device``, or None where
-    that cannot be read (module docstring)."""
+    that cannot be read: on the CPU the smallest of the limits of the module docstring, named
+    in ``what``."""
     name = str(device)
     if name.startswith("cuda"):
         import torch
 
         free, _ = torch.cuda.mem_get_info(torch.device(name))
         return int(free), f"free on {name} (torch.cuda.mem_get_info)"
-    try:
-        meminfo = Path("/proc/meminfo").read_text().splitlines()
-    except OSError:
-        return None
-    line = next((x for x in meminfo if x.startswith("MemAvailable:")), None)
-    if line is None:
-        return None
-    free, what = int(line.split()[1]) * 1024, "MemAvailable in /proc/meminfo"
-    room = _cgroup_room()
-    if room is not None and room < free:
-        free, what = room, "left under the cgroup memory limit"
-    return free, what
+    limits = [(_meminfo_available(), "MemAvailable in /proc/meminfo"),
+              (_address_space_room(), "left under the address-space limit (ulimit -v, "
+                                      "RLIMIT_AS)"),
+              (_cgroup_room(), "left under the cgroup memory limit (memory.max)")]
+    known = [(room, what) for room, what in limits if room is not None]
+    return min(known, key=lambda k: k[0]) if known else None
 
 
 def format_bytes(n: float) -> str:
@@ -225,18 +274,57 @@ def format_bytes(n: float) -> str:
     raise AssertionError("unreachable")
 
 
+@dataclass(frozen=True)
+class Check:
+    """The last memory check of this process: the work (``what``), the options that shrink it
+    (``reduce``), the estimate, what was available (None: unknown or not asked) and whether
+    the check was skipped (:data:`MEMORY_OPTION`)."""
+
+    what: str
+    reduce: str
+    need: int
+    have: tuple[int, str] | None
+    skipped: bool
+
+
+_LAST: list[Check] = []
+
+
+def forget_checks() -> None:
+    """Forget the last check (a new command starts)."""
+    _LAST.clear()
+
+
 def check_memory(need: int, device: torch.device | str = "cpu", *, what: str, reduce: str,
                  skip: bool = False) -> None:
     """Refuse (ValueError) when ``need`` bytes for ``what`` exceed what ``device`` has
-    available; ``reduce`` names the options that shrink the work. ``skip``: no check."""
-    if skip:
-        return
-    have = available(device)
+    available; ``reduce`` names the options that shrink the work. ``skip``: no check. The
+    check is remembered for :func:`advice`."""
+    have = None if skip else available(device)
+    _LAST[:] = [Check(what, reduce, int(need), have, skip)]
     if have is None or need <= have[0]:
         return
     raise ValueError(f"{what} would need about {format_bytes(need)} of memory, more than the "
                      f"{format_bytes(have[0])} available ({have[1]}); reduce {reduce}, or "
                      f"pass {MEMORY_OPTION} to try anyway")
+
+
+def advice() -> str:
+    """What to do about work that ran out of memory, from the last check: the work, its
+    estimate, what was available or that :data:`MEMORY_OPTION` skipped the check, and the
+    options that shrink it; generic words when no check ran."""
+    if not _LAST:
+        return "reduce the sizes (T, hidden, batch, the pattern) or free memory"
+    c = _LAST[0]
+    said = f"{c.what} was estimated at {format_bytes(c.need)}"
+    if c.skipped:
+        return (f"{said}, and {MEMORY_OPTION} skipped the check against the memory "
+                f"available; reduce {c.reduce}")
+    if c.have is None:
+        return (f"{said} (the memory available could not be read); reduce {c.reduce} or free "
+                f"memory")
+    return (f"{said}, within the {format_bytes(c.have[0])} available ({c.have[1]}), but "
+            f"needed more; reduce {c.reduce} or free memory")
 
 
 def return_freed_memory() -> bool:

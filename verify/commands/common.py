@@ -27,7 +27,8 @@ THREADS_HELP = ("torch CPU threads (default 1: on a machine shared with other wo
                 "default of one thread per core can be tens of times slower; give N > 1 on a "
                 "machine of your own)")
 MEMORY_HELP = ("skip the check that refuses work whose estimated memory exceeds what is "
-               "available (MemAvailable, or the CUDA device's free memory)")
+               "available (the smallest of MemAvailable, the room under ulimit -v and under "
+               "the cgroup's memory.max, or the CUDA device's free memory)")
 
 
 def comma_list(kind: type, minimum: float | None = None, *,

@@ -1,7 +1,9 @@
 """``untangle figs``: regenerate the figures of ``paper_figs`` from measurements (THEORY.md
 sections 4-9). Each figure writes its PNG, its data and ``command.txt`` into its folder; every
 folder is checked (parent exists, nothing overwritten without --force, writable) before any
-figure starts. Each figure's wall time is printed, with the machine's load."""
+figure starts. Each figure's wall time is printed, with the machine's load. Training runs
+show their progress on stderr; one interrupted (Ctrl-C, SIGTERM) is saved and the line says
+which ``untangle figs`` command finishes the figure, resuming it."""
 
 from __future__ import annotations
 
@@ -60,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     _blas_threads(args.threads)
     from paper_figs import output, training
     from verify.device import resolve_device
+    from verify.training.train import Interrupted
 
     names = _names(args.name)
     resolve_device(args.device)  # a bad --device is refused before any figure
@@ -86,8 +89,17 @@ def run(args: argparse.Namespace) -> int:
         if command != made_by:
             command += f"\n# made by: {made_by}"
         start = time.perf_counter()
-        module.make(outs[n], args.scale, args.device, force=args.force, command=command,
-                    **extra)
+        try:
+            module.make(outs[n], args.scale, args.device, force=args.force, command=command,
+                        **extra)
+        except Interrupted as stop:
+            left = list(modules)[list(modules).index(n) + 1:]
+            then = ("resumes this one from that checkpoint" if stop.saved
+                    else "starts this one afresh")
+            raise stop.advise(
+                f"run {command.splitlines()[0]} to finish {n}: it reuses the finished "
+                f"training runs in {runs} and {then}"
+                + (f" ({', '.join(left)} not made yet)" if left else "")) from None
         print(f"{n}: {time.perf_counter() - start:.1f} s -> {outs[n]}", flush=True)
     print(f"{len(names)} figure{'s' if len(names) > 1 else ''} at scale {args.scale}: "
           f"{time.perf_counter() - total:.1f} s wall on {os.cpu_count()} CPUs; load average "

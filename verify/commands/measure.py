@@ -172,10 +172,12 @@ def run(args: argparse.Namespace) -> int:
         T = DEFAULT_T if args.T is None else args.T
         entries = pattern_entries(args.pattern, T, nu=args.width, k=args.stride,
                                   kappa=args.kappa, E=args.events)
+    inputs = args.hidden if args.inputs is None else args.inputs
     check_memory(estimate_measure(T, args.hidden, entries, args.mode, args.learned,
-                                  loss=args.loss != "none", dtype=args.dtype),
-                 resolve_device(args.device), what=f"measuring T = {T} (hidden {args.hidden})",
-                 reduce="--T or --hidden", skip=args.no_memory_check)
+                                  loss=args.loss != "none", dtype=args.dtype, inputs=inputs),
+                 resolve_device(args.device),
+                 what=f"measuring T = {T} (hidden {args.hidden}, inputs {inputs})",
+                 reduce="--T, --hidden or --inputs", skip=args.no_memory_check)
     if args.pattern != "file":
         pattern = _pattern(args)
     model, x = network(vars(args), pattern)

@@ -84,19 +84,27 @@ def _screen(args: argparse.Namespace) -> int:
     check_memory(len(args.scores) * estimate_forward(cfg, cfg.T, args.sequences, trace=True),
                  device, skip=args.no_memory_check,
                  what=f"screening {cfg.model} at T = {cfg.T} ({args.sequences} sequences, "
+                      f"nu = {cfg.nu}, rho = {cfg.rho}, hidden {cfg.hidden}, "
                       f"{len(args.scores)} score functions)",
-                 reduce="--T, --batch or the score functions")
+                 reduce="--T, --batch" + ("" if args.load else ", --rho, --nu, --hidden")
+                        + " or the score functions")
     model = (build(cfg, device) if args.load is None
              else restore(load(args.load, device), device))
     runs, report = {}, {"model": cfg.model, "task": cfg.task, "T": cfg.T, "nu": cfg.nu,
                         "rho": cfg.rho, "trained": args.load is not None, "scores": {}}
-    for name in tqdm(args.scores, disable=not progress(args), leave=False, desc="screening"):
+    bar = tqdm(total=len(args.scores) * tasks.sequence_length(cfg.T), unit="step",
+               disable=not progress(args), leave=False,
+               desc=f"screening ({args.scores[0]})")
+    for name in args.scores:
+        bar.set_description_str(f"screening ({name})")
         trace, x, summary = inspect(model.core, cfg.task, cfg.T, score=name,
-                                    batch=args.sequences, seed=cfg.seed)
+                                    batch=args.sequences, seed=cfg.seed,
+                                    tick=bar.update if progress(args) else None)
         runs[name] = (trace, x, cfg.task)
         summary["relevant_time"] = trace.relevant_time[args.index].tolist()
         summary["relevant_score"] = trace.relevant_score[args.index].tolist()
         report["scores"][name] = summary
+    bar.close()
     if out is not None:
         state = "untrained" if args.load is None else "trained"
         plot(runs, cfg.nu, args.index, out,

@@ -4,6 +4,7 @@ a metrics log and gradient profiles."""
 from __future__ import annotations
 
 import argparse
+import sys
 
 from verify.commands.common import (
     add_resource_options,
@@ -35,6 +36,9 @@ def _train(args: argparse.Namespace) -> int:
     summary = train(cfg, args.steps, device=device, save=args.save, resume=args.resume,
                     force=args.force, log_every=args.log_every, save_every=args.save_every,
                     progress=progress(args))
+    if summary["repaired"]:
+        print(f"untangle train: note: rewrote {' and '.join(summary['repaired'])} from the "
+              f"checkpoint (missing, of another run, or behind it)", file=sys.stderr)
     if args.json:
         print(to_json(summary))
     else:

@@ -25,6 +25,7 @@ from torch import Tensor
 
 from bounds.domains import POSITIVE_INT
 from bounds.recursions import Graph
+from verify.progress import Batched, Tick
 
 #: Default block sizes of :func:`blocked_adjoint`. Within a block every node pulls from its
 #: block's later nodes: a matrix-vector product over up to ``block`` rows of n^2, bound by
@@ -285,8 +286,8 @@ def _schedule(g: Graph, block: int | None) -> _Schedule:
                      rows_off, cols, dense, rlw, r_update, cin, carry, carry_off)
 
 
-def blocked_adjoint(g: Graph, J: Tensor, *, block: int | None = None
-                    ) -> tuple[Tensor, np.ndarray]:
+def blocked_adjoint(g: Graph, J: Tensor, *, block: int | None = None,
+                    tick: Tick | None = None) -> tuple[Tensor, np.ndarray]:
     """Lemma 1's adjoint recursion by blocks: the same ``(M, s)`` as :func:`adjoint`
     (``G_i = M[i] * exp(s[i])``, M (T+1, n, n) on J's device and dtype with ``max |M_i| = 1``,
     s float64 numpy of length T+1, ``-inf`` where ``G_i = 0``) up to rounding.
@@ -303,7 +304,8 @@ def blocked_adjoint(g: Graph, J: Tensor, *, block: int | None = None
     Scales are float64 tensors on J's device, one per node: a weight row is normalised by its
     largest ``w exp(s_j)`` and every G_i by its largest entry, so no value is read back to the
     host before the end (one synchronisation in all). Memory: M plus ``2 block + 1``
-    matrices.
+    matrices. ``tick`` (:mod:`verify.progress`) is told of the T + 1 nodes as their blocks
+    are done, about every 1% of them.
     """
     _check(g, J)
     if block is not None:
@@ -333,6 +335,7 @@ def blocked_adjoint(g: Graph, J: Tensor, *, block: int | None = None
     Pm = P.view(2 * B + 1, n, n)
     sb = torch.full((2 * B + 1,), FLOOR, dtype=f64, device=dev)
     zero, one = torch.zeros((), dtype=dt, device=dev), torch.ones((), dtype=dt, device=dev)
+    done = Batched(tick, T + 1) if tick is not None else None
 
     for k, (a, b) in enumerate(bounds):
         m = b - a
@@ -372,6 +375,10 @@ def blocked_adjoint(g: Graph, J: Tensor, *, block: int | None = None
         if c1 > c0:
             P[B + 1:B + 1 + c1 - c0].copy_(P.index_select(0, carry[c0:c1]))
             sb[B + 1:B + 1 + c1 - c0].copy_(sb.index_select(0, carry[c0:c1]))
+        if done is not None:
+            done(m)
+    if done is not None:
+        done.flush()
     return M, s.cpu().numpy()
 
 

@@ -34,6 +34,7 @@ import numpy as np
 
 from bounds import CATALOG, get, hypotheses
 from bounds.recursions import sparsity
+from verify.progress import Tick
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -288,6 +289,11 @@ def _holds(kind: str, measured: np.ndarray, bound: np.ndarray, scale: np.ndarray
     return ok | ~finite, allowance
 
 
+def steps_of(bounds: str | Iterable[str] | None = None) -> int:
+    """The steps :func:`compare` ticks for ``bounds``."""
+    return 1 + len(_names(bounds))
+
+
 def _names(bounds: str | Iterable[str] | None) -> list[str]:
     if bounds is None:
         return list(CATALOG)
@@ -295,14 +301,18 @@ def _names(bounds: str | Iterable[str] | None) -> list[str]:
     return [get(b).name for b in items]
 
 
-def compare(m: Measurement, bounds: str | Iterable[str] | None = None) -> dict[str, Verdict]:
+def compare(m: Measurement, bounds: str | Iterable[str] | None = None, *,
+            tick: Tick | None = None) -> dict[str, Verdict]:
     """The :class:`Verdict` of each bound (names or THEORY ids; all of the catalog by default)
-    on measurement ``m``, in catalog order."""
+    on measurement ``m``, in catalog order; ``tick`` (:mod:`verify.progress`) is told of one
+    step for the scale of the terms and one per bound (:func:`steps_of` in all)."""
     ctx = context(m)
     T, n = m.T, m.n
     u = UNIT_ROUNDOFF[m.dtype]
     steps = T - np.arange(T)
     scale = _scale(m)
+    if tick is not None:
+        tick(1)
 
     def allowance_of(S: np.ndarray) -> np.ndarray:
         return SAFETY * u * steps * (n + LN10 * np.abs(np.nan_to_num(S, neginf=0.0)))
@@ -341,4 +351,6 @@ def compare(m: Measurement, bounds: str | Iterable[str] | None = None) -> dict[s
         out[name] = Verdict(name, bound.theory_id, bound.kind, ok, "; ".join(reasons),
                             tuple(failed), m.log10_norm2, log10_bound, allowance, holds & ok,
                             tolerance_text(m.dtype), m.source)
+        if tick is not None:
+            tick(1)
     return out

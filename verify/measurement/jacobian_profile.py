@@ -20,6 +20,7 @@ The verdicts (:func:`verify.measurement.compare.compare`) are computed with the 
 
 from __future__ import annotations
 
+import inspect
 import math
 import sys
 from collections.abc import Callable
@@ -35,9 +36,10 @@ from bounds import hypotheses
 from bounds.patterns import Pattern
 from bounds.recursions import dependency_depth, graph, sparsity
 from verify.measurement.adjoint import blocked_adjoint
-from verify.measurement.compare import Finding, Verdict, compare, context
+from verify.measurement.compare import Finding, Verdict, compare, context, steps_of
 from verify.measurement.norms import norms
 from verify.models.rollout import RecurrentModel, Rollout, Trace
+from verify.progress import Tick
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -166,14 +168,45 @@ class Measurement:
         }
 
 
-def _probe_jacobians(model: RecurrentModel, x: Tensor, detach: bool) -> tuple[Tensor, Rollout]:
+def _ticks_itself(model: RecurrentModel) -> bool:
+    """Whether ``model`` takes the protocol's optional ``tick`` (this toolkit's models do; a
+    model of another's, written to the protocol's required arguments, may not)."""
+    call = model.forward if isinstance(model, torch.nn.Module) else model.__call__
+    try:
+        params = inspect.signature(call).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "tick" or p.kind is p.VAR_KEYWORD for p in params)
+
+
+def _run(model: RecurrentModel, x: Tensor, tick: Tick | None, **kw: object
+         ) -> tuple[Rollout, Tick | None]:
+    """``model(x, **kw)``, ticking its T steps; returns the rollout and the tick each backward
+    pass through it needs to be told of by hand (None where the model's hooks tell it)."""
+    if tick is None:
+        return model(x, **kw), None
+    if _ticks_itself(model):
+        return model(x, tick=tick, **kw), None
+    r = model(x, **kw)
+    tick(x.shape[1])
+    return r, lambda: tick(x.shape[1])
+
+
+def _probe_jacobians(model: RecurrentModel, x: Tensor, detach: bool,
+                     tick: Tick | None = None) -> tuple[Tensor, Rollout]:
     """``G_t`` for t = 0..T (T+1, n, n) of the single sequence ``x`` by autograd on the probes
-    (one backward pass per row of h_T), and the rollout."""
+    (one backward pass per row of h_T), and the rollout; ``tick`` is told of T steps of the
+    forward pass and T of each of the n backward passes."""
     T = x.shape[1]
     probe = x.new_zeros(1, T + 1, model.hidden, requires_grad=True)
-    r = model(x, probe=probe, detach_attention=detach, trace=model.learned)
+    r, by_hand = _run(model, x, tick, probe=probe, detach_attention=detach,
+                      trace=model.learned)
     hT = r.h[0, T]
-    rows = [torch.autograd.grad(hT[i], probe, retain_graph=True)[0][0] for i in range(hT.numel())]
+    rows = []
+    for i in range(hT.numel()):
+        rows.append(torch.autograd.grad(hT[i], probe, retain_graph=True)[0][0])
+        if by_hand is not None:
+            by_hand()
     return torch.stack(rows, 1), r
 
 
@@ -197,76 +230,104 @@ def measure(model: RecurrentModel, x: Tensor, *, mode: str = "fixed",
     of every catalog bound (section 9); given ``loss(rollout) -> scalar`` over the whole batch
     ``x``, also the loss-gradient profile ``||dL/dh_t||`` of that sequence (alpha detached in
     ``fixed`` mode, live in ``full``). ``source`` says what reproduces the run (it goes with
-    any finding); by default a description of the model and the call. ``progress`` shows the
-    stages on stderr.
+    any finding); by default a description of the model and the call. ``progress`` shows
+    each stage on stderr (:func:`_Stages`), moving within the stage about every 1% of its
+    steps: the time steps of the forward and backward passes, the adjoint's nodes, the
+    matrices whose norms are taken, the bounds.
     """
     _check(x, mode, batch_index)
-    with tqdm(total=5, desc="measure", file=sys.stderr, disable=not progress,
-              leave=False) as bar:  # closed on every exit: an error line starts on its own
-        return _measured(model, x, mode, loss, batch_index, source, _stages(bar))
+    stages = _Stages(progress)
+    try:  # the bar is closed on every exit: an error line starts on its own
+        return _measured(model, x, mode, loss, batch_index, source, stages)
+    finally:
+        stages.close()
 
 
 def _measured(model: RecurrentModel, x: Tensor, mode: str,
               loss: Callable[[Rollout], Tensor] | None, batch_index: int, source: str,
-              stage: Callable[[str], None]) -> Measurement:
-    """:func:`measure` once its input is checked, naming each stage with ``stage``."""
+              stages: _Stages) -> Measurement:
+    """:func:`measure` once its input is checked, showing its stages on ``stages``."""
     T = x.shape[1]
+    n = model.hidden
     beta, gamma, live = float(model.beta), float(model.gamma), bool(model.learned)
-    stage("forward")
+    tick = stages.tick
+    stages.start("forward", T)
     with torch.no_grad():
-        r = model(x[batch_index:batch_index + 1], detach_attention=True, trace=live)
+        r, _ = _run(model, x[batch_index:batch_index + 1], tick, detach_attention=True,
+                    trace=live)
     x = x.to(device=r.h.device, dtype=r.h.dtype)
     xb = x[batch_index:batch_index + 1]
     notes: list[str] = []
     J = gap = None
     Jt = model.step_jacobians(r, 0)
-    stage("G_t (Lemma 1's adjoint)" if Jt is not None else "G_t (autograd)")
     if Jt is not None:
+        stages.start("G_t (Lemma 1's adjoint)", T + 1)
         pattern = r.trace.weights(T)
-        M, s = blocked_adjoint(graph(pattern, beta, gamma), Jt)
+        M, s = blocked_adjoint(graph(pattern, beta, gamma), Jt, tick=tick)
         mantissa, log10_scale = M[:T], s[:T] / LN10
         J = Jt
     else:
-        G, r = _probe_jacobians(model, xb, detach=True)
+        stages.start("G_t (autograd)", (n + 1) * T)
+        G, r = _probe_jacobians(model, xb, detach=True, tick=tick)
         mantissa, log10_scale = G[:T], np.zeros(T)
         pattern = r.trace.weights(T)
         notes.append("J_k is not defined for this cell: lambda_k, mu_k and the bounds that "
                      "need them do not apply")
     if mode == "full" and live:
-        stage("G_t with live attention (autograd)")
-        full = _probe_jacobians(model, xb, detach=False)[0][:T].double().cpu().numpy()
+        stages.start("G_t with live attention (autograd)", (n + 1) * T)
+        full = _probe_jacobians(model, xb, detach=False, tick=tick)[0][:T].double().cpu(
+            ).numpy()
         fixed = mantissa.double().cpu().numpy() * 10.0 ** log10_scale[:, None, None]
         with np.errstate(divide="ignore", invalid="ignore"):  # G_full may underflow to 0
             gap = _spectral(full - fixed) / _spectral(full)
         mantissa, log10_scale = torch.from_numpy(full), np.zeros(T)
     if mode == "full" and not live:
         notes.append("no learned attention: no score terms, full equals fixed")
-    stage("norms")
+    stages.start("norms", (2 if J is not None else 1) * T + (2 * T if loss else 0))
     lam = mu = steps = None
     if J is not None:
-        step = norms(J, np.zeros(T))
+        step = norms(J, np.zeros(T), tick=tick)
         lam, mu = step["norm2"], step["sigma_min"]
         steps = hypotheses.step_summary(J.double().cpu().numpy())
     dtype = str(x.dtype).removeprefix("torch.")
     m = Measurement(
-        T=T, n=model.hidden, mode=mode, device=str(x.device), dtype=dtype, beta=beta,
+        T=T, n=n, mode=mode, device=str(x.device), dtype=dtype, beta=beta,
         gamma=gamma, learned=live, pattern=pattern, mantissa=mantissa.double().cpu().numpy(),
-        log10_scale=log10_scale, **norms(mantissa, log10_scale), lam=lam, mu=mu, steps=steps,
-        kappa=sparsity(pattern), depth=dependency_depth(pattern, beta, gamma),
+        log10_scale=log10_scale, **norms(mantissa, log10_scale, tick=tick), lam=lam, mu=mu,
+        steps=steps, kappa=sparsity(pattern), depth=dependency_depth(pattern, beta, gamma),
         trace=r.trace if live else None,
-        grad_norm=None if loss is None else _loss_profile(model, x, loss, mode, batch_index),
+        grad_norm=None if loss is None else _loss_profile(model, x, loss, mode, batch_index,
+                                                          tick),
         gap=gap, source=source or _describe(model, x, mode, batch_index), notes=notes)
-    stage("verdicts")
-    m.verdicts = compare(m)
+    stages.start("verdicts", steps_of())
+    m.verdicts = compare(m, tick=tick)
     return m
 
 
-def _stages(bar: tqdm) -> Callable[[str], None]:
-    """A callable that names the next stage on ``bar`` and moves it on."""
-    def stage(name: str) -> None:
-        bar.set_postfix_str(name)
-        bar.update(min(1, bar.total - bar.n))
-    return stage
+class _Stages:
+    """The progress of :func:`measure` on stderr: one bar, reset at each stage to that
+    stage's steps and named ``measure: STAGE``; ``tick`` moves it (None when ``progress`` is
+    off, so that no loop calls it)."""
+
+    def __init__(self, progress: bool) -> None:
+        self.progress, self.bar = progress, None
+        self.tick: Tick | None = self._tick if progress else None
+
+    def _tick(self, steps: int) -> None:
+        self.bar.update(steps)
+
+    def start(self, name: str, steps: int) -> None:
+        """Begin stage ``name`` of ``steps`` steps."""
+        if self.bar is None:
+            self.bar = tqdm(total=steps, desc=f"measure: {name}", unit="step",
+                            file=sys.stderr, disable=not self.progress, leave=False)
+        else:
+            self.bar.set_description_str(f"measure: {name}", refresh=False)
+            self.bar.reset(total=steps)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _describe(model: RecurrentModel, x: Tensor, mode: str, batch_index: int) -> str:
@@ -280,11 +341,15 @@ def _spectral(G: np.ndarray) -> np.ndarray:
 
 
 def _loss_profile(model: RecurrentModel, x: Tensor, loss: Callable[[Rollout], Tensor],
-                  mode: str, b: int) -> np.ndarray:
-    """``||dL/dh_t||`` for t = 0..T-1 of sequence b (total derivative, via the probes)."""
+                  mode: str, b: int, tick: Tick | None = None) -> np.ndarray:
+    """``||dL/dh_t||`` for t = 0..T-1 of sequence b (total derivative, via the probes);
+    ``tick`` is told of the T steps of the forward and of the backward pass."""
     probe = x.new_zeros(x.shape[0], x.shape[1] + 1, model.hidden, requires_grad=True)
-    L = loss(model(x, probe=probe, detach_attention=mode == "fixed"))
+    r, by_hand = _run(model, x, tick, probe=probe, detach_attention=mode == "fixed")
+    L = loss(r)
     if not isinstance(L, Tensor) or L.numel() != 1:
         raise ValueError("parameter 'loss' must map a Rollout to a scalar tensor")
     g = torch.autograd.grad(L.reshape(()), probe)[0][b, :-1]
+    if by_hand is not None:
+        by_hand()
     return torch.linalg.vector_norm(g, dim=-1).double().cpu().numpy()

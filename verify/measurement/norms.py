@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from verify.progress import Batched, Tick
+
 #: Matrices per batch: at most this many entries (about 32 MB of float64 per temporary).
 CHUNK_ENTRIES = 2**22
 
@@ -51,9 +53,11 @@ def _chunk(X: Tensor) -> Tensor:
                         sv[:, -1].log10(), e * LOG10_2], 1)
 
 
-def norms(M: Tensor | np.ndarray, log10_scale: Tensor | np.ndarray) -> dict[str, np.ndarray]:
+def norms(M: Tensor | np.ndarray, log10_scale: Tensor | np.ndarray, *,
+          tick: Tick | None = None) -> dict[str, np.ndarray]:
     """Norms of ``G_t = M[t] * 10**log10_scale[t]`` for the T matrices M (T, n, n), computed
-    in float64 on M's device (see the module docstring for the method and its accuracy).
+    in float64 on M's device (see the module docstring for the method and its accuracy);
+    ``tick`` (:mod:`verify.progress`) is told of the T matrices as their batches are done.
 
     Returns float64 numpy arrays of length T: ``log10_norm2``, ``log10_fro``,
     ``log10_sigma_min`` (finite where G_t != 0, -inf where G_t = 0 or where the SVD finds
@@ -68,7 +72,14 @@ def norms(M: Tensor | np.ndarray, log10_scale: Tensor | np.ndarray) -> dict[str,
         raise ValueError(f"parameter 'log10_scale' must hold T = {X.shape[0]} numbers < inf, "
                          f"got shape {scale.shape}")
     step = max(1, CHUNK_ENTRIES // max(1, X.shape[1] ** 2))
-    parts = [_chunk(X[i:i + step]).cpu().numpy() for i in range(0, X.shape[0], step)]
+    done = Batched(tick, X.shape[0]) if tick is not None else None
+    parts = []
+    for i in range(0, X.shape[0], step):
+        parts.append(_chunk(X[i:i + step]).cpu().numpy())
+        if done is not None:
+            done(min(step, X.shape[0] - i))
+    if done is not None:
+        done.flush()
     logs = np.concatenate(parts) if parts else np.zeros((0, 4))
     out = {name: logs[:, k] + logs[:, 3] + scale  # -inf where G_t = 0 (or sigma_min = 0)
            for k, name in enumerate(("log10_norm2", "log10_fro", "log10_sigma_min"))}

@@ -53,6 +53,7 @@ import torch
 from torch import Tensor
 
 from verify.models import cells, memories, nonlin, relevance, rollout
+from verify.progress import Tick, period
 
 _ENABLED = [True]
 
@@ -99,13 +100,18 @@ class _Plan:
     first: int = 1
 
 
-def forward(model: rollout.Recurrent, x: Tensor) -> rollout.Rollout:
+def forward(model: rollout.Recurrent, x: Tensor, tick: Tick | None = None) -> rollout.Rollout:
     """The rollout of ``model`` on ``x`` (already checked and cast) by the fused path:
-    ``h`` equal to the simple path's, ``a`` too (not differentiable), an empty trace."""
+    ``h`` equal to the simple path's, ``a`` too (not differentiable), an empty trace.
+    ``tick`` (:mod:`verify.progress`) is told of the T steps about every 1% of them (the
+    plain LSTM, one call of torch's, at its end)."""
     cell, memory = model.cell, model.memory
     lstm = isinstance(cell, cells.LSTMCell)
     if lstm and isinstance(memory, memories.NoMemory) and model.beta == 1.0:
-        return _lstm(cell, x)
+        out = _lstm(cell, x)
+        if tick is not None:
+            tick(x.shape[1])
+        return out
     weights = [cell.R if lstm else cell.V]
     trace = rollout.Trace()
     if isinstance(memory, memories.NoMemory):
@@ -120,7 +126,7 @@ def forward(model: rollout.Recurrent, x: Tensor) -> rollout.Rollout:
         else:
             plan = _Plan(lstm, "full", model.beta, model.gamma, first=0 if memory.include_h0
                          else 1)
-    h, a = _Sequence.apply(plan, cell.drive(x), *weights)
+    h, a = _Sequence.apply(plan, tick, cell.drive(x), *weights)
     return rollout.Rollout(h, None if lstm else a, trace)
 
 
@@ -173,12 +179,13 @@ def kept_tensors(output: Tensor) -> list[Tensor]:
 
 
 class _Sequence(torch.autograd.Function):
-    """The whole forward pass as one autograd node: (plan, drive, cell weight, [W_s, W_h,
-    v]) -> (h (B, T+1, n), a (B, T, n) or an empty tensor)."""
+    """The whole forward pass as one autograd node: (plan, tick, drive, cell weight, [W_s,
+    W_h, v]) -> (h (B, T+1, n), a (B, T, n) or an empty tensor)."""
 
     @staticmethod
-    def forward(ctx, plan: _Plan, drive: Tensor, *weights: Tensor) -> tuple[Tensor, Tensor]:
-        h, a, tape = _run(plan, drive, *weights, keep=any(ctx.needs_input_grad))
+    def forward(ctx, plan: _Plan, tick: Tick | None, drive: Tensor, *weights: Tensor
+                ) -> tuple[Tensor, Tensor]:
+        h, a, tape = _run(plan, drive, *weights, keep=any(ctx.needs_input_grad), tick=tick)
         ctx.plan, ctx.tape = plan, tape
         ctx.save_for_backward(*weights)
         ctx.mark_non_differentiable(a)
@@ -190,18 +197,19 @@ class _Sequence(torch.autograd.Function):
         if tape is None:
             raise RuntimeError("the fused path's graph was already backpropagated through; "
                                "run the forward again")
-        return (None, *_backprop(ctx.plan, tape, grad_h, *ctx.saved_tensors))
+        return (None, None, *_backprop(ctx.plan, tape, grad_h, *ctx.saved_tensors))
 
 
 # ---------------------------------------------------------------------------------- forward
 
 
 def _run(plan: _Plan, drive: Tensor, cell_w: Tensor, W_s: Tensor | None = None,
-         W_h: Tensor | None = None, v: Tensor | None = None, *, keep: bool
-         ) -> tuple[Tensor, Tensor, _Tape]:
+         W_h: Tensor | None = None, v: Tensor | None = None, *, keep: bool,
+         tick: Tick | None = None) -> tuple[Tensor, Tensor, _Tape]:
     """The simple loop of :mod:`verify.models.rollout`, value for value (module docstring),
-    keeping what the backward needs where ``keep``. New values are fresh tensors, as there:
-    MKL's matmul results depend on the operands' alignment."""
+    keeping what the backward needs where ``keep``, telling ``tick`` of its steps about every
+    1% of them. New values are fresh tensors, as there: MKL's matmul results depend on the
+    operands' alignment."""
     B, T = drive.shape[:2]
     n = cell_w.shape[1]
     cell_t = cell_w.T
@@ -214,6 +222,7 @@ def _run(plan: _Plan, drive: Tensor, cell_w: Tensor, W_s: Tensor | None = None,
               _Full(plan, drive.new_zeros(B, T + 1, 2 * n), W_s, W_h, v, keep))
     s = torch.zeros_like(h)
     states, mixed, pre, saved = [h], [], [], []
+    every = period(T) if tick is not None else 0
     for t in range(T):
         c = None if memory is None else memory.read(t, s)
         s = (plan.beta * h + plan.gamma * c if c is not None else
@@ -236,6 +245,8 @@ def _run(plan: _Plan, drive: Tensor, cell_w: Tensor, W_s: Tensor | None = None,
             states.append(h)
         else:
             memory.write(t, h)
+        if every and ((t + 1) % every == 0 or t + 1 == T):
+            tick(every if (t + 1) % every == 0 else (t + 1) % every)
     if memory is None:
         table, attention = torch.stack(states, 1), []
         out = table

@@ -17,6 +17,11 @@ and before anything reads it. Then ``d h_T / d p[:, t]`` is the total derivative
 **Attention detaching.** ``detach_attention=True`` holds learned weights fixed (no gradient
 through the scores): Lemma 1's setting. A fixed pattern is fixed anyway.
 
+**Progress.** ``model(x, tick=f)`` calls ``f(steps)`` about every 1% of the T steps
+(:mod:`verify.progress`), T in all; where autograd records the pass, the states at those
+steps carry hooks that call ``f`` with the same counts as the gradient reaches them, so every
+backward pass through the rollout ticks T steps too.
+
 The inputs and probes are split along time once (``unbind``), never sliced step by step, so
 the backward pass stays linear in T.
 """
@@ -34,6 +39,18 @@ from bounds.domains import NONNEGATIVE
 from bounds.patterns import Pattern, none
 from verify.models import fused
 from verify.models.cells import check_inputs
+from verify.progress import Tick, period
+
+
+def _tick(tick: Tick, h: Tensor, steps: int) -> None:
+    """``steps`` more steps of a forward pass are done, and of a backward pass once the
+    gradient reaches ``h`` (where autograd records it)."""
+    tick(steps)
+    if h.requires_grad:
+        def hook(grad: Tensor) -> None:  # the gradient passes unchanged
+            tick(steps)
+
+        h.register_hook(hook)
 
 
 @dataclass
@@ -98,7 +115,8 @@ class RecurrentModel(Protocol):
     pattern: Pattern | None
 
     def __call__(self, x: Tensor, *, probe: Tensor | None = None,
-                 detach_attention: bool = False, trace: bool = True) -> Rollout: ...
+                 detach_attention: bool = False, trace: bool = True,
+                 tick: Tick | None = None) -> Rollout: ...
 
     def step_jacobians(self, rollout: Rollout, batch_index: int = 0) -> Tensor | None: ...
 
@@ -135,17 +153,20 @@ class Recurrent(nn.Module):
         return f"name={self.name!r}, beta={self.beta:g}, gamma={self.gamma:g}"
 
     def forward(self, x: Tensor, *, probe: Tensor | None = None,
-                detach_attention: bool = False, trace: bool = True) -> Rollout:
-        """Run on ``x`` (B, T, inputs) from ``h_0 = 0``; ``probe`` and ``detach_attention`` as
-        in this module's docstring; ``trace=False`` skips recording the trace (training), and
-        then takes the fused path of :mod:`verify.models.fused` where it applies (the same
-        results, a fraction of the time)."""
+                detach_attention: bool = False, trace: bool = True,
+                tick: Tick | None = None) -> Rollout:
+        """Run on ``x`` (B, T, inputs) from ``h_0 = 0``; ``probe``, ``detach_attention`` and
+        ``tick`` as in this module's docstring; ``trace=False`` skips recording the trace
+        (training), and then takes the fused path of :mod:`verify.models.fused` where it
+        applies (the same results, a fraction of the time; its forward pass ticks alike, its
+        backward pass not)."""
         check_inputs(x, probe, self.inputs, self.hidden)
         ref = next(self.parameters())
         x = x.to(device=ref.device, dtype=ref.dtype)
         if fused.applies(self, probe, detach_attention, trace):
-            return fused.forward(self, x)
+            return fused.forward(self, x, tick)
         B, T = x.shape[:2]
+        every = period(T) if tick is not None else 0
         drive = self.cell.drive(x).unbind(1)
         probes = probe.unbind(1) if probe is not None else None
         h = x.new_zeros(B, self.hidden)
@@ -164,6 +185,8 @@ class Recurrent(nn.Module):
             memory.write(h)
             states.append(h)
             pre.append(a)
+            if every and ((t + 1) % every == 0 or t + 1 == T):
+                _tick(tick, h, every if (t + 1) % every == 0 else (t + 1) % every)
         return Rollout(torch.stack(states, 1),
                        None if pre[0] is None else torch.stack(pre, 1), memory.trace())
 

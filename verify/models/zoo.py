@@ -39,6 +39,7 @@ from verify.models.cells import LSTMCell, VanillaCell
 from verify.models.memories import FixedPattern, LearnedAttention, NoMemory, RelevantSet
 from verify.models.rollout import Recurrent, Rollout
 from verify.models.spectra import build_spectrum
+from verify.progress import Tick
 
 MODELS = ("rnn", "memrnn", "relrnn", "lstm", "rellstm")
 #: Models with a relevant set (their builders take ``nu``, ``rho`` and ``score``).
@@ -157,8 +158,9 @@ class Classifier(nn.Module):
                                    like.device)
 
     def forward(self, x: Tensor, *, probe: Tensor | None = None, detach_attention: bool = False,
-                trace: bool = False) -> tuple[Tensor, Rollout]:
+                trace: bool = False, tick: Tick | None = None) -> tuple[Tensor, Rollout]:
         """Logits (B, T, classes) and the core's Rollout (``trace`` off by default: the
-        training path needs no trace)."""
-        rollout = self.core(x, probe=probe, detach_attention=detach_attention, trace=trace)
+        training path needs no trace; ``tick`` as in :mod:`verify.models.rollout`)."""
+        rollout = self.core(x, probe=probe, detach_attention=detach_attention, trace=trace,
+                            tick=tick)
         return rollout.h[:, 1:] @ self.W.T + self.c, rollout

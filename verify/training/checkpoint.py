@@ -1,11 +1,16 @@
-"""Checkpoints of a training run (THEORY.md section 8): the :class:`Config`, the step, model
-and optimizer states, the data generator's state, the metrics rows logged so far, the steps
-since the last row and the steps per row and per checkpoint, so that a resumed run repeats an
-uninterrupted one bit for bit on the CPU, and its metrics log can be rebuilt from the
-checkpoint alone.
+"""Checkpoints of a training run (THEORY.md section 8): the :class:`Config`, the run's id
+(a random token drawn when the run starts and kept by every resume, also stamped in each row
+of its metrics log and in its profile file), the step, model and optimizer states, the data
+generator's state, the metrics rows logged so far, the steps since the last row and the steps
+per row and per checkpoint, so that a resumed run repeats an uninterrupted one bit for bit on
+the CPU, and its metrics log can be rebuilt from the checkpoint alone.
 
 Loaded with ``torch.load(..., weights_only=True)`` only: a file that is not a checkpoint, or
-one that holds Python objects, is refused as such, never unpickled. Written atomically
+one that holds Python objects, is refused as such, never unpickled. Its contents are checked
+too: a weight or optimizer state that is not finite is refused when the file is loaded, and a
+state dict that does not fit its config's model (a tensor missing, unknown or of another
+shape) when the model is restored; each refusal is one line naming the file and the first bad
+tensor. Written atomically
 (:func:`verify.files.atomic_write`): a reader sees the old checkpoint or the new one.
 """
 
@@ -26,17 +31,18 @@ from verify.training.config import Config, build
 
 #: Checkpoint format name and version; a checkpoint of another format or version is refused.
 FORMAT = "untangle-checkpoint"
-VERSION = 3
+VERSION = 4
 
 #: The keys of a checkpoint, by format version. Version 2 (no metrics rows, no partial
 #: window, no first loss, no steps per row and checkpoint) is still read: its metrics log is
-#: the file beside it.
+#: the file beside it. Version 3 has no run id (``run`` comes back None).
 KEYS = {
     2: {"format", "version", "config", "step", "model", "optimizer", "data_rng", "elapsed_s",
         "cpu_s", "profile"},
     3: {"format", "version", "config", "step", "model", "optimizer", "data_rng", "elapsed_s",
         "cpu_s", "profile", "metrics", "window", "first_loss", "every"},
 }
+KEYS[4] = KEYS[3] | {"run"}
 
 
 def _refuse(path: Path, why: str) -> ValueError:
@@ -66,6 +72,16 @@ def _read(path: Path, device: torch.device) -> object:
                       ) from None
 
 
+def _finite(value: torch.Tensor, what: str, path: Path) -> None:
+    """Refuse a floating-point tensor with a NaN or an infinite entry, naming ``what``."""
+    if value.is_floating_point() or value.is_complex():
+        bad = ~torch.isfinite(value)
+        if bool(bad.any()):
+            first = tuple(int(i) for i in bad.nonzero()[0].tolist())
+            raise _refuse(path, f"has {what} that is not finite ({value[first].item()} at "
+                          f"index {first}, shape {tuple(value.shape)})")
+
+
 def _check(ck: dict, path: Path) -> None:
     """Types of the fields every command relies on."""
     def number(key: str, lo: float = 0.0) -> None:
@@ -82,8 +98,17 @@ def _check(ck: dict, path: Path) -> None:
     if not isinstance(ck["model"], dict) or not all(
             isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in ck["model"].items()):
         raise _refuse(path, "has a bad 'model': not a state dict of tensors")
+    for name, value in ck["model"].items():
+        _finite(value, f"a weight {name!r}", path)
     if not isinstance(ck["optimizer"], dict) or set(ck["optimizer"]) != {"state", "param_groups"}:
         raise _refuse(path, "has a bad 'optimizer': not an optimizer state dict")
+    state = ck["optimizer"]["state"]
+    if not isinstance(state, dict) or not all(isinstance(v, dict) for v in state.values()):
+        raise _refuse(path, "has a bad 'optimizer': not an optimizer state dict")
+    for index, slots in state.items():
+        for key, value in slots.items():
+            if isinstance(value, torch.Tensor):
+                _finite(value, f"an optimizer state {key!r} of parameter {index}", path)
     rng = ck["data_rng"]
     if not isinstance(rng, torch.Tensor) or rng.dtype != torch.uint8:
         raise _refuse(path, "has a bad 'data_rng': not a generator state")
@@ -105,13 +130,17 @@ def _check(ck: dict, path: Path) -> None:
                 isinstance(v, int) and not isinstance(v, bool) and v >= 1
                 for v in every.values()):
             raise _refuse(path, "has a bad 'every'")
+    if ck["version"] >= 4 and not (isinstance(ck["run"], str) and ck["run"].isalnum()):
+        raise _refuse(path, f"has a bad 'run': {ck['run']!r}")
 
 
 def load(path: Path | str, device: torch.device | str = "cpu") -> dict:
     """A checkpoint written by :func:`verify.training.train.train`, checked: a file torch reads
     with ``weights_only=True``, the format, a known version, exactly that version's keys, the
-    config (every field known and valid) and the types of the states. Version 2 checkpoints
-    come back with ``metrics`` None, an empty ``window`` and ``first_loss`` None."""
+    config (every field known and valid), the types of the states, and that every weight and
+    optimizer state is finite. ``path`` is added: the file it was read from (what
+    :func:`restore` names). Version 2 checkpoints come back with ``metrics`` None, an empty
+    ``window`` and ``first_loss`` None, and before version 4 ``run`` is None."""
     path = files.input_file(path, "checkpoint", "checkpoint file")
     ck = _read(path, resolve_device(device))
     if not isinstance(ck, dict) or ck.get("format") != FORMAT:
@@ -130,6 +159,8 @@ def load(path: Path | str, device: torch.device | str = "cpu") -> dict:
     if version == 2:
         empty = torch.zeros(0)
         ck.update(metrics=None, window={"loss": empty, "accuracy": empty}, first_loss=None)
+    ck.setdefault("run", None)
+    ck["path"] = path
     return ck
 
 
@@ -149,13 +180,25 @@ def _config(raw: object, path: Path) -> Config:
 
 
 def restore(ck: dict, device: torch.device | str = "cpu") -> Classifier:
-    """The trained classifier of checkpoint ``ck`` (from :func:`load`)."""
+    """The trained classifier of checkpoint ``ck`` (from :func:`load`). A state dict that does
+    not fit the model of its config is refused in one line naming the file and the first
+    tensor that is missing, unknown or of another shape."""
     model = build(ck["config"], device)
-    try:
-        model.load_state_dict(ck["model"])
-    except RuntimeError as err:
-        raise ValueError(f"checkpoint weights do not fit a {ck['config'].model} model: "
-                         f"{err}") from None
+    path = Path(ck.get("path", "<checkpoint>"))
+    expected, found = model.state_dict(), ck["model"]
+    what = f"does not fit its config's {ck['config'].model} model"
+    for name, value in expected.items():
+        if name not in found:
+            raise _refuse(path, f"{what}: it lacks the tensor {name!r} (shape "
+                          f"{tuple(value.shape)})")
+        if found[name].shape != value.shape:
+            raise _refuse(path, f"{what}: tensor {name!r} has shape "
+                          f"{tuple(found[name].shape)}, expected {tuple(value.shape)}")
+    unknown = [name for name in found if name not in expected]
+    if unknown:
+        raise _refuse(path, f"{what}: unknown tensor {unknown[0]!r} (shape "
+                      f"{tuple(found[unknown[0]].shape)})")
+    model.load_state_dict(found)
     return model
 
 

@@ -19,6 +19,7 @@ from torch import Tensor
 
 from verify.models import relevance
 from verify.models.rollout import Recurrent, Trace
+from verify.progress import Tick
 from verify.training import tasks
 
 
@@ -78,10 +79,12 @@ def recall(trace: Trace, symbols: Tensor) -> float:
 
 
 def inspect(core: Recurrent, task: str, T: int, *, score: str, batch: int = 10,
-            seed: int = 0) -> tuple[Trace, Tensor, dict[str, float | str | None]]:
+            seed: int = 0, tick: Tick | None = None
+            ) -> tuple[Trace, Tensor, dict[str, float | str | None]]:
     """Run ``core`` (a model with a :class:`verify.models.memories.RelevantSet`) under score
     function ``score`` on a seeded batch of ``task``; return the trace, the one-hot inputs and
-    the summary: favour, recall of symbol states."""
+    the summary: favour, recall of symbol states. ``tick`` (:mod:`verify.progress`) is told
+    of the T + 20 steps of the run."""
     dtype = next(core.parameters()).dtype
     device = next(core.parameters()).device
     x, _ = tasks.batch(task, T, batch, torch.Generator().manual_seed(seed), dtype=dtype,
@@ -91,7 +94,7 @@ def inspect(core: Recurrent, task: str, T: int, *, score: str, batch: int = 10,
     memory.score_fn = relevance.score_fn(score)
     try:
         with torch.no_grad():
-            trace = core(x).trace
+            trace = core(x, tick=tick).trace
     finally:
         memory.score_fn = saved
     summary = favour(trace, blank_states(x))

@@ -6,13 +6,24 @@ fly from a seeded generator.
 
 **Files.** Beside the checkpoint ``X.pt`` (:mod:`verify.training.checkpoint`) go
 ``X.metrics.jsonl`` (one row per ``log_every`` steps: loss, accuracy on the last K, seconds per
-step, peak memory) and ``X.profile.json`` (the loss-gradient profiles ``||dL/dh_t||`` of
-:func:`verify.training.evaluate.profiles` at initialisation and, once the run is done, at the
-end). The three are written together, every ``save_every`` steps, at the end and on an
-interrupt, each atomically (:mod:`verify.files`), the checkpoint first: the log and the
-checkpoint always describe the same run up to the same step (the checkpoint also holds the
-rows, and a resumed run rewrites the log from them). Nothing is written before the first
-checkpoint, so a run killed before it leaves no files.
+step, peak memory, the run's id) and ``X.profile.json`` (the run's id and the loss-gradient
+profiles ``||dL/dh_t||`` of :func:`verify.training.evaluate.profiles` at initialisation and,
+once the run is done, at the end). The three are written together, every ``save_every``
+steps, at the end and on an interrupt, each atomically (:mod:`verify.files`), the checkpoint
+first; the checkpoint also holds the rows and the profiles, and the other two are rebuilt
+from it. So files of two runs never stand together, and a log never runs ahead of its
+checkpoint:
+
+* a run writing ``X.pt`` for the first time (a new run, ``--force`` over another, or a resume
+  saved elsewhere) first removes the ``X.metrics.jsonl`` and ``X.profile.json`` that are
+  there, then renames its checkpoint into place, then writes the two;
+* a run resumed in place first rewrites (:func:`repair`) a log or profile file that is not
+  the one its checkpoint makes: missing, of another run, or behind it (a kill between the
+  checkpoint and the log).
+
+A kill at any moment thus leaves a checkpoint with the log and profile of its own run, up to
+its step or behind it, or without them. Nothing is written before the first checkpoint, so a
+run killed before it leaves the files that were there (none, for a new path).
 
 **Interrupts.** SIGINT (Ctrl-C) and SIGTERM stop a run cleanly: a signal during a step's
 forward or backward pass abandons that step (its batch is drawn again on resume), one during
@@ -31,6 +42,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import secrets
 import signal
 import threading
 import time
@@ -63,7 +75,19 @@ SAVE_EVERY = 500
 
 
 class Interrupted(KeyboardInterrupt):
-    """Training stopped by SIGINT or SIGTERM after saving its last completed step."""
+    """Training stopped by SIGINT or SIGTERM after saving its last completed step: ``step``,
+    ``where`` it was saved (a sentence), ``saved`` whether a checkpoint holds it, and
+    ``advice`` how to continue; its text gives the step, where and the advice."""
+
+    def __init__(self, step: int, where: str, saved: bool, advice: str = "") -> None:
+        self.step, self.where, self.saved, self.advice = step, where, saved, advice
+        super().__init__(f"stopped after step {step}; {where}"
+                         + (f"; {advice}" if advice else ""))
+
+    def advise(self, advice: str) -> Interrupted:
+        """The same stop with other ``advice`` (for a caller that continues runs its own
+        way)."""
+        return Interrupted(self.step, self.where, self.saved, advice)
 
 
 class Diverged(ValueError):
@@ -73,6 +97,38 @@ class Diverged(ValueError):
 def beside(save: Path) -> tuple[Path, Path]:
     """The metrics log and gradient-profile paths that go with checkpoint ``save``."""
     return save.with_suffix(".metrics.jsonl"), save.with_suffix(".profile.json")
+
+
+def _log_text(rows: list[dict]) -> str:
+    """The metrics log of ``rows``: one JSON object per line."""
+    return "".join(json.dumps(r) + "\n" for r in rows)
+
+
+def _profile_text(run: str | None, profile: dict) -> str:
+    """The profile file of run ``run`` (None: a run of a version-3 checkpoint, whose profile
+    file had no id)."""
+    return json.dumps(profile if run is None else {"run": run, **profile})
+
+
+def repair(ck: dict, save: Path | str | None = None) -> list[Path]:
+    """Rewrite the metrics log and profile file beside ``save`` (default: the checkpoint's own
+    file) where they are not those checkpoint ``ck`` (:func:`~verify.training.checkpoint.load`)
+    makes: missing, unreadable, of another run or behind it; return the files rewritten. A
+    version-2 checkpoint, whose rows are the log's, is left alone."""
+    if ck["metrics"] is None:
+        return []
+    save = Path(ck["path"] if save is None else save)
+    done = []
+    for path, text in zip(beside(save), (_log_text(ck["metrics"]),
+                                         _profile_text(ck["run"], ck["profile"])), strict=True):
+        try:
+            same = path.read_text(encoding="utf-8") == text
+        except (OSError, UnicodeDecodeError):
+            same = False
+        if not same:
+            files.write_text(path, text)
+            done.append(path)
+    return done
 
 
 def _claim(save: Path, force: bool, own: Path | None) -> None:
@@ -145,7 +201,9 @@ def train(cfg: Config, steps: int, *, device: torch.device | str = "cpu",
           progress: bool = True) -> dict:
     """Train ``cfg`` up to ``steps`` optimizer steps in all (a resumed run continues from its
     checkpoint's step) and return a summary: final evaluation, seconds per step, peak memory,
-    wall and CPU seconds, and the files written. ``resume`` must hold a run of ``cfg``.
+    wall and CPU seconds, the files written, and ``repaired``: the log and profile files a
+    resume in place rewrote from its checkpoint (:func:`repair`). ``resume`` must hold a run
+    of ``cfg``.
     ``log_every`` and ``save_every`` default to the resumed run's, else to
     :data:`LOG_EVERY` and :data:`SAVE_EVERY`. Raises :class:`Interrupted` on SIGINT/SIGTERM
     and :class:`Diverged` (module docstring)."""
@@ -168,6 +226,8 @@ def train(cfg: Config, steps: int, *, device: torch.device | str = "cpu",
     if save is not None:
         _claim(save, force, resume)
     model = restore(ck, device) if ck is not None else build(cfg, device)
+    run = ck["run"] if ck is not None and ck["run"] is not None else secrets.token_hex(8)
+    repaired = repair(ck) if ck is not None and save == resume else []
     opt = torch.optim.RMSprop(model.parameters(), lr=cfg.lr, alpha=RMSPROP_ALPHA)
     gen = torch.Generator()
     dtype = resolve_dtype(cfg.dtype)
@@ -206,17 +266,20 @@ def train(cfg: Config, steps: int, *, device: torch.device | str = "cpu",
         if save is None:
             return
         wall, proc = clock()
-        save_checkpoint({
-            "format": FORMAT, "version": VERSION, "config": asdict(cfg), "step": done,
-            "model": model.state_dict(), "optimizer": opt.state_dict(),
+        state = {
+            "format": FORMAT, "version": VERSION, "config": asdict(cfg), "run": run,
+            "step": done, "model": model.state_dict(), "optimizer": opt.state_dict(),
             "data_rng": gen.get_state(), "elapsed_s": wall, "cpu_s": proc, "profile": profile,
             "metrics": rows, "first_loss": first,
             "every": {"log_every": log_every, "save_every": save_every},
             "window": {key: torch.stack([w[i] for w in window]).cpu() if window
-                       else torch.zeros(0) for i, key in enumerate(("loss", "accuracy"))}},
-            save)
-        files.write_text(metrics, "".join(json.dumps(r) + "\n" for r in rows))
-        files.write_text(beside(save)[1], json.dumps(profile))
+                       else torch.zeros(0) for i, key in enumerate(("loss", "accuracy"))}}
+        if written is None:  # the first checkpoint at this path: other runs' files go first
+            for companion in beside(save):
+                files.remove(companion)
+        save_checkpoint(state, save)
+        files.write_text(metrics, _log_text(rows))
+        files.write_text(beside(save)[1], _profile_text(run, profile))
         written = done
 
     def where() -> str:
@@ -264,7 +327,7 @@ def train(cfg: Config, steps: int, *, device: torch.device | str = "cpu",
                         "step": step, "loss": torch.stack([w[0] for w in window]).mean().item(),
                         "accuracy": torch.stack([w[1] for w in window]).mean().item(),
                         "sec_per_step": (now - since) / len(window), "elapsed_s": wall,
-                        "cpu_s": proc, "peak_mem_mb": mem, "peak_mem_kind": kind})
+                        "cpu_s": proc, "peak_mem_mb": mem, "peak_mem_kind": kind, "run": run})
                     bar.set_postfix(loss=f"{rows[-1]['loss']:.4f}",
                                     acc=f"{rows[-1]['accuracy']:.3f}", refresh=False)
                     window, since = [], time.perf_counter()
@@ -286,9 +349,9 @@ def train(cfg: Config, steps: int, *, device: torch.device | str = "cpu",
             if stop.signal is not None:
                 if done > (written if written is not None else start):
                     persist()
-                raise Interrupted(f"stopped after step {done}; {where()}"
-                                  + (f"; continue with --resume {save}"
-                                     if written is not None else ""))
+                raise Interrupted(done, where(), written is not None,
+                                  f"continue with --resume {save}" if written is not None
+                                  else "")
     finally:
         bar.close()
     elapsed, cpu = clock()
@@ -303,4 +366,5 @@ def train(cfg: Config, steps: int, *, device: torch.device | str = "cpu",
             "profile": profile,
             "checkpoint": None if save is None else str(save),
             "metrics": None if metrics is None else str(metrics),
-            "profile_file": None if save is None else str(beside(save)[1])}
+            "profile_file": None if save is None else str(beside(save)[1]),
+            "repaired": [str(p) for p in repaired]}
