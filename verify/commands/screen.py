@@ -92,19 +92,18 @@ def _screen(args: argparse.Namespace) -> int:
              else restore(load(args.load, device), device))
     runs, report = {}, {"model": cfg.model, "task": cfg.task, "T": cfg.T, "nu": cfg.nu,
                         "rho": cfg.rho, "trained": args.load is not None, "scores": {}}
-    bar = tqdm(total=len(args.scores) * tasks.sequence_length(cfg.T), unit="step",
-               disable=not progress(args), leave=False,
-               desc=f"screening ({args.scores[0]})")
-    for name in args.scores:
-        bar.set_description_str(f"screening ({name})")
-        trace, x, summary = inspect(model.core, cfg.task, cfg.T, score=name,
-                                    batch=args.sequences, seed=cfg.seed,
-                                    tick=bar.update if progress(args) else None)
-        runs[name] = (trace, x, cfg.task)
-        summary["relevant_time"] = trace.relevant_time[args.index].tolist()
-        summary["relevant_score"] = trace.relevant_score[args.index].tolist()
-        report["scores"][name] = summary
-    bar.close()
+    with tqdm(total=len(args.scores) * tasks.sequence_length(cfg.T), unit="step",
+              disable=not progress(args), leave=False,
+              desc=f"screening ({args.scores[0]})") as bar:
+        for name in args.scores:
+            bar.set_description_str(f"screening ({name})")
+            trace, x, summary = inspect(model.core, cfg.task, cfg.T, score=name,
+                                        batch=args.sequences, seed=cfg.seed,
+                                        tick=bar.update if progress(args) else None)
+            runs[name] = (trace, x, cfg.task)
+            summary["relevant_time"] = trace.relevant_time[args.index].tolist()
+            summary["relevant_score"] = trace.relevant_score[args.index].tolist()
+            report["scores"][name] = summary
     if out is not None:
         state = "untrained" if args.load is None else "trained"
         plot(runs, cfg.nu, args.index, out,
