@@ -21,7 +21,9 @@ f8_kappa_tradeoff   depth d against kappa at a fixed distance for window, stride
 
 Scales: ``tiny`` (the test suite), ``small`` (the default: every figure on a 2-core CPU in
 minutes), ``paper`` (GPU sizes). Training runs go to a checkpoint folder shared by the figures
-(default ``runs/`` beside the figure folders) and are reused when present.
+(default ``runs/`` beside the figure folders) and are reused when present. Grids over
+``untangle measure``'s options (F2, F8) run as sweeps (:mod:`paper_figs.swept`), their tables
+beside the figure.
 """
 
 #: The figures, in order (module names in this package).

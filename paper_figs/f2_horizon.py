@@ -21,7 +21,6 @@ the two sweep tables ``f2_horizon.rnn.jsonl`` and ``f2_horizon.uniform.jsonl``.
 from __future__ import annotations
 
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +28,7 @@ import numpy as np
 
 from paper_figs import output
 from paper_figs.networks import inputs, options, screened
+from paper_figs.swept import bound_at_0, holds_at_0, results
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -67,33 +67,14 @@ def spec(family: str, p: dict[str, object], device: str) -> dict[str, object]:
 def swept(family: str, p: dict[str, object], table: Path, device: str) -> list[dict]:
     """One row per T: the measured log10 ||dh_T/dh_0|| and the drawn bounds' log10 values and
     verdicts at t = 0 (from the sweep's rows)."""
-    from verify.sweeps import run
-
-    with ThreadPoolExecutor(1) as pool:
-        rows = run(spec(family, p, device), table, executor=pool, threads=None)
-    failed = [r for r in rows if r["error"] is not None]
-    if failed:
-        raise ValueError(f"sweep point {failed[0]['key']} failed: {failed[0]['error']}")
     out = []
-    for r in rows:
+    for r in results(spec(family, p, device), table):
         res = r["result"]
         for name in BOUNDS[family][0]:
             out.append({"family": family, "T": r["params"]["T"], "t": 0,
                         "log10_measured": res["log10_norm2_0"], "bound": name,
-                        "log10_bound": _num(res["bounds_log10_0"].get(name)),
-                        "holds": _holds_at_0(res, name)})
+                        "log10_bound": bound_at_0(res, name), "holds": holds_at_0(res, name)})
     return out
-
-
-def _num(value: float | None) -> float:
-    return np.nan if value is None else float(value)
-
-
-def _holds_at_0(result: dict[str, object], name: str) -> bool:
-    """Whether bound ``name`` applies at t = 0 (its value there is not null) and holds there,
-    from a sweep row's result."""
-    return (result["bounds_log10_0"].get(name) is not None
-            and 0 not in result["verdicts"][name]["violations"])
 
 
 def relevancy(p: dict[str, object], device: str) -> list[dict]:

@@ -11,11 +11,13 @@ Each pattern is measured on a linear network with V = c I (aligned: B5 applies w
 strong path exists): B5's value at t = 0 is read from the verdict (kappa the pattern's
 sparsity, d its depth, mu = c), beside the measured ||dh_T/dh_0|| (B2 makes it exact) and the
 per-step cost, the mean number of states attended per step. The best kappa of each family
-(largest bound) is marked.
+(largest bound) is marked. Each family's grid is a sweep (:mod:`paper_figs.swept`), the
+points of ``untangle measure --pattern FAMILY``.
 
 Writes ``f8_kappa_tradeoff.png``, ``f8_kappa_tradeoff.csv`` (family, parameter, kappa, d,
-mean attended per step, log10 bound, log10 measured, where B5 applies and holds) and
-``f8_kappa_tradeoff.json`` (parameters and each family's best kappa).
+mean attended per step, log10 bound, log10 measured, where B5 applies and holds),
+``f8_kappa_tradeoff.json`` (parameters, the sweep specs and each family's best kappa) and the
+sweep tables ``f8_kappa_tradeoff.{window,strided,sparse}.jsonl``.
 """
 
 from __future__ import annotations
@@ -28,14 +30,13 @@ import numpy as np
 
 from paper_figs import output
 from paper_figs.networks import options
+from paper_figs.swept import bound_at_0, holds_at_0, results
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from bounds.patterns import Pattern
 
 NAME = "f8_kappa_tradeoff"
-FILES = (f"{NAME}.png", f"{NAME}.csv", f"{NAME}.json")
 #: Per scale: distance D (= T, t = 0), the family parameters (powers of 2 up to D), hidden
 #: size, c of V = c I.
 SCALES = {
@@ -45,39 +46,53 @@ SCALES = {
 }
 SEED = 0
 FAMILIES = ("window", "strided", "sparse")
+FILES = (f"{NAME}.png", f"{NAME}.csv", f"{NAME}.json",
+         *(f"{NAME}.{f}.jsonl" for f in FAMILIES))
 
 
-def family_patterns(family: str, D: int) -> list[tuple[int, Pattern]]:
-    """(parameter, pattern over T = D) for the family: nu, k or kappa over the powers of 2 up
-    to D."""
-    from bounds.patterns import sparse, strided, window
-
-    values = [2**i for i in range(int(np.log2(D)) + 1)]
-    build = {"window": lambda v: window(D, v), "strided": lambda v: strided(D, v),
-             "sparse": lambda v: sparse(D, v, seed=SEED)}[family]
-    return [(v, build(v)) for v in values]
+#: family -> the parameter that sets its kappa: (its sweep name, its name in bounds.patterns.build)
+PARAMETER = {"window": ("width", "nu"), "strided": ("stride", "k"), "sparse": ("kappa", "kappa")}
 
 
-def measure_families(p: dict[str, object], device: str) -> list[dict[str, object]]:
-    """One row per family and parameter: kappa, d(0, T), the mean |S_t|, B5's log10 value and
-    verdict at t = 0, and the measured log10 ||dh_T/dh_0||."""
-    from verify.measurement import measure
-    from verify.measurement.runs import network
+def values(D: int) -> list[int]:
+    """A family's parameters nu, k or kappa: the powers of 2 up to D."""
+    return [2**i for i in range(int(np.log2(D)) + 1)]
 
+
+def spec(family: str, p: dict[str, object], device: str) -> dict[str, object]:
+    """The sweep spec of ``family``: its parameter over :func:`values`, T = D, a linear network
+    with V = c I."""
+    fixed = options(T=p["D"], hidden=p["hidden"], spectrum="identity", scale=p["c"],
+                    nonlin="linear", device=device, seed=SEED, pattern=family)
+    keep = ("T", "pattern", "hidden", "spectrum", "scale", "nonlin", "device")
+    return {"kind": "measure", "grid": {PARAMETER[family][0]: values(p["D"])},
+            "fixed": {k: fixed[k] for k in keep}, "seeds": [SEED]}
+
+
+def attended_per_step(family: str, value: int, D: int) -> float:
+    """The per-step cost of the family's pattern at ``value``: the mean |S_t| over T = D."""
+    from bounds.patterns import build
+
+    pattern = build(family, D, **{PARAMETER[family][1]: value}, seed=SEED)
+    return float(pattern.support_sizes().mean())
+
+
+def measure_families(p: dict[str, object], device: str, tables: dict[str, Path]
+                     ) -> list[dict[str, object]]:
+    """One row per family and parameter (the family's sweep, its table in ``tables``): kappa,
+    d(0, T), the mean |S_t|, B5's log10 value and verdict at t = 0, and the measured log10
+    ||dh_T/dh_0||."""
     rows = []
     for family in FAMILIES:
-        for value, pattern in family_patterns(family, p["D"]):
-            o = options(T=p["D"], hidden=p["hidden"], spectrum="identity", scale=p["c"],
-                        nonlin="linear", seed=SEED, device=device)
-            m = measure(*network(o, pattern))
-            v = m.verdicts["sparse_lower"]
-            rows.append({"family": family, "parameter": value, "kappa": int(m.kappa),
-                         "d": float(m.depth[0]),
-                         "attended_per_step": float(pattern.support_sizes().mean()),
-                         "log10_bound": float(v.log10_bound[0]),
-                         "log10_measured": float(m.log10_norm2[0]),
-                         "B5_applicable": bool(v.applicable[0]),
-                         "B5_holds": bool(v.applicable[0] and v.holds[0])})
+        for r in results(spec(family, p, device), tables[family]):
+            res, value = r["result"], r["params"][PARAMETER[family][0]]
+            rows.append({"family": family, "parameter": value, "kappa": int(res["kappa"]),
+                         "d": float(res["depth_0"]),
+                         "attended_per_step": attended_per_step(family, value, p["D"]),
+                         "log10_bound": bound_at_0(res, "sparse_lower"),
+                         "log10_measured": float(res["log10_norm2_0"]),
+                         "B5_applicable": res["bounds_log10_0"].get("sparse_lower") is not None,
+                         "B5_holds": holds_at_0(res, "sparse_lower")})
     return rows
 
 
@@ -144,8 +159,13 @@ def make(out: Path, scale: str = "small", device: str = "cpu", *, force: bool = 
     p = output.params(SCALES, scale)
     command = command or output.command(NAME, out, scale, device)
     with output.Run(NAME, out, FILES, force, command) as run:
-        rows = measure_families(p, device)
-        data = {"scale": scale, "params": p, "seed": SEED, "best": best(rows), "rows": rows}
+        tables = {f: run.path(f"{NAME}.{f}.jsonl") for f in FAMILIES}
+        for table in tables.values():  # a sweep table resumes: --force starts it afresh
+            table.unlink(missing_ok=True)
+        rows = measure_families(p, device, tables)
+        data = {"scale": scale, "params": p, "seed": SEED,
+                "sweeps": {f: spec(f, p, device) for f in FAMILIES}, "best": best(rows),
+                "rows": rows}
         run.write(rows, data, draw(rows, p))
     return data
 

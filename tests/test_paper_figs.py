@@ -387,6 +387,20 @@ def test_f8_window_family_follows_b6(made):
     strided = [r for r in rows if r["family"] == "strided"]
     assert [int(r["kappa"]) for r in strided] == [math.ceil(D / int(r["parameter"]))
                                                   for r in strided]
+    sparse = [r for r in rows if r["family"] == "sparse"]
+    assert [int(r["parameter"]) for r in sparse] == [1, 2, 4, 8]  # the powers of 2 up to D
+    for r in sparse:  # the seeded sparse pattern of measure --pattern sparse --seed 0
+        pattern = patterns.sparse(D, int(r["parameter"]), seed=0)
+        rows_of = [pattern.row(t)[0] for t in range(pattern.T)]
+        assert int(r["kappa"]) == max(len(s) for s in rows_of)
+        assert _close(r["attended_per_step"], np.mean([len(s) for s in rows_of]))
+        m = measure(controlled("identity", n, n, "linear", scale=p["c"], device="cpu",
+                               pattern=pattern), x)
+        assert _close(r["log10_measured"], m.log10_norm2[0])
+        assert r["B5_holds"] == "True"
+    for family in ("window", "strided", "sparse"):  # each family's grid is a sweep: a header
+        table = (out / f"f8_kappa_tradeoff.{family}.jsonl").read_text().splitlines()
+        assert len(table) == 1 + len([r for r in rows if r["family"] == family])
     for family, top in data["best"].items():
         mine = [float(r["log10_bound"]) for r in rows if r["family"] == family]
         assert top["log10_bound"] == pytest.approx(max(mine), abs=CSV_TOL)
