@@ -1,0 +1,115 @@
+"""The benchmark record (paper_figs.bench_record) on fixed, hand-made bench results: every goal
+read from the right case and compared with its threshold, slopes against T fitted on times
+with a known power law."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from paper_figs import bench_record
+
+TRAIN_T = (100, 300, 1000, 3000)
+
+
+def result(*, speedup: float = 20.0, vs_floor: float = 2.0, peak_ratio: float = 1.5,
+           relrnn_ms: float = 100.0, rnn_over_ten_line: float = 0.9,
+           powers: dict[str, float] | None = None) -> dict:
+    """A bench result with the goal case (full, T = 1000, n = 64) and a distractor case (window,
+    same sizes) whose numbers would fail every goal, and training steps t(T) = c (T/100)^p."""
+    powers = {"rnn": 1.0, "ten-line rnn": 1.0, "relrnn": 1.0, "memrnn": 2.0, **(powers or {})}
+    storage = 1000 * 64 * 64 * 8.0
+
+    def case(pattern: str, speedup: float, vs_floor: float, peak_ratio: float) -> dict:
+        measure_s = 0.5
+        return {"pattern": pattern, "T": 1000, "n": 64, "measure_s": measure_s,
+                "vjp_s": measure_s * speedup, "speedup_vs_vjp": speedup,
+                "floor_s": measure_s / vs_floor, "vs_floor": vs_floor,
+                "measure_peak_bytes": peak_ratio * storage, "storage_floor_bytes": storage,
+                "measure_flop_per_s": 1e9}
+
+    training = []
+    for model, p in powers.items():
+        scale = {"ten-line rnn": 0.01, "rnn": 0.01 * rnn_over_ten_line,
+                 "relrnn": relrnn_ms / 1e3 / 10**p}.get(model, 0.05)  # relrnn_ms at 1000
+        for T in TRAIN_T:
+            training.append({"model": model, "T": T, "step_s": scale * (T / 100) ** p,
+                             "peak_bytes": 1e6})
+    return {"date": "2026-01-01T00:00:00", "device": "cpu", "device_name": "x86_64",
+            "torch": "2.13.0", "threads": 1, "loadavg": [0.1, 0.1, 0.1], "quick": False,
+            "matmul_flop_per_s_float64": 1e10,
+            "profile": [case("window32", 1.0, 100.0, 50.0),
+                        case("full", speedup, vs_floor, peak_ratio)],
+            "training": training}
+
+
+def met(res: dict) -> dict[str, bool | None]:
+    return {goal.split(" (")[0]: ok for goal, _, ok in bench_record.goals(res)}
+
+
+def test_every_goal_met_on_a_run_that_meets_them():
+    got = met(result())
+    assert len(got) == 8 and all(ok is True for ok in got.values()), got
+
+
+@pytest.mark.parametrize("change, goal", [
+    ({"speedup": 9.9}, "measure >= 10x faster than the batched VJP"),
+    ({"vs_floor": 3.1}, "measure within 3x the floor"),
+    ({"peak_ratio": 2.1}, "peak memory <= 2x the T n^2 storage floor"),
+    ({"relrnn_ms": 136.0}, "relrnn training step at T = 1000 <= 135 ms"),
+    ({"rnn_over_ten_line": 1.1}, "rnn step no slower than the ten-line RNN at every T"),
+    ({"powers": {"rnn": 1.5, "ten-line rnn": 1.5}}, "rnn step linear in T"),
+    ({"powers": {"relrnn": 1.5}}, "relrnn step linear in T"),
+    ({"powers": {"memrnn": 1.0}}, "memrnn step quadratic in T"),
+])
+def test_each_goal_fails_alone_past_its_threshold(change, goal):
+    got = met(result(**change))
+    assert got[goal] is False, got
+    others = {k: v for k, v in got.items() if k != goal}
+    assert all(others.values()), others
+
+
+@settings(max_examples=30, deadline=None)
+@given(p=st.floats(0.5, 2.5), c=st.floats(1e-4, 1.0))
+def test_slope_recovers_a_power_law(p, c):
+    """t(T) = c T^p exactly: the fitted log-log slope is p to rounding (1e-9)."""
+    rows = [{"model": "m", "T": T, "step_s": c * T**p} for T in TRAIN_T]
+    assert bench_record.slope(rows, "m") == pytest.approx(p, abs=1e-9)
+
+
+def test_slope_uses_the_upper_half_of_the_grid():
+    """Constant below T = 300, linear from there: the upper half (300, 1000, 3000) is linear."""
+    rows = [{"model": "m", "T": T, "step_s": max(T, 300) * 1e-3} for T in TRAIN_T]
+    assert bench_record.slope(rows, "m") == pytest.approx(1.0, abs=1e-9)
+
+
+def test_missing_cases_are_not_measured():
+    res = result()
+    res["profile"] = res["profile"][:1]  # only the window case
+    res["training"] = [r for r in res["training"] if r["model"] != "relrnn"]
+    got = met(res)
+    assert got["measure >= 10x faster than the batched VJP"] is None
+    assert got["relrnn training step at T = 1000 <= 135 ms"] is None
+    assert "measure within 3x the floor" not in got
+
+
+def test_record_written_once_and_refused_after(tmp_path, capsys):
+    src = tmp_path / "r.json"
+    src.write_text(json.dumps(result(speedup=5.0)))
+    out = tmp_path / "rec"
+    out.mkdir()
+    argv = [str(src), "--out", str(out), "--command", "untangle bench --json"]
+    assert bench_record.main(argv) == 0
+    text = (out / "bench.md").read_text()
+    assert "`untangle bench --json`" in text and "**not met**" in text
+    assert "| measure >= 10x faster than the batched VJP (full, T = 1000, n = 64) | 5.0x" in text
+    assert json.loads((out / "bench.json").read_text()) == json.loads(src.read_text())
+    capsys.readouterr()
+    assert bench_record.main(argv) == 2
+    assert "--force" in capsys.readouterr().err
+    assert bench_record.main([*argv, "--force"]) == 0
+    assert bench_record.main([str(tmp_path / "none.json"), "--out", str(out), "--command",
+                              "x"]) == 2
