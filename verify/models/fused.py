@@ -22,7 +22,7 @@ slots with one ``index_select`` from a (B, S) map of slot to row; admission work
 members' rows and frozen scores (:func:`_admit`, on the CPU :func:`_admit_host` on numpy
 views of the same memory), the rule of :func:`verify.models.relevance.admit`.
 Two models are equal to rounding instead, where nothing is decided by a comparison: memrnn
-(:class:`_Full`: numpy's tanh on the CPU, slots read in place) and the plain LSTM (torch's
+(:class:`_Full`: slots read in place from the state table) and the plain LSTM (torch's
 own multi-step LSTM, :func:`_lstm`).
 
 **Backward through time, by hand.** In reverse, step t takes the gradient of ``h_{t+1}``
@@ -44,7 +44,7 @@ backward (memory O(T n + T^2) rather than O(T^2 n)).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -271,12 +271,12 @@ class _Attention:
         self.W_s, self.W_h, self.v = W_s.T, W_h.T, v.T
         self.saved: list[tuple[Tensor | None, ...] | None] = []
 
-    def attend(self, s_prev: Tensor, slots: Tensor, live: Tensor | None,
-               tanh: Callable[[Tensor], Tensor] = torch.tanh) -> tuple[Tensor, Tensor, Tensor]:
+    def attend(self, s_prev: Tensor, slots: Tensor, live: Tensor | None
+               ) -> tuple[Tensor, Tensor, Tensor]:
         """Weights (B, S), tanh values (B, S, n) and context (B, n) over ``slots`` (B, S, 2n);
         ``live`` masks slots out (None: all attended)."""
         n = s_prev.shape[1]
-        th = tanh((s_prev @ self.W_s).unsqueeze(1) + slots[..., n:])
+        th = torch.tanh((s_prev @ self.W_s).unsqueeze(1) + slots[..., n:])
         e = (th @ self.v).squeeze(-1)
         if live is not None:
             e = e.masked_fill(~live, float("-inf"))
@@ -294,17 +294,16 @@ class _Attention:
 
 class _Full(_Attention):
     """Learned attention over ``first``..t (:class:`verify.models.memories.LearnedAttention`
-    with no support): the slots are a slice of the state table, read in place, and tanh is
-    :func:`_tanh`. Nothing here decides on a comparison, so rounding-level differences from
-    the simple loop are harmless, and these two choices save an O(t n) copy and most of the
-    O(t n) tanh cost of a step. Only the weights are kept: the backward recomputes the tanh
-    values."""
+    with no support): the slots are a slice of the state table, read in place. Nothing here
+    decides on a comparison, so rounding-level differences from the simple loop are harmless,
+    and this saves an O(t n) copy a step. Only the weights are kept: the backward recomputes
+    the tanh values."""
 
     def read(self, t: int, s_prev: Tensor) -> Tensor | None:
         if t < self.plan.first:
             self.record(None)
             return None
-        w, _, c = self.attend(s_prev, self.table[:, self.plan.first:t + 1], None, _tanh)
+        w, _, c = self.attend(s_prev, self.table[:, self.plan.first:t + 1], None)
         self.record((None, None, w, None))
         return c
 
@@ -476,7 +475,7 @@ def _attention_backward(plan: _Plan, t: int, tape: _Tape, gc: Tensor, G: Tensor,
     if idx is None:  # full attention: the slots are rows first..t, tanh values recomputed
         slots = tape.table[:, plan.first:t + 1]
         q = tape.s[t - 1] @ W_s.T if t > 0 else torch.zeros_like(gc)
-        th = _tanh(q.unsqueeze(1) + slots[..., n:])
+        th = torch.tanh(q.unsqueeze(1) + slots[..., n:])
     ge = torch.ops.aten._softmax_backward_data(
         (slots[..., :n] * gc.unsqueeze(1)).sum(-1), w, -1, w.dtype)
     g_slots = torch.empty(slots.shape, dtype=gc.dtype, device=gc.device)
@@ -490,11 +489,3 @@ def _attention_backward(plan: _Plan, t: int, tape: _Tape, gc: Tensor, G: Tensor,
         G.view(-1, 2 * n).index_add_(0, idx.view(-1), g_slots.view(-1, 2 * n))
     if gq is not None:
         torch.sum(g_slots[..., n:], dim=1, out=gq)
-
-
-def _tanh(z: Tensor) -> Tensor:
-    """tanh where accuracy matters, not bits: numpy's on the CPU (an order of magnitude
-    faster than torch's there, and as accurate), torch's elsewhere."""
-    if z.device.type != "cpu":
-        return torch.tanh(z)
-    return torch.from_numpy(np.tanh(z.numpy()))
