@@ -1,4 +1,5 @@
-"""``untangle bounds list | show | eval`` (issue 2, points 7 and 8), run as a user would."""
+"""``untangle bounds list | show | eval`` (the catalog at the command line: listing, statements,
+numeric evaluation), run as a user would."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ from verify.models.spectra import KINDS as SPECTRA
 
 T, N, M = 6, 3, 2
 # float64 Jacobian products over <= 7 steps of O(1) matrices: both sides are exact to ~1e-15
-# relative; 1e-10 (the issue's requirement) leaves room for cancellation in small entries.
+# relative; 1e-10 (the required accuracy) leaves room for cancellation in small entries.
 RTOL = 1e-10
 SOFTPLUS = Nonlinearity(lambda a: torch.log1p(torch.exp(a)), torch.sigmoid, "softplus")
 
@@ -283,7 +283,7 @@ def test_naive_max_path_lower_bound_fails_on_real_networks():
 
 def test_long_horizon_does_not_underflow():
     """Section 5, log domain: T = 20000, V = 0.5 Q, linear: ||G_0|| = 0.5^20000 = 10^-6020.6,
-    far below float64's range. Relative 1e-6 (the issue's); the value is exact to ~1e-12."""
+    far below float64's range. Relative 1e-6 (required); the value is exact to ~1e-12."""
     steps = 20_000
     model = controlled("orthogonal", 4, 1, "linear", scale=0.5, device="cpu")
     x = torch.as_tensor(np.random.default_rng(0).standard_normal((1, steps, 1)))
