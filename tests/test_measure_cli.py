@@ -61,7 +61,8 @@ def test_json_contract(capsys):
 
 
 def test_long_horizon_acceptance(capsys):
-    """The long-horizon command (T = 20000, linear, V = 0.5 Q): log10 ||dh_T/dh_0|| = 20000 log10(0.5) to 1e-6 relative."""
+    """The long-horizon command (T = 20000, linear, V = 0.5 Q): log10 ||dh_T/dh_0|| =
+    20000 log10(0.5) to 1e-6 relative."""
     start = time.perf_counter()
     d = measured(capsys, "--pattern", "none", "--spectrum", "orthogonal", "--scale", 0.5,
                  "--nonlin", "linear", "--T", 20000)
