@@ -11,6 +11,7 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
+from protocol_models import HiddenCell
 from reference import path_terms
 
 from bounds.patterns import build, from_matrix, uniform
@@ -105,24 +106,6 @@ def test_score_term_gap_is_full_minus_fixed():
     np.testing.assert_allclose(m.gap, want, rtol=1e-8)
     assert m.gap.max() > 1e-3  # the score terms are real: learned attention is not fixed
     assert not m.hypotheses["fixed_alpha"] and measure(model, x).hypotheses["fixed_alpha"]
-
-
-class HiddenCell(torch.nn.Module):
-    """Another engineer's model, seen through the protocol of verify.models.rollout only: no
-    step Jacobians, so measure must go through the probes."""
-
-    def __init__(self, inner):
-        super().__init__()
-        self.inner = inner
-        self.hidden, self.inputs = inner.hidden, inner.inputs
-        self.beta, self.gamma = inner.beta, inner.gamma
-        self.learned, self.pattern = inner.learned, inner.pattern
-
-    def forward(self, x, *, probe=None, detach_attention=False, trace=True):
-        return self.inner(x, probe=probe, detach_attention=detach_attention, trace=trace)
-
-    def step_jacobians(self, rollout, batch_index=0):
-        return None
 
 
 @pytest.mark.parametrize("mode", ["fixed", "full"])

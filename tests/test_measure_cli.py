@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from protocol_models import HiddenCell
 
 from verify.cli import main
 
@@ -295,25 +296,11 @@ def test_a_model_without_ticks_is_measured_with_progress(capsys):
     from verify import controlled, measure
     from verify.measurement import jacobian_profile
 
-    class Plain(torch.nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-            self.hidden, self.inputs = inner.hidden, inner.inputs
-            self.beta, self.gamma = inner.beta, inner.gamma
-            self.learned, self.pattern = inner.learned, inner.pattern
-
-        def forward(self, x, *, probe=None, detach_attention=False, trace=True):
-            return self.inner(x, probe=probe, detach_attention=detach_attention, trace=trace)
-
-        def step_jacobians(self, rollout, batch_index=0):
-            return None
-
     inner = controlled("orthogonal", 3, 3, pattern=patterns_window(30), learned=True)
     x = torch.randn(1, 30, 3, dtype=torch.float64)
-    assert not jacobian_profile._ticks_itself(Plain(inner))
+    assert not jacobian_profile._ticks_itself(HiddenCell(inner))
     assert jacobian_profile._ticks_itself(inner)
-    a = measure(Plain(inner), x, mode="full", progress=True)
+    a = measure(HiddenCell(inner), x, mode="full", progress=True)
     b = measure(inner, x, mode="full", progress=False)
     np.testing.assert_array_equal(a.log10_norm2, b.log10_norm2)
     assert "measure: G_t (autograd)" in capsys.readouterr().err

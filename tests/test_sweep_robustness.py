@@ -21,6 +21,7 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
+from sweep_cli import untangle, write_spec
 
 import verify.resources
 from verify import cli
@@ -32,19 +33,6 @@ ROOT = Path(__file__).resolve().parents[1]
 #: 2 horizons x 2 seeds, run in this process
 TINY = {"kind": "measure", "grid": {"T": [3, 4]}, "fixed": {"hidden": 4}, "seeds": [0, 1]}
 
-
-def write_spec(path: Path, spec: object) -> Path:
-    path.write_text(json.dumps(spec))
-    return path
-
-
-def untangle(capsys, *args: object) -> tuple[int, str, str]:
-    try:
-        code = cli.main(["sweep", *map(str, args)])
-    except SystemExit as exit_:
-        code = exit_.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def one_error_line(err: str) -> str:

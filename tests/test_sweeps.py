@@ -19,10 +19,10 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
+from sweep_cli import untangle, write_spec
 
 from bounds.patterns import KINDS as PATTERNS
 from bounds.patterns import build
-from verify import cli
 from verify.measurement import measure
 from verify.models import controlled
 from verify.sweeps import (
@@ -58,19 +58,6 @@ VOLATILE = ("wall_s", "peak_mem_mb", "peak_mem_kind", "peak_gpu_mb")
 def stable(row: dict) -> dict:
     return {k: v for k, v in row.items() if k not in VOLATILE}
 
-
-def write_spec(path: Path, spec: object) -> Path:
-    path.write_text(json.dumps(spec))
-    return path
-
-
-def untangle(capsys, *args: object) -> tuple[int, str, str]:
-    try:
-        code = cli.main(["sweep", *map(str, args)])
-    except SystemExit as exit_:
-        code = exit_.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 class Counting:
