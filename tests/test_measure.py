@@ -281,6 +281,40 @@ def test_long_horizon_does_not_underflow():
     print(f"T = {steps}: measure took {elapsed:.1f} s")
 
 
+def test_step_jacobians_are_built_a_batch_at_a_time(monkeypatch):
+    """A vanilla network's J_k stay factored (diag(phi'(a_k)) V): measure builds them a block
+    (the adjoint) or a batch (norms, step summary) at a time, never all T at once, and
+    lambda_k, mu_k and the step summary are those of the dense J_k (numpy's SVD of each,
+    written here; 1e-13 relative: both are LAPACK's gesdd on the same entries, batched
+    differently)."""
+    from bounds.hypotheses import step_summary
+    from verify.models.jacobians import DiagTimes
+
+    built = []
+    getitem = DiagTimes.__getitem__
+
+    def spy(self, k):
+        out = getitem(self, k)
+        built.append(out.shape[0] if out.ndim == 3 else 1)
+        return out
+
+    monkeypatch.setattr(DiagTimes, "__getitem__", spy)
+    T, n = 300, 64
+    model = controlled("gaussian", n, 3, "tanh", pattern=uniform(T), bias_scale=0.5, seed=3,
+                       device="cpu")
+    x = torch.randn(1, T, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    m = measure(model, x)
+    assert built and max(built) < T
+    monkeypatch.setattr(DiagTimes, "__getitem__", getitem)
+    J = model.step_jacobians(model(x, detach_attention=True)).numpy()
+    sv = np.linalg.svd(J, compute_uv=False)
+    np.testing.assert_allclose(m.lam, sv[:, 0], rtol=1e-13)
+    np.testing.assert_allclose(m.mu, sv[:, -1], rtol=1e-13)
+    want = step_summary(J)
+    for key, value in want.items():
+        np.testing.assert_array_equal(m.steps[key], value)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available here")
 def test_cpu_and_cuda_agree():
     for pattern, learned in (("window", False), ("uniform", True)):

@@ -283,6 +283,41 @@ def test_step_jacobians_are_diag_phi_prime_V():
                                    rtol=0)
     lstm = build("lstm", 2, hidden=3, dtype=DT)
     assert lstm.step_jacobians(lstm(torch.ones(1, 4, 2, dtype=DT))) is None
+    assert lstm.step_jacobians(lstm(torch.ones(1, 4, 2, dtype=DT)), factored=True) is None
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 12), st.integers(1, 5), st.sampled_from(["tanh", "relu", "linear"]),
+       st.integers(0, 2**31 - 1), st.data())
+def test_factored_step_jacobians_hold_the_dense_entries(T, n, phi, seed, data):
+    """``step_jacobians(..., factored=True)`` builds, for any step or run of steps, the very
+    entries of the dense form (bit for bit: one product phi'(a_k)_i V_ij each), and those are
+    diag(phi'(a_k)) V as a loop writes it (1e-15: one rounding against numpy's matmul of a
+    diagonal)."""
+    core = controlled("gaussian", n, 2, phi, bias_scale=0.5, seed=seed % 100, device="cpu")
+    x = torch.randn(1, T, 2, dtype=DT, generator=torch.Generator().manual_seed(seed))
+    r = core(x)
+    dense, J = core.step_jacobians(r), core.step_jacobians(r, factored=True)
+    assert J.shape == dense.shape and J.ndim == 3 and len(J) == T
+    assert J.dtype == DT and J.device == dense.device
+    assert torch.equal(J.dense(), dense)
+    k = data.draw(st.integers(0, T - 1))
+    lo = data.draw(st.integers(0, T))
+    hi = data.draw(st.integers(lo, T))
+    assert torch.equal(J[k], dense[k]) and torch.equal(J[lo:hi], dense[lo:hi])
+    d = core.cell.phi.derivative(r.a[0].detach()).numpy()
+    V = core.cell.V.detach().numpy()
+    for step in range(T):
+        want = np.array([[d[step, i] * V[i, j] for j in range(n)] for i in range(n)])
+        np.testing.assert_allclose(J[step].numpy(), want, rtol=1e-15, atol=0)
+
+
+def test_factored_step_jacobians_refuse_mismatched_factors():
+    from verify.models.jacobians import DiagTimes
+    with pytest.raises(ValueError, match="parameters 'd' and 'V'"):
+        DiagTimes(torch.ones(3, 2, dtype=DT), torch.ones(3, 3, dtype=DT))
+    with pytest.raises(ValueError, match="parameters 'd' and 'V'"):
+        DiagTimes(torch.ones(3, 2, dtype=DT), torch.ones(2, 2, dtype=torch.float32))
 
 
 def test_defaults_follow_theory_section_6():

@@ -71,10 +71,10 @@ FRAGMENT_COPIES = 3
 #: dtype, recorded and then stacked (two copies).
 TRACE_COPIES = 2
 
-#: ``measure``: the adjoint keeps the step Jacobians J and the carried M and K, (T + 1) n^2
-#: each, the float64 host copies of J and of the mantissa, and the SVDs' work (measured 4.1-5.1
-#: copies).
-ADJOINT_COPIES = 6
+#: ``measure``: the adjoint's M, (T + 1) n^2 values, its float64 host copy where the run is
+#: float32, and batches of step Jacobians, built from their factors, and of the SVDs' work
+#: (measured 1.4-2.0 copies of float64 at T = 250-1000, n = 64, float32 and float64).
+ADJOINT_COPIES = 3
 #: autograd through the unrolled network (``--mode full`` with learned attention, ``--loss``):
 #: values kept per (step or attended entry, hidden unit) ...
 AUTOGRAD_FLOATS = 5

@@ -25,6 +25,7 @@ from torch import Tensor
 
 from bounds.domains import POSITIVE_INT
 from bounds.recursions import Graph
+from verify.models.jacobians import DiagTimes, StepJacobians
 from verify.progress import Batched, Tick
 
 #: Default block sizes of :func:`blocked_adjoint`. Within a block every node pulls from its
@@ -57,16 +58,17 @@ def _successors(g: Graph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ptr, dst[order], g.weight.astype(float)[order]
 
 
-def _check(g: Graph, J: Tensor) -> None:
-    if not isinstance(J, Tensor) or J.ndim != 3 or J.shape[1] != J.shape[2]:
-        raise ValueError("parameter 'J' must be a tensor of shape (T, n, n)")
+def _check(g: Graph, J: StepJacobians) -> None:
+    if not isinstance(J, Tensor | DiagTimes) or J.ndim != 3 or J.shape[1] != J.shape[2]:
+        raise ValueError("parameter 'J' must be a tensor of shape (T, n, n) or a DiagTimes")
     if g.T != J.shape[0]:
         raise ValueError(f"parameter 'J' must hold T = {g.T} step Jacobians, got {J.shape[0]}")
 
 
-def adjoint(g: Graph, J: Tensor) -> tuple[Tensor, np.ndarray]:
+def adjoint(g: Graph, J: StepJacobians) -> tuple[Tensor, np.ndarray]:
     """``(M, s)`` with ``G_i = M[i] * exp(s[i])`` for i = 0..T, from the dependency graph ``g``
-    (edge weights w(i -> j)) and the step Jacobians ``J`` (T, n, n), ``J[j-1] = J_j``.
+    (edge weights w(i -> j)) and the step Jacobians ``J`` (T, n, n) or
+    :class:`~verify.models.jacobians.DiagTimes`, ``J[j-1] = J_j``.
 
     ``s[i] = -inf`` (and ``M[i] = 0``) where ``G_i = 0``: no path from i reaches T, or the
     paths cancel exactly. Each G_i pulls ``sum_j w(i -> j) K_j`` from its successors, with
@@ -76,8 +78,8 @@ def adjoint(g: Graph, J: Tensor) -> tuple[Tensor, np.ndarray]:
     T, n = J.shape[0], J.shape[-1]
     ptr, dst, weight = _successors(g)
     ptr = ptr.tolist()
-    M = J.new_zeros(T + 1, n, n)
-    K = J.new_zeros(T + 1, n, n)
+    M = torch.zeros(T + 1, n, n, dtype=J.dtype, device=J.device)
+    K = torch.zeros_like(M)
     M[T] = torch.eye(n, dtype=J.dtype, device=J.device)
     K[T] = J[T - 1]
     s = np.full(T + 1, -np.inf)
@@ -286,7 +288,7 @@ def _schedule(g: Graph, block: int | None) -> _Schedule:
                      rows_off, cols, dense, rlw, r_update, cin, carry, carry_off)
 
 
-def blocked_adjoint(g: Graph, J: Tensor, *, block: int | None = None,
+def blocked_adjoint(g: Graph, J: StepJacobians, *, block: int | None = None,
                     tick: Tick | None = None) -> tuple[Tensor, np.ndarray]:
     """Lemma 1's adjoint recursion by blocks: the same ``(M, s)`` as :func:`adjoint`
     (``G_i = M[i] * exp(s[i])``, M (T+1, n, n) on J's device and dtype with ``max |M_i| = 1``,
@@ -304,8 +306,10 @@ def blocked_adjoint(g: Graph, J: Tensor, *, block: int | None = None,
     Scales are float64 tensors on J's device, one per node: a weight row is normalised by its
     largest ``w exp(s_j)`` and every G_i by its largest entry, so no value is read back to the
     host before the end (one synchronisation in all). Memory: M plus ``2 block + 1``
-    matrices. ``tick`` (:mod:`verify.progress`) is told of the T + 1 nodes as their blocks
-    are done, about every 1% of them.
+    matrices, and the block's J_j where ``J`` is a
+    :class:`~verify.models.jacobians.DiagTimes` (built a block at a time). ``tick``
+    (:mod:`verify.progress`) is told of the T + 1 nodes as their blocks are done, about every
+    1% of them.
     """
     _check(g, J)
     if block is not None:
@@ -326,12 +330,12 @@ def blocked_adjoint(g: Graph, J: Tensor, *, block: int | None = None,
     lift = (lambda x: x) if dt == f64 else (lambda x: x.to(dt))
     ln = (lambda x: x.log()) if dt == f64 else (lambda x: x.to(f64).log())
 
-    M = J.new_zeros(T + 1, n, n)
+    M = torch.zeros(T + 1, n, n, dtype=dt, device=dev)
     Mf = M.view(T + 1, n * n)
     M[T] = torch.eye(n, dtype=dt, device=dev)
     s = torch.full((T + 1,), FLOOR, dtype=f64, device=dev)  # accumulators: empty
     s[T] = 0.0
-    P = J.new_zeros(2 * B + 1, n * n)  # block slots | R | carried K_j
+    P = M.new_zeros(2 * B + 1, n * n)  # block slots | R | carried K_j
     Pm = P.view(2 * B + 1, n, n)
     sb = torch.full((2 * B + 1,), FLOOR, dtype=f64, device=dev)
     zero, one = torch.zeros((), dtype=dt, device=dev), torch.ones((), dtype=dt, device=dev)
@@ -339,6 +343,8 @@ def blocked_adjoint(g: Graph, J: Tensor, *, block: int | None = None,
 
     for k, (a, b) in enumerate(bounds):
         m = b - a
+        first = max(a - 1, 0)  # the block's J_j, j = max(a, 1)..b-1, as Jb[j - 1 - first]
+        Jb = J[first:b - 1]
         P[:m].copy_(Mf[a:b])
         sb[:m].copy_(s[a:b])
         lo, up = sc.pull_off[k], sc.pull_off[k + 1]
@@ -355,7 +361,7 @@ def blocked_adjoint(g: Graph, J: Tensor, *, block: int | None = None,
             torch.div(G, torch.where(torch.gt(mx, zero), mx, one), out=Mf[i])
             torch.add(top, ln(mx), out=sb[r])
             if i:
-                torch.matmul(M[i], J[i - 1], out=Pm[r])
+                torch.matmul(M[i], Jb[i - 1 - first], out=Pm[r])
         s[a:b] = sb[:m]
         lo, up = sc.push_off[k], sc.push_off[k + 1]
         if up > lo:

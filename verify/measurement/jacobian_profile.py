@@ -37,8 +37,9 @@ from bounds.patterns import Pattern
 from bounds.recursions import dependency_depth, graph, sparsity
 from verify.measurement.adjoint import blocked_adjoint
 from verify.measurement.compare import Finding, Verdict, compare, context, steps_of
-from verify.measurement.norms import norms
-from verify.models.rollout import RecurrentModel, Rollout, Trace
+from verify.measurement.norms import CHUNK_ENTRIES, norms
+from verify.models.jacobians import StepJacobians
+from verify.models.rollout import Recurrent, RecurrentModel, Rollout, Trace
 from verify.progress import Tick
 
 if TYPE_CHECKING:
@@ -259,7 +260,8 @@ def _measured(model: RecurrentModel, x: Tensor, mode: str,
     xb = x[batch_index:batch_index + 1]
     notes: list[str] = []
     J = gap = None
-    Jt = model.step_jacobians(r, 0)
+    Jt = (model.step_jacobians(r, 0, factored=True) if isinstance(model, Recurrent)
+          else model.step_jacobians(r, 0))
     if Jt is not None:
         stages.start("G_t (Lemma 1's adjoint)", T + 1)
         pattern = r.trace.weights(T)
@@ -288,7 +290,7 @@ def _measured(model: RecurrentModel, x: Tensor, mode: str,
     if J is not None:
         step = norms(J, np.zeros(T), tick=tick)
         lam, mu = step["norm2"], step["sigma_min"]
-        steps = hypotheses.step_summary(J.double().cpu().numpy())
+        steps = _step_summary(J)
     dtype = str(x.dtype).removeprefix("torch.")
     m = Measurement(
         T=T, n=n, mode=mode, device=str(x.device), dtype=dtype, beta=beta,
@@ -334,6 +336,16 @@ def _describe(model: RecurrentModel, x: Tensor, mode: str, batch_index: int) -> 
     name = getattr(model, "name", type(model).__name__)
     return (f"measure(<{name} model, hidden {model.hidden}>, x of shape {tuple(x.shape)}, "
             f"mode={mode!r}, batch_index={batch_index}); keep the model and x to reproduce")
+
+
+def _step_summary(J: StepJacobians) -> dict[str, np.ndarray]:
+    """:func:`bounds.hypotheses.step_summary` of the step Jacobians, a batch of
+    :data:`verify.measurement.norms.CHUNK_ENTRIES` entries at a time (a
+    :class:`~verify.models.jacobians.DiagTimes` is never built whole)."""
+    step = max(1, CHUNK_ENTRIES // J.shape[1] ** 2)
+    parts = [hypotheses.step_summary(J[lo:lo + step].double().cpu().numpy())
+             for lo in range(0, J.shape[0], step)]
+    return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
 
 
 def _spectral(G: np.ndarray) -> np.ndarray:

@@ -25,10 +25,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from verify.models.jacobians import DiagTimes
 from verify.progress import Batched, Tick
 
-#: Matrices per batch: at most this many entries (about 32 MB of float64 per temporary).
-CHUNK_ENTRIES = 2**22
+#: Matrices per batch: at most this many entries (2 MiB of float64 per temporary, so that
+#: the norms add little to a measurement's peak memory; a batch of 64 matrices of 64 x 64
+#: already spends 99% of its time in LAPACK).
+CHUNK_ENTRIES = 2**18
 
 LOG10_2 = math.log10(2.0)
 
@@ -53,18 +56,20 @@ def _chunk(X: Tensor) -> Tensor:
                         sv[:, -1].log10(), e * LOG10_2], 1)
 
 
-def norms(M: Tensor | np.ndarray, log10_scale: Tensor | np.ndarray, *,
+def norms(M: Tensor | np.ndarray | DiagTimes, log10_scale: Tensor | np.ndarray, *,
           tick: Tick | None = None) -> dict[str, np.ndarray]:
-    """Norms of ``G_t = M[t] * 10**log10_scale[t]`` for the T matrices M (T, n, n), computed
-    in float64 on M's device (see the module docstring for the method and its accuracy);
-    ``tick`` (:mod:`verify.progress`) is told of the T matrices as their batches are done.
+    """Norms of ``G_t = M[t] * 10**log10_scale[t]`` for the T matrices M (T, n, n), or the
+    step Jacobians of a :class:`~verify.models.jacobians.DiagTimes` (built a batch at a time),
+    computed in float64 on M's device (see the module docstring for the method and its
+    accuracy); ``tick`` (:mod:`verify.progress`) is told of the T matrices as their batches
+    are done.
 
     Returns float64 numpy arrays of length T: ``log10_norm2``, ``log10_fro``,
     ``log10_sigma_min`` (finite where G_t != 0, -inf where G_t = 0 or where the SVD finds
     sigma_min = 0 exactly) and their linear values ``norm2``, ``fro``, ``sigma_min`` (which
     underflow to 0 where the log10 is below about -308).
     """
-    X = torch.as_tensor(M)
+    X = M if isinstance(M, DiagTimes) else torch.as_tensor(M)
     if X.ndim != 3 or X.shape[1] != X.shape[2] or X.dtype not in (torch.float32, torch.float64):
         raise ValueError("parameter 'M' must be a float32 or float64 array of shape (T, n, n)")
     scale = np.asarray(torch.as_tensor(log10_scale).cpu(), dtype=float)

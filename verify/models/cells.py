@@ -9,7 +9,8 @@
 Every cell has ``drive(x)``, the input part of every step at once, (B, T, width);
 ``initial(batch, like)``, its carried state at t = 0; ``step(drive_t, s, carry) ->
 (h, a, carry)`` with ``a`` the pre-activation of a vanilla cell (None for the LSTM); and
-``jacobians(a)``. Parameters come from :mod:`verify.models.seeding`.
+``jacobians(a, factored)`` (dense, or as :class:`verify.models.jacobians.DiagTimes`).
+Parameters come from :mod:`verify.models.seeding`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from verify.models import nonlin, seeding
+from verify.models.jacobians import DiagTimes
 from verify.models.spectra import haar_orthogonal
 
 
@@ -74,10 +76,11 @@ class VanillaCell(nn.Module):
         a = drive + s @ self.V.T
         return self.phi(a), a, None
 
-    def jacobians(self, a: Tensor) -> Tensor:
+    def jacobians(self, a: Tensor, factored: bool = False) -> Tensor | DiagTimes:
         """``J_k = diag(phi'(a_k)) V`` (THEORY.md section 2) for pre-activations ``a`` (T, n):
-        (T, n, n), detached."""
-        return self.phi.derivative(a.detach()).unsqueeze(-1) * self.V.detach()
+        (T, n, n), detached; with ``factored``, the same entries kept as phi'(a) and V."""
+        J = DiagTimes(self.phi.derivative(a.detach()), self.V.detach())
+        return J if factored else J.dense()
 
 
 class LSTMCell(nn.Module):
@@ -115,6 +118,6 @@ class LSTMCell(nn.Module):
         c = torch.sigmoid(f) * carry + torch.sigmoid(i) * torch.tanh(g)
         return torch.sigmoid(o) * torch.tanh(c), None, c
 
-    def jacobians(self, a: Tensor | None) -> None:
+    def jacobians(self, a: Tensor | None, factored: bool = False) -> None:
         """An LSTM step has no ``diag(phi') V`` Jacobian: None (measure uses autograd)."""
         return None

@@ -39,6 +39,7 @@ from bounds.domains import NONNEGATIVE
 from bounds.patterns import Pattern, none
 from verify.models import fused
 from verify.models.cells import check_inputs
+from verify.models.jacobians import DiagTimes
 from verify.progress import Tick, period
 
 
@@ -190,9 +191,11 @@ class Recurrent(nn.Module):
         return Rollout(torch.stack(states, 1),
                        None if pre[0] is None else torch.stack(pre, 1), memory.trace())
 
-    def step_jacobians(self, rollout: Rollout, batch_index: int = 0) -> Tensor | None:
+    def step_jacobians(self, rollout: Rollout, batch_index: int = 0, *,
+                       factored: bool = False) -> Tensor | DiagTimes | None:
         """``J_k`` for k = 1..T of sequence ``batch_index``: (T, n, n), entry k-1 is J_k, or
-        None where the cell has none (THEORY.md section 2)."""
+        None where the cell has none (THEORY.md section 2); with ``factored``, the same
+        entries as a :class:`verify.models.jacobians.DiagTimes` (T n + n^2 numbers)."""
         if rollout.a is None:
             return None
-        return self.cell.jacobians(rollout.a[batch_index])
+        return self.cell.jacobians(rollout.a[batch_index], factored)
