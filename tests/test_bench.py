@@ -60,3 +60,27 @@ def test_sizes_are_chosen_from_the_command_line(capsys):
             main(["bench", *bad])
         assert exit_.value.code == 2
         assert bad[0] in capsys.readouterr().err
+
+
+def test_memrnn_cases_are_skipped_by_their_work_and_memory_alone():
+    """memrnn is skipped where its attention work (B n T^2 tanh a step) exceeds the device
+    kind's budget or its memory estimate exceeds the bench's: at T = 3000 on a CPU (1.2e10
+    tanh), not at 1000 (1.3e9, which the fused path runs in about 1 GiB), nor on CUDA; the
+    other models never. A skipped case says why, costs no estimate and runs nothing."""
+    from verify.bench import training_steps as ts
+
+    assert ts.memrnn_tanh(1000) == 10 * 128 * 1000**2
+    assert ts.skipped("memrnn", 1000, torch.float32) is None
+    assert 0 < ts.estimate("memrnn", 1000) < 2 * 2**30
+    assert ts.estimate("memrnn", 300) < ts.estimate("memrnn", 1000)
+    why = ts.skipped("memrnn", 3000, torch.float32)
+    assert why is not None and "1.2e+10" in why and "cpu" in why
+    assert ts.estimate("memrnn", 3000) == 0
+    assert ts.skipped("memrnn", 3000, torch.float32, "cuda") is None
+    assert ts.estimate("memrnn", 3000, "cuda") > ts.estimate("memrnn", 1000, "cuda")
+    assert "GiB" in ts.skipped("memrnn", 30_000, torch.float32, "cuda")
+    for name in TRAIN_MODELS:
+        if name != "memrnn":
+            assert ts.skipped(name, 30_000, torch.float32) is None
+    row = ts.run_case("memrnn", 3000, torch.float32, torch.device("cpu"))
+    assert row == {"model": "memrnn", "T": 3000, "skipped": why}

@@ -71,15 +71,15 @@ def plan(device: torch.device, *, quick: bool = False,
     return profile, [(name, int(T)) for name in TRAIN_MODELS for T in train_T]
 
 
-def estimates(profile: Sequence[profile_cases.Case], training: Sequence[tuple[str, int]]
-              ) -> tuple[tuple[int, str], tuple[int, str]]:
+def estimates(profile: Sequence[profile_cases.Case], training: Sequence[tuple[str, int]],
+              kind: str = "cpu") -> tuple[tuple[int, str], tuple[int, str]]:
     """``(bytes, which case)`` of the largest estimated profile case and of the largest
-    training case (``(0, "")`` where there is none): :func:`profile_cases.estimate`,
-    :func:`training_steps.estimate`."""
+    training case on a device of ``kind`` (``(0, "")`` where there is none):
+    :func:`profile_cases.estimate`, :func:`training_steps.estimate`."""
     cases_ = [(profile_cases.estimate(c), f"the profile case {c.pattern} at T = {c.T}, "
                f"n = {c.n}") for c in profile]
-    steps = [(training_steps.estimate(name, T), f"the training step of {name} at T = {T}")
-             for name, T in training]
+    steps = [(training_steps.estimate(name, T, kind), f"the training step of {name} at "
+              f"T = {T}") for name, T in training]
     return max(cases_, default=(0, "")), max(steps, default=(0, ""))
 
 

@@ -2,8 +2,9 @@
 forward, backward, clipping at norm 1 and RMSprop on the copy task, per model and T, beside a
 plain unrolled RNN written in ten lines of PyTorch (:func:`ten_line_rnn`), on the same batch.
 
-memrnn attends every earlier state, so its activations grow as T^2: cases whose estimate
-exceeds :data:`MEMRNN_BUDGET` bytes are skipped and say so.
+memrnn attends every earlier state, so its work grows as T^2: cases whose memory estimate
+exceeds :data:`MEMRNN_BUDGET` bytes, or whose attention work exceeds :data:`MEMRNN_TANH` on
+the device kind, are skipped and say so.
 """
 
 from __future__ import annotations
@@ -13,13 +14,17 @@ import torch.nn.functional as F
 
 from verify.bench.timing import peak_memory, timed
 from verify.models import Classifier, build
-from verify.resources import estimate_train
+from verify.resources import estimate_forward, estimate_train
 from verify.training import tasks
 from verify.training.config import Config
 
 HIDDEN, BATCH, NU, RHO = 128, 10, 10, 15
 #: Largest estimated memrnn activation memory a case may take (bytes).
 MEMRNN_BUDGET = 4 * 2**30
+#: Most tanh evaluations of memrnn's attention a case may take per step (:func:`memrnn_tanh`),
+#: by device kind: on the 2-core CPU of the recorded run, 1.3e9 of them (T = 1000) took a
+#: 19 s step, so T = 3000 (1.2e10) would take about 3 minutes a step.
+MEMRNN_TANH = {"cpu": 2e9, "cuda": 1e12}
 
 
 def _batch(T: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, ...]:
@@ -62,26 +67,46 @@ def ten_line_rnn(T: int, dtype: torch.dtype, device: torch.device):
     return step
 
 
+def memrnn_tanh(T: int) -> float:
+    """tanh evaluations of memrnn's attention in one training step: B n t at every step t of
+    the forward pass, and again in the backward (the fused path recomputes them): B n T^2."""
+    return float(BATCH * HIDDEN) * T * T
+
+
 def memrnn_bytes(T: int, dtype: torch.dtype) -> float:
-    """Rough activation memory of a memrnn step: every step keeps its stacked keys and states
-    and the tanh of the attention (about 3 (t+1) B n numbers at step t)."""
-    return 3.0 * (T + 20) ** 2 / 2 * BATCH * HIDDEN * torch.finfo(dtype).bits / 8
+    """Activation memory of a memrnn step on the fused path (:mod:`verify.models.fused`): the
+    attention weights it keeps, B T^2 / 2 values, and twice a forward pass's states and heap
+    fragments (:func:`verify.resources.estimate_forward`: the forward, then the backward's
+    per-step temporaries of the same sizes)."""
+    name = str(dtype).removeprefix("torch.")
+    forward = estimate_forward(Config(model="memrnn", T=T, hidden=HIDDEN, dtype=name), T,
+                               BATCH)
+    return BATCH * T * T / 2 * torch.finfo(dtype).bits / 8 + 2 * forward
 
 
-def skipped(name: str, T: int, dtype: torch.dtype) -> str | None:
-    """Why the case is skipped (memrnn beyond :data:`MEMRNN_BUDGET`), or None."""
-    if name == "memrnn" and memrnn_bytes(T, dtype) > MEMRNN_BUDGET:
+def skipped(name: str, T: int, dtype: torch.dtype, kind: str = "cpu") -> str | None:
+    """Why the case is skipped on a device of ``kind`` (memrnn beyond :data:`MEMRNN_BUDGET`
+    or :data:`MEMRNN_TANH`), or None."""
+    if name != "memrnn":
+        return None
+    if memrnn_bytes(T, dtype) > MEMRNN_BUDGET:
         return f"needs ~{memrnn_bytes(T, dtype) / 2**30:.0f} GiB of activations"
+    budget = MEMRNN_TANH.get(kind, MEMRNN_TANH["cuda"])
+    if memrnn_tanh(T) > budget:
+        return (f"{memrnn_tanh(T):.1e} attention tanh a step, over the {kind} budget of "
+                f"{budget:.0e}")
     return None
 
 
-def estimate(name: str, T: int) -> int:
-    """Bytes a training-step case needs (0 when it is skipped):
-    :func:`verify.resources.estimate_train` of the model at the benchmark's sizes (the
-    ten-line rnn as rnn), an upper estimate (it counts the float64 gradient profile of a
-    training run; a step here is float32)."""
-    if skipped(name, T, torch.float32) is not None:
+def estimate(name: str, T: int, kind: str = "cpu") -> int:
+    """Bytes a training-step case needs on a device of ``kind`` (0 when it is skipped):
+    memrnn's :func:`memrnn_bytes`; for the others :func:`verify.resources.estimate_train` of
+    the model at the benchmark's sizes (the ten-line rnn as rnn), an upper estimate (it
+    counts the float64 gradient profile of a training run; a step here is float32)."""
+    if skipped(name, T, torch.float32, kind) is not None:
         return 0
+    if name == "memrnn":
+        return int(memrnn_bytes(T, torch.float32))
     model = "rnn" if name == "ten-line rnn" else name
     return estimate_train(Config(model=model, T=T, hidden=HIDDEN, batch=BATCH, nu=NU, rho=RHO))
 
@@ -91,7 +116,7 @@ def run_case(name: str, T: int, dtype: torch.dtype, device: torch.device,
     """Seconds per training step (median) and peak memory of model ``name`` at delay T
     (``name == "ten-line rnn"`` is the baseline)."""
     row: dict[str, object] = {"model": name, "T": T}
-    why = skipped(name, T, dtype)
+    why = skipped(name, T, dtype, device.type)
     if why is not None:
         row["skipped"] = why
         return row

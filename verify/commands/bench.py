@@ -60,7 +60,7 @@ def _bench(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     sizes = {"quick": args.quick, "profile_T": args.profile_T, "profile_n": args.profile_n,
              "train_T": args.train_T, "training": not args.no_training}
-    profile, training = estimates(*plan(device, **sizes))
+    profile, training = estimates(*plan(device, **sizes), device.type)
     for (need, what), reduce in ((profile, "--profile-T or --profile-n"),
                                  (training, "--train-T (or pass --no-training)")):
         check_memory(need, device, what=what, reduce=reduce, skip=args.no_memory_check)
