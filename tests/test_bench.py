@@ -20,7 +20,8 @@ def test_quick_bench_runs_and_reports(capsys):
     assert result["quick"] and result["matmul_flop_per_s_float64"] > 0
     assert {r["pattern"] for r in result["profile"]} == set(profile_cases.PATTERNS)
     for r in result["profile"]:
-        for key in ("measure_s", "vjp_s", "naive_s", "floor_s", "speedup_vs_vjp", "vs_floor"):
+        for key in ("measure_s", "norms_s", "vjp_s", "naive_s", "floor_s", "speedup_vs_vjp",
+                    "vs_floor"):
             assert r[key] > 0, key
     assert {r["model"] for r in result["training"]} == set(TRAIN_MODELS)
     assert all(r["step_s"] > 0 for r in result["training"] if "skipped" not in r)

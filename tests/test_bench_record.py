@@ -55,6 +55,19 @@ def test_every_goal_met_on_a_run_that_meets_them():
     assert len(got) == 8 and all(ok is True for ok in got.values()), got
 
 
+def test_the_floor_goal_shows_the_share_of_the_norms():
+    """Where a row times measure's norms, the floor goal says how many floors they take (0.3 s
+    of norms over a floor of 0.25 s: 1.2x); an older row without that time says nothing."""
+    res = result()
+    res["profile"][1]["norms_s"] = 0.3
+    text = {goal.split(" (")[0]: measured for goal, measured, _ in bench_record.goals(res)}
+    assert "its norms, 0.3 s, are 1.2x" in text["measure within 3x the floor"]
+    text = {goal.split(" (")[0]: measured for goal, measured, _ in
+            bench_record.goals(result())}
+    assert "norms" not in text["measure within 3x the floor"]
+    assert "0.3" in bench_record.markdown(res, "untangle bench")
+
+
 @pytest.mark.parametrize("change, goal", [
     ({"speedup": 9.9}, "measure >= 10x faster than the batched VJP"),
     ({"vs_floor": 3.1}, "measure within 3x the floor"),

@@ -12,19 +12,24 @@ For each case (pattern, T, n), on the same model and inputs:
 * (d) the floor: the flop count ``2 T n^3 + 2 E n^2`` (T products K_j = G_j J_j, and one
   n x n accumulation per edge of the dependency graph) divided by the matrix-product rate
   measured in the same run.
+
+Within (a), the time of its norms is reported too: the singular values of the T matrices G_t
+and the T step Jacobians J_k (:func:`verify.measurement.norms.norms`, LAPACK's SVD), work the
+floor does not count.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from bounds import patterns
 from bounds.recursions import graph
 from verify.bench.timing import peak_memory, timed
-from verify.measurement import measure
-from verify.models import build, controlled
+from verify.measurement import Measurement, measure, norms
+from verify.models import Recurrent, build, controlled
 from verify.resources import estimate_measure, pattern_entries
 
 #: Patterns of the benchmark: uniform full attention, a window of 32, relevancy screening
@@ -62,7 +67,7 @@ def estimate(case: Case) -> int:
     return estimate_measure(case.T, case.n, entries(case), "fixed", False, dtype="float64")
 
 
-def model_of(case: Case, dtype: torch.dtype, device: torch.device) -> torch.nn.Module:
+def model_of(case: Case, dtype: torch.dtype, device: torch.device) -> Recurrent:
     """The network of a case, seeded (seed 0)."""
     if case.pattern == "relevancy":
         return build("relrnn", case.n, hidden=case.n, nu=RELEVANCY_NU, rho=RELEVANCY_RHO,
@@ -95,6 +100,13 @@ def naive_jacobian(model: torch.nn.Module, x: torch.Tensor, t: int) -> torch.Ten
     return torch.autograd.functional.jacobian(h_T, x.new_zeros(n))
 
 
+def norms_of(model: Recurrent, x: torch.Tensor, m: Measurement) -> None:
+    """The norms ``measure`` takes: of the G_t of ``m`` and of the model's J_k on ``x``."""
+    J = model.step_jacobians(model(x, detach_attention=True, trace=False), 0, factored=True)
+    norms(m.mantissa, m.log10_scale)
+    norms(J, np.zeros(x.shape[1]))
+
+
 def flops(case: Case, m) -> float:
     """The floor's operation count: 2 T n^3 + 2 E n^2 on the pattern the run used."""
     edges = graph(m.pattern, m.beta, m.gamma).num_edges()
@@ -111,6 +123,7 @@ def run_case(case: Case, rate: float, dtype: torch.dtype, device: torch.device, 
     row: dict[str, object] = {"pattern": case.pattern, "T": case.T, "n": case.n}
     row["measure_s"] = timed(lambda: measure(model, x), device, repeats)
     row["measure_peak_bytes"] = peak_memory(lambda: measure(model, x), device)
+    row["norms_s"] = timed(lambda: norms_of(model, x, m), device, repeats)
     row["storage_floor_bytes"] = float(case.T * case.n**2 * x.element_size())
     row["flop"] = flops(case, m)
     row["floor_s"] = row["flop"] / rate

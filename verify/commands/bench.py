@@ -27,16 +27,20 @@ def report(result: dict) -> str:
              f"{result['loadavg']}",
              f"float64 matrix-product rate: {result['matmul_flop_per_s_float64'] / 1e9:.1f} "
              f"GFLOP/s (the floor's rate)", "",
-             "Jacobian profile, float64: (a) measure, (b) batched VJP, (c) naive per-step "
-             "jacobian (* extrapolated), (d) floor = flop / rate",
-             f"{'pattern':<10} {'T':>5} {'n':>4} {'(a) s':>9} {'(b) s':>9} {'(c) s':>10} "
-             f"{'(d) s':>9} {'b/a':>7} {'a/d':>6} {'GFLOP/s':>8} {'peak MiB':>9} {'floor MiB':>9}"]
+             "Jacobian profile, float64: (a) measure (of which its norms, the SVDs of 2T "
+             "matrices), (b) batched VJP, (c) naive per-step jacobian (* extrapolated), "
+             "(d) floor = flop / rate",
+             f"{'pattern':<10} {'T':>5} {'n':>4} {'(a) s':>9} {'norms s':>8} {'(b) s':>9} "
+             f"{'(c) s':>10} {'(d) s':>9} {'b/a':>7} {'a/d':>6} {'GFLOP/s':>8} {'peak MiB':>9} "
+             f"{'floor MiB':>9}"]
     for r in result["profile"]:
         naive = (f"{r['naive_s']:9.3g}{'*' if r['naive_extrapolated'] else ' '}"
                  if "naive_s" in r else f"{'-':>10}")
         vjp = f"{r['vjp_s']:9.3g}" if "vjp_s" in r else f"{'-':>9}"
         ratio = f"{r['speedup_vs_vjp']:7.1f}" if "vjp_s" in r else f"{'-':>7}"
-        lines.append(f"{r['pattern']:<10} {r['T']:>5} {r['n']:>4} {r['measure_s']:9.3g} {vjp} "
+        norms = f"{r['norms_s']:8.3g}" if "norms_s" in r else f"{'-':>8}"
+        lines.append(f"{r['pattern']:<10} {r['T']:>5} {r['n']:>4} {r['measure_s']:9.3g} "
+                     f"{norms} {vjp} "
                      f"{naive} {r['floor_s']:9.3g} {ratio} {r['vs_floor']:6.1f} "
                      f"{r['measure_flop_per_s'] / 1e9:8.2f} {_mb(r['measure_peak_bytes'])} "
                      f"{_mb(r['storage_floor_bytes'])}")

@@ -104,7 +104,7 @@ class _PatternRun:
             states = self.buffer[:, idx[0]:idx[-1] + 1]
         else:
             states = self.buffer[:, torch.as_tensor(idx, device=self.buffer.device)]
-        return torch.einsum("s,bsn->bn", self.weights[lo:hi], states)
+        return torch.matmul(self.weights[lo:hi], states)  # (S,) @ (B, S, n): (B, n)
 
     def write(self, h: Tensor) -> None:
         if self.buffer is None:
