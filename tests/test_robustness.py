@@ -329,7 +329,7 @@ def test_estimates_scale_as_the_work_does():
     assert 5 < rnn[1] / rnn[0] < 10.5  # linear in L
     fixed = resources.estimate_measure(1000, 16, 0, "fixed", False)
     full = resources.estimate_measure(1000, 16, 500500, "full", True)
-    assert fixed >= 5 * 1001 * 16 * 16 * 8 and full > fixed
+    assert fixed >= 2 * 1001 * 16 * 16 * 8 and full > fixed  # measured: up to 2.0 copies
 
 
 def test_check_memory_refuses_naming_estimate_limit_and_option(monkeypatch):

@@ -364,8 +364,8 @@ def test_cli_more_workers_than_cores_exit_2(capsys, tmp_path):
 def measure_bytes(T: int, n: int) -> int:
     """verify.resources' documented estimate for measure, pattern none, fixed mode, float64:
     200 bytes per step for the pattern, 3 float64 copies of the (T + n) x n inputs and input
-    matrix, and 6 copies of (T + 1) n^2 float64 values."""
-    return 200 * T + 3 * 8 * (T + n) * n + 6 * 8 * (T + 1) * n * n
+    matrix, and 3 copies of (T + 1) n^2 float64 values."""
+    return 200 * T + 3 * 8 * (T + n) * n + 3 * 8 * (T + 1) * n * n
 
 
 def limit(monkeypatch, n: int) -> None:
@@ -377,14 +377,14 @@ SIZED = {"kind": "measure", "grid": {"T": [49, 99]}, "fixed": {"hidden": 10}}
 
 def test_the_largest_point_must_fit(monkeypatch, tmp_path):
     need = measure_bytes(99, 10)
-    assert need == 525960
+    assert need == 285960
     limit(monkeypatch, need - 1)
     with pytest.raises(ValueError) as err, ThreadPoolExecutor(1) as pool:
         run(SIZED, tmp_path / "t.jsonl", executor=pool)
     key = expand(parse(SIZED))[1].key
     assert str(err.value) == (
-        f"sweep point T=99 seed=0 (key {key}) would need about 513.6 KiB of memory, more than "
-        f"the 513.6 KiB available (a test limit); reduce T or hidden in the spec, or pass "
+        f"sweep point T=99 seed=0 (key {key}) would need about 279.3 KiB of memory, more than "
+        f"the 279.3 KiB available (a test limit); reduce T or hidden in the spec, or pass "
         f"--no-memory-check to try anyway")
     assert listing(tmp_path) == set()  # refused before the table is written
     limit(monkeypatch, need)
@@ -404,8 +404,8 @@ def test_as_many_points_as_workers_must_fit_together(monkeypatch):
     estimate_module.check(points, at_once=2, label=lambda p: f"T={p.params['T']}")
     limit(monkeypatch, need - 1)
     with pytest.raises(ValueError, match=r"^2 workers running the largest sweep points at once "
-                                         r"\(the largest: T=99, about 513\.6 KiB\) would need "
-                                         r"about 771\.4 KiB .*; reduce T or hidden in the spec "
+                                         r"\(the largest: T=99, about 279\.3 KiB\) would need "
+                                         r"about 419\.8 KiB .*; reduce T or hidden in the spec "
                                          r"or --workers, or pass --no-memory-check"):
         estimate_module.check(points, at_once=2, label=lambda p: f"T={p.params['T']}")
     estimate_module.check(points, at_once=1, label=str)  # one at a time: the largest fits
@@ -430,7 +430,7 @@ def test_cli_memory_refusal_and_no_memory_check(capsys, tmp_path, monkeypatch, i
     code, out, err = untangle(capsys, spec)
     assert (code, out) == (2, "")
     line = one_error_line(err)
-    assert line.startswith("sweep point T=99 seed=0 (key ") and "513.6 KiB" in line
+    assert line.startswith("sweep point T=99 seed=0 (key ") and "279.3 KiB" in line
     assert "1000 B available (a test limit)" in line and "--no-memory-check" in line
     assert listing(tmp_path) == {"s.json"}
     code, out, err = untangle(capsys, spec, "--no-memory-check", "--json")
