@@ -197,6 +197,21 @@ def test_uniform_and_sparse_take_their_fast_paths():
         assert_same_adjoint(g, J, blocked_adjoint(g, J), ref, 1e-12)
 
 
+@given(st.integers(1, 300), st.integers(1, 40), coefficient, st.integers(0, 2**31))
+def test_a_chain_takes_the_lean_path(T, block, beta, seed):
+    """A plain RNN's chain: every node but T and the last node of each block (whose one
+    successor lies in the block done before, so it pulls its pushed accumulator) has a
+    single pull into an empty slot and takes the lean path, G_i = w K_{i+1}; the result
+    equals the reference recursion."""
+    g = graph(patterns.none(T), beta, 0.0)
+    sc = _schedule(g, block)
+    pushed = set(sc.push_rows.tolist()) if beta > 0 else set()
+    assert set(np.flatnonzero(sc.lean < 0).tolist()) == ({T} | pushed if beta > 0
+                                                         else set(range(T + 1)))
+    J = jacobians(T, 2, seed)
+    assert_same_adjoint(g, J, blocked_adjoint(g, J, block=block), adjoint(g, J), 1e-12)
+
+
 SYNCS = ("item", "tolist", "numpy", "cpu", "__bool__", "__float__", "__int__", "__index__")
 
 

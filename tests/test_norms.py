@@ -72,6 +72,30 @@ def test_generic_matrices_match_numpy_svd(T, n, seed, shift):
         assert np.all(got["norm2"] == 0.0)  # the linear value underflows, the log10 does not
 
 
+@given(st.integers(1, 3), st.integers(0, 200), st.integers(2, 8), st.integers(0, 2**31))
+def test_threads_split_the_batches_without_changing_a_bit(threads, extra, n, seed):
+    """On the CPU the batches go to as many threads as torch has: every value equals one
+    thread's, in the matrices' order (a batch taken out of turn would put another matrix's
+    norms there), with T spanning one batch to several and a ragged last one."""
+    from verify.measurement.norms import CHUNK_ENTRIES
+    T = CHUNK_ENTRIES // n**2 * (extra % 3) + extra
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((T, n, n)) * rng.uniform(0.1, 10.0, (T, 1, 1))
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = norms(X, np.zeros(T))
+        torch.set_num_threads(threads)
+        many = norms(X, np.zeros(T))
+    finally:
+        torch.set_num_threads(before)
+    for k in one:
+        np.testing.assert_array_equal(many[k], one[k])
+    if T:
+        np.testing.assert_array_less(np.abs(one["log10_norm2"] - numpy_reference(
+            X, np.zeros(T))[0]["norm2"]), 1e-12)
+
+
 @given(st.integers(2, 12), st.floats(0.0, 15.0), st.integers(0, 2**31))
 def test_ill_conditioned_matrices_have_their_singular_values(n, log_kappa, seed):
     """``P diag(sigma) Q^T`` with sigma log-spaced from 1 to 10^-log_kappa (kappa up to

@@ -3,7 +3,8 @@ a carried scale (THEORY.md section 5: the Jacobian profile and its log domain).
 
 Each matrix X (float64, or a float32 one taken exactly as given) is scaled by a power of two,
 exactly, so that ``max |X| in [1/2, 1)``: entries far below or above the float range's middle
-(a mantissa of 10^-300, a subnormal one) are measured like O(1) ones. Then, in batches:
+(a mantissa of 10^-300, a subnormal one) are measured like O(1) ones. Then, in batches (on
+the CPU, as many at once as torch has threads; the result does not depend on how many):
 
 * Frobenius: the square root of the sum of squares (relative error <= (n^2 + 2) u).
 * Spectral norm and sigma_min: the singular values of a batched SVD (LAPACK's gesdd through
@@ -20,6 +21,7 @@ most t: it certified none of them and cost 15 to 100% on top of the SVD it fell 
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -43,6 +45,13 @@ def _svdvals(Y: Tensor) -> Tensor:
     if Y.device.type == "cpu":
         return torch.from_numpy(np.linalg.svd(Y.numpy(), compute_uv=False))
     return torch.linalg.svdvals(Y)
+
+
+def _workers(device: torch.device) -> int:
+    """Threads that take the batches: on the CPU torch's intra-op thread count (LAPACK's SVD
+    runs one matrix per call and releases the GIL, so t threads take about 1/t of the
+    time), elsewhere 1 (the device runs a batch at a time)."""
+    return torch.get_num_threads() if device.type == "cpu" else 1
 
 
 def _chunk(X: Tensor) -> Tensor:
@@ -78,11 +87,14 @@ def norms(M: Tensor | np.ndarray | DiagTimes, log10_scale: Tensor | np.ndarray, 
                          f"got shape {scale.shape}")
     step = max(1, CHUNK_ENTRIES // max(1, X.shape[1] ** 2))
     done = Batched(tick, X.shape[0]) if tick is not None else None
+    starts = range(0, X.shape[0], step)
     parts = []
-    for i in range(0, X.shape[0], step):
-        parts.append(_chunk(X[i:i + step]).cpu().numpy())
-        if done is not None:
-            done(min(step, X.shape[0] - i))
+    with ThreadPoolExecutor(_workers(X.device)) as pool:
+        for i, part in zip(starts, pool.map(lambda i: _chunk(X[i:i + step]).cpu().numpy(),
+                                            starts), strict=True):
+            parts.append(part)
+            if done is not None:
+                done(min(step, X.shape[0] - i))
     if done is not None:
         done.flush()
     logs = np.concatenate(parts) if parts else np.zeros((0, 4))
