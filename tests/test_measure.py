@@ -379,3 +379,30 @@ def test_long_horizon_patterns_against_the_log_domain_recursion(kind, kw, underf
     np.testing.assert_allclose(m.log10_norm2, want, rtol=1e-9)
     v = m.verdicts["aligned_exact"]
     assert v.holds_at == v.applicable_at == steps
+
+
+def test_an_exploding_run_overflows_quietly():
+    """h -> 3 h (V = 3 I, linear): G_t = 3^(T - t) I, past 10^308 for t < T - 645.
+    The log10 values carry the measurement (to 1e-9 relative: T roundings of the carried
+    scale); the linear values are inf exactly where the log10 exceeds float64's range, a
+    Jacobian's zero entries stay 0 (not 0 * inf = nan), and none of it warns."""
+    import warnings
+    T = 700
+    model = controlled("identity", 3, M, "linear", scale=3.0, pattern=build("none", T),
+                       seed=2, device="cpu")
+    x = torch.as_tensor(np.random.default_rng(3).standard_normal((1, T, M)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = measure(model, x)
+        bounds, G0 = m.bounds, m.jacobian(0)
+    want = (T - np.arange(T)) * math.log10(3.0)
+    np.testing.assert_allclose(m.log10_norm2, want, rtol=1e-9)
+    big = m.log10_norm2 > math.log10(np.finfo(float).max)
+    assert big[:50].all() and not big[-300:].any()
+    np.testing.assert_array_equal(np.isinf(m.norm2), big)
+    assert not np.isnan(G0).any() and np.isinf(G0[m.mantissa[0] != 0]).all()
+    assert (m.mantissa[0] == 0).sum() == 6 and (G0[m.mantissa[0] == 0] == 0).all()
+    np.testing.assert_allclose(m.jacobian(T - 1), m.mantissa[T - 1] * 10 ** m.log10_scale[T - 1])
+    for key, value in bounds.items():
+        logs = m.bounds_log10[key]
+        np.testing.assert_array_equal(np.isinf(value), logs > math.log10(np.finfo(float).max))

@@ -37,7 +37,7 @@ from bounds.patterns import Pattern
 from bounds.recursions import dependency_depth, graph, sparsity
 from verify.measurement.adjoint import blocked_adjoint
 from verify.measurement.compare import Finding, Verdict, compare, context, steps_of
-from verify.measurement.norms import CHUNK_ENTRIES, norms
+from verify.measurement.norms import CHUNK_ENTRIES, linear, norms
 from verify.models.jacobians import StepJacobians
 from verify.models.rollout import Recurrent, RecurrentModel, Rollout, Trace
 from verify.progress import Tick
@@ -96,8 +96,12 @@ class Measurement:
     verdicts: dict[str, Verdict] = field(default_factory=dict)
 
     def jacobian(self, t: int) -> np.ndarray:
-        """``G_t = dh_T/dh_t`` as a float64 (n, n) array (it may underflow to 0)."""
-        return self.mantissa[t] * 10.0 ** self.log10_scale[t]
+        """``G_t = dh_T/dh_t`` as a float64 (n, n) array (entries may underflow to 0, or
+        overflow to +-inf where ``10 ** log10_scale[t]`` does; zeros stay 0)."""
+        M = self.mantissa[t]
+        G = np.zeros_like(M)
+        G[M != 0] = M[M != 0] * linear(self.log10_scale[t])
+        return G
 
     @property
     def hypotheses(self) -> dict[str, bool]:
@@ -119,8 +123,9 @@ class Measurement:
 
     @property
     def bounds(self) -> dict[str, np.ndarray]:
-        """The applicable bounds' values (linear; they may underflow to 0)."""
-        return {k: 10.0 ** v for k, v in self.bounds_log10.items()}
+        """The applicable bounds' values (linear: 0 below about 10^-308, inf above 10^308;
+        ``bounds_log10`` holds them all)."""
+        return {k: linear(v) for k, v in self.bounds_log10.items()}
 
     def findings(self) -> list[Finding]:
         """Every violation beyond the rounding allowance where the hypotheses hold."""
@@ -279,7 +284,7 @@ def _measured(model: RecurrentModel, x: Tensor, mode: str,
         stages.start("G_t with live attention (autograd)", (n + 1) * T)
         full = _probe_jacobians(model, xb, detach=False, tick=tick)[0][:T].double().cpu(
             ).numpy()
-        fixed = mantissa.double().cpu().numpy() * 10.0 ** log10_scale[:, None, None]
+        fixed = mantissa.double().cpu().numpy() * linear(log10_scale)[:, None, None]
         with np.errstate(divide="ignore", invalid="ignore"):  # G_full may underflow to 0
             gap = _spectral(full - fixed) / _spectral(full)
         mantissa, log10_scale = torch.from_numpy(full), np.zeros(T)

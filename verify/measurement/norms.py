@@ -76,7 +76,7 @@ def norms(M: Tensor | np.ndarray | DiagTimes, log10_scale: Tensor | np.ndarray, 
     Returns float64 numpy arrays of length T: ``log10_norm2``, ``log10_fro``,
     ``log10_sigma_min`` (finite where G_t != 0, -inf where G_t = 0 or where the SVD finds
     sigma_min = 0 exactly) and their linear values ``norm2``, ``fro``, ``sigma_min`` (which
-    underflow to 0 where the log10 is below about -308).
+    underflow to 0 where the log10 is below about -308 and overflow to inf above 308).
     """
     X = M if isinstance(M, DiagTimes) else torch.as_tensor(M)
     if X.ndim != 3 or X.shape[1] != X.shape[2] or X.dtype not in (torch.float32, torch.float64):
@@ -100,4 +100,11 @@ def norms(M: Tensor | np.ndarray | DiagTimes, log10_scale: Tensor | np.ndarray, 
     logs = np.concatenate(parts) if parts else np.zeros((0, 4))
     out = {name: logs[:, k] + logs[:, 3] + scale  # -inf where G_t = 0 (or sigma_min = 0)
            for k, name in enumerate(("log10_norm2", "log10_fro", "log10_sigma_min"))}
-    return {**out, **{k[6:]: 10.0 ** v for k, v in out.items()}}
+    return {**out, **{k[6:]: linear(v) for k, v in out.items()}}
+
+
+def linear(log10: np.ndarray) -> np.ndarray:
+    """``10 ** log10`` as float64: 0 below about -308 (underflow) and inf above about 308
+    (overflow; the log10 value is the measurement there), without a warning."""
+    with np.errstate(over="ignore"):
+        return 10.0 ** np.asarray(log10, dtype=float)
