@@ -317,13 +317,18 @@ def compare(m: Measurement, bounds: str | Iterable[str] | None = None, *,
     def allowance_of(S: np.ndarray) -> np.ndarray:
         return SAFETY * u * steps * (n + LN10 * np.abs(np.nan_to_num(S, neginf=0.0)))
 
+    # each hypothesis is decided once; B1's bound is the scale P_lambda itself
+    outcomes: dict[str, hypotheses.Outcome] = {}
+    known = {} if m.lam is None else {"path_sum_upper": scale}
     out = {}
     for name in _names(bounds):
         bound = get(name)
         ok = np.ones(T, dtype=bool)
         reasons, failed = [], []
         for key in bound.hypotheses:
-            outcome = hypotheses.HYPOTHESES[key].evaluate(**ctx)
+            if key not in outcomes:
+                outcomes[key] = hypotheses.HYPOTHESES[key].evaluate(**ctx)
+            outcome = outcomes[key]
             if outcome.holds is None:
                 ok[:] = False
                 reasons.append(outcome.why_not)
@@ -340,7 +345,7 @@ def compare(m: Measurement, bounds: str | Iterable[str] | None = None, *,
         if ok.any():
             try:
                 with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                    log10_bound = EVALUATE[name](m, ctx)
+                    log10_bound = known[name] if name in known else EVALUATE[name](m, ctx)
             except ValueError as err:
                 ok[:] = False
                 reasons.append(str(err))
