@@ -355,11 +355,14 @@ def blocked_adjoint(g: Graph, J: StepJacobians, *, block: int | None = None,
     # G / max(mx, tiny) is G / mx, or 0 where G = 0
     tiny = float(np.finfo(str(dt).removeprefix("torch.")).smallest_subnormal)
     done = Batched(tick, T + 1) if tick is not None else None
+    # the rows as views, made once a buffer (a block) and not once a node
+    Pv, Pmv, sbv = P.unbind(0), Pm.unbind(0), sb.unbind(0)
 
     for k, (a, b) in enumerate(bounds):
         m = b - a
-        first = max(a - 1, 0)  # the block's J_j, j = max(a, 1)..b-1, as Jb[j - 1 - first]
-        Jb = J[first:b - 1]
+        first = max(a - 1, 0)  # the block's J_j, j = max(a, 1)..b-1, as Jv[j - 1 - first]
+        Jv = J[first:b - 1].unbind(0)
+        Mv, Mfv = M[a:b].unbind(0), Mf[a:b].unbind(0)
         P[:m].copy_(Mf[a:b])
         sb[:m].copy_(s[a:b])
         lo, up = sc.pull_off[k], sc.pull_off[k + 1]
@@ -369,8 +372,8 @@ def blocked_adjoint(g: Graph, J: StepJacobians, *, block: int | None = None,
             r, c = i - a, lean[i]
             if c >= 0:
                 # one pull and an empty own slot: G_i = w exp(s_c) P[c], w into the scale
-                top = sb[c] + lean_lw[i]
-                G = P[c]
+                top = sbv[c] + lean_lw[i] if lean_lw[i] else sbv[c]
+                G = Pv[c]
             else:
                 # G_i = sum_slots w exp(s_slot) P[slot]; the own slot (weight 1, scale >=
                 # FLOOR) keeps the top finite, so a node nothing reaches gets G = 0, s = -inf
@@ -379,10 +382,10 @@ def blocked_adjoint(g: Graph, J: StepJacobians, *, block: int | None = None,
                 top = lg.max()
                 G = lift((lg - top).exp_()) @ P[r:h]
             mx = G.abs().max()
-            torch.div(G, mx.clamp_min(tiny), out=Mf[i])
-            torch.add(top, ln(mx), out=sb[r])
+            torch.div(G, mx.clamp_min(tiny), out=Mfv[r])
+            torch.add(top, ln(mx), out=sbv[r])
             if i:
-                torch.matmul(M[i], Jb[i - 1 - first], out=Pm[r])
+                torch.matmul(Mv[r], Jv[i - 1 - first], out=Pmv[r])
         s[a:b] = sb[:m]
         lo, up = sc.push_off[k], sc.push_off[k + 1]
         if up > lo:
