@@ -12,7 +12,11 @@ hidden 128):
   1345 ms on this CPU when the goal was set);
 * the rnn step no slower than the ten-line plain-PyTorch RNN at every T, and linear in T;
 * relrnn's step linear in T, memrnn's quadratic: the log-log slope of step time against T over
-  the upper half of the T grid (1 linear, 2 quadratic).
+  the upper half of the T grid (1 linear, 2 quadratic);
+* the plain-RNN profile at T = 100000, n = 64 (the bench's long case) in under a minute, with
+  every log10 norm finite;
+* on a GPU, ``measure`` within 2 times the floor at every full-attention case with T >= 1000
+  (not measured on a run without one, and the record says so).
 
 ``python -m paper_figs.bench_record RESULT.json --out DIR`` writes ``DIR/bench.md`` and
 ``DIR/bench.json`` (the result, unchanged), refusing to overwrite either without ``--force``.
@@ -34,6 +38,10 @@ GOAL_TRAIN_T = 1000
 #: The relrnn step goal in seconds: a tenth of the authors' reference implementation's step.
 RELRNN_STEP_GOAL_S = 0.135
 FILES = ("bench.md", "bench.json")
+#: The long plain-RNN profile's goal: its horizon and the seconds it may take.
+LONG_GOAL_T, LONG_GOAL_S = 100_000, 60.0
+#: On a GPU: measure within this many floors at every full-attention case with T >= 1000.
+GPU_FLOORS, GPU_MIN_T = 2.0, 1000
 
 
 def slope(rows: Sequence[Mapping[str, object]], model: str) -> float:
@@ -90,7 +98,35 @@ def goals(result: Mapping[str, object]) -> list[tuple[str, str, bool | None]]:
         out.append((f"{model} step {kind} in T (log-log slope {want:g} +- {tol:g}, upper half "
                     f"of the T grid)", f"{s:.2f}",
                     None if np.isnan(s) else abs(s - want) <= tol))
+    out.append(_long_goal(result.get("long")))
+    out.append(_gpu_goal(result))
     return out
+
+
+def _long_goal(long: Mapping[str, object] | None) -> tuple[str, str, bool | None]:
+    goal = (f"plain-RNN profile at T = {LONG_GOAL_T}, n = 64 in under {LONG_GOAL_S:.0f} s "
+            f"with every log10 norm finite")
+    if long is None or long["T"] != LONG_GOAL_T:
+        return goal, "not run" if long is None else f"run at T = {long['T']} only", None
+    peak = ("" if long["peak_bytes"] is None else
+            f", peak memory {long['peak_bytes'] / long['storage_floor_bytes']:.1f}x the T n^2 "
+            f"floor")
+    return (goal, f"{long['measure_s']:.0f} s, log10 norms "
+                  f"{'finite' if long['finite'] else 'NOT all finite'}{peak}",
+            long["measure_s"] < LONG_GOAL_S and bool(long["finite"]))
+
+
+def _gpu_goal(result: Mapping[str, object]) -> tuple[str, str, bool | None]:
+    goal = (f"on a GPU: measure within {GPU_FLOORS:g}x the floor (full, every T >= "
+            f"{GPU_MIN_T})")
+    if not str(result["device"]).startswith("cuda"):
+        return goal, f"no GPU in this run (device {result['device']})", None
+    rows = [r for r in result["profile"] if r["pattern"] == GOAL_CASE[0] and r["T"] >= GPU_MIN_T]
+    if not rows:
+        return goal, "not run", None
+    worst = max(rows, key=lambda r: r["vs_floor"])
+    return (goal, f"{worst['vs_floor']:.1f}x at worst (T = {worst['T']}, n = {worst['n']})",
+            worst["vs_floor"] <= GPU_FLOORS)
 
 
 def markdown(result: Mapping[str, object], command: str) -> str:

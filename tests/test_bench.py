@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from verify.bench import TRAIN_MODELS, profile_cases
+from verify.bench import TRAIN_MODELS, long_horizon, profile_cases
 from verify.cli import main
 from verify.measurement import measure
 
@@ -25,6 +25,29 @@ def test_quick_bench_runs_and_reports(capsys):
             assert r[key] > 0, key
     assert {r["model"] for r in result["training"]} == set(TRAIN_MODELS)
     assert all(r["step_s"] > 0 for r in result["training"] if "skipped" not in r)
+    long = result["long"]
+    assert long["T"] == long_horizon.QUICK_T and long["finite"] and long["measure_s"] > 0
+
+
+def test_the_long_profile_is_the_measure_command_it_names(capsys):
+    """The long case runs the network and inputs of the ``untangle measure`` command it
+    prints (the same log10 ||G_0||, to the last bit), and --long-T sets its horizon, 0 leaves
+    it out; a negative one, or one with --quick, is refused (exit 2, the option named)."""
+    row = long_horizon.run_case(40, torch.device("cpu"))
+    assert row["command"] == long_horizon.command(40)
+    assert main([*row["command"].split()[1:], "--json"]) == 0
+    want = json.loads(capsys.readouterr().out)["log10_norm2"][0]
+    assert row["log10_norm2_0"] == want and row["finite"]
+    argv = ["bench", "--json", "--profile-T", "12", "--profile-n", "3", "--no-training"]
+    assert main([*argv, "--long-T", "30"]) == 0
+    assert json.loads(capsys.readouterr().out)["long"]["T"] == 30
+    for off in ([], ["--long-T", "0"]):
+        assert main([*argv, *off]) == 0
+        assert json.loads(capsys.readouterr().out)["long"] is None
+    for bad in (["--long-T", "-1"], ["--quick", "--long-T", "30"]):
+        assert main(["bench", *bad]) == 2
+        err = capsys.readouterr().err
+        assert "parameter 'long-T'" in err and len(err.strip().splitlines()) == 1
 
 
 def test_the_baselines_compute_the_measured_jacobians():

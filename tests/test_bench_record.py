@@ -17,9 +17,11 @@ TRAIN_T = (100, 300, 1000, 3000)
 
 def result(*, speedup: float = 20.0, vs_floor: float = 2.0, peak_ratio: float = 1.5,
            relrnn_ms: float = 100.0, rnn_over_ten_line: float = 0.9,
-           powers: dict[str, float] | None = None) -> dict:
+           powers: dict[str, float] | None = None, long_s: float = 50.0, finite: bool = True,
+           device: str = "cuda") -> dict:
     """A bench result with the goal case (full, T = 1000, n = 64) and a distractor case (window,
-    same sizes) whose numbers would fail every goal, and training steps t(T) = c (T/100)^p."""
+    same sizes) whose numbers would fail every goal, training steps t(T) = c (T/100)^p, and
+    the long plain-RNN profile (T = 100000) taking ``long_s`` seconds."""
     powers = {"rnn": 1.0, "ten-line rnn": 1.0, "relrnn": 1.0, "memrnn": 2.0, **(powers or {})}
     storage = 1000 * 64 * 64 * 8.0
 
@@ -38,21 +40,59 @@ def result(*, speedup: float = 20.0, vs_floor: float = 2.0, peak_ratio: float = 
         for T in TRAIN_T:
             training.append({"model": model, "T": T, "step_s": scale * (T / 100) ** p,
                              "peak_bytes": 1e6})
-    return {"date": "2026-01-01T00:00:00", "device": "cpu", "device_name": "x86_64",
+    floor = 100_000 * 64 * 64 * 8.0
+    long = {"T": 100_000, "n": 64, "command": "untangle measure ...", "measure_s": long_s,
+            "peak_bytes": 1.2 * floor, "storage_floor_bytes": floor, "finite": finite,
+            "log10_norm2_0": -21409.2}
+    return {"date": "2026-01-01T00:00:00", "device": device, "device_name": "x86_64",
             "torch": "2.13.0", "threads": 1, "loadavg": [0.1, 0.1, 0.1], "quick": False,
             "matmul_flop_per_s_float64": 1e10,
             "profile": [case("window32", 1.0, 100.0, 50.0),
                         case("full", speedup, vs_floor, peak_ratio)],
-            "training": training}
+            "long": long, "training": training}
 
 
 def met(res: dict) -> dict[str, bool | None]:
     return {goal.split(" (")[0]: ok for goal, _, ok in bench_record.goals(res)}
 
 
+GPU_GOAL = "on a GPU: measure within 2x the floor"
+LONG_GOAL = "plain-RNN profile at T = 100000, n = 64 in under 60 s with every log10 norm finite"
+
+
 def test_every_goal_met_on_a_run_that_meets_them():
     got = met(result())
-    assert len(got) == 8 and all(ok is True for ok in got.values()), got
+    assert len(got) == 10 and all(ok is True for ok in got.values()), got
+
+
+def test_a_cpu_run_says_the_gpu_goal_is_not_measured():
+    """Without a GPU the record says so in the goal's row, and every other goal is read as
+    on a GPU run."""
+    rows = {goal.split(" (")[0]: (measured, ok)
+            for goal, measured, ok in bench_record.goals(result(device="cpu"))}
+    assert rows[GPU_GOAL] == ("no GPU in this run (device cpu)", None)
+    assert all(ok is True for name, (_, ok) in rows.items() if name != GPU_GOAL)
+    assert "no GPU in this run" in bench_record.markdown(result(device="cpu"), "untangle bench")
+
+
+@pytest.mark.parametrize("T, vs_floor, ok", [(1000, 2.0, True), (1000, 2.01, False),
+                                             (4000, 2.5, False), (250, 9.0, True)])
+def test_the_gpu_goal_takes_every_full_case_from_t_1000(T, vs_floor, ok):
+    """Full-attention cases with T >= 1000 must be within 2 floors on a GPU; a T = 250 case
+    and the window distractor (100 floors) do not count."""
+    res = result(device="cuda:0")
+    res["profile"].append({**res["profile"][1], "T": T, "vs_floor": vs_floor})
+    assert met(res)[GPU_GOAL] is ok
+
+
+def test_the_long_profile_goal_needs_its_horizon():
+    """A long case at another horizon (the quick run's) does not decide the goal."""
+    res = result()
+    res["long"] = {**res["long"], "T": 500}
+    got = {goal.split(" (")[0]: (m, ok) for goal, m, ok in bench_record.goals(res)}
+    assert got[LONG_GOAL] == ("run at T = 500 only", None)
+    res["long"] = None
+    assert met(res)[LONG_GOAL] is None
 
 
 def test_the_floor_goal_shows_the_share_of_the_norms():
@@ -70,18 +110,24 @@ def test_the_floor_goal_shows_the_share_of_the_norms():
 
 @pytest.mark.parametrize("change, goal", [
     ({"speedup": 9.9}, "measure >= 10x faster than the batched VJP"),
-    ({"vs_floor": 3.1}, "measure within 3x the floor"),
+    ({"vs_floor": 3.1}, ("measure within 3x the floor", GPU_GOAL)),
     ({"peak_ratio": 2.1}, "peak memory <= 2x the T n^2 storage floor"),
     ({"relrnn_ms": 136.0}, "relrnn training step at T = 1000 <= 135 ms"),
     ({"rnn_over_ten_line": 1.1}, "rnn step no slower than the ten-line RNN at every T"),
     ({"powers": {"rnn": 1.5, "ten-line rnn": 1.5}}, "rnn step linear in T"),
     ({"powers": {"relrnn": 1.5}}, "relrnn step linear in T"),
     ({"powers": {"memrnn": 1.0}}, "memrnn step quadratic in T"),
+    ({"long_s": 60.0}, LONG_GOAL),
+    ({"finite": False}, LONG_GOAL),
+    ({"vs_floor": 2.1}, GPU_GOAL),
 ])
 def test_each_goal_fails_alone_past_its_threshold(change, goal):
+    """Past one threshold that goal fails (the floor's 3.1x fails the GPU's 2x as well) and
+    every other goal still holds."""
+    goals = goal if isinstance(goal, tuple) else (goal,)
     got = met(result(**change))
-    assert got[goal] is False, got
-    others = {k: v for k, v in got.items() if k != goal}
+    assert all(got[g] is False for g in goals), got
+    others = {k: v for k, v in got.items() if k not in goals}
     assert all(others.values()), others
 
 

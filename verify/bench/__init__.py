@@ -1,6 +1,7 @@
 """Benchmarks (``untangle bench``): the Jacobian profile against the plain-PyTorch ways and
-the machine's floor (:mod:`verify.bench.profile_cases`), and training steps per model against
-T (:mod:`verify.bench.training_steps`), measured in one run on the same inputs, reported as
+the machine's floor (:mod:`verify.bench.profile_cases`), the plain-RNN profile at a long
+horizon (:mod:`verify.bench.long_horizon`), and training steps per model against T
+(:mod:`verify.bench.training_steps`), measured in one run on the same inputs, reported as
 times, peak memory, achieved flop/s and ratios."""
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from collections.abc import Sequence
 import torch
 from tqdm import tqdm
 
-from bounds.domains import POSITIVE_INT
-from verify.bench import profile_cases, training_steps
+from bounds.domains import NONNEG_INT, POSITIVE_INT
+from verify.bench import long_horizon, profile_cases, training_steps
 from verify.bench.timing import matmul_rate
 from verify.training import tasks
 
@@ -71,13 +72,30 @@ def plan(device: torch.device, *, quick: bool = False,
     return profile, [(name, int(T)) for name in TRAIN_MODELS for T in train_T]
 
 
+def long_T_of(*, quick: bool = False, long_T: int | None = None) -> int:
+    """The horizon of the long plain-RNN profile: ``long_T`` (0: none), by default none, with
+    ``quick`` :data:`long_horizon.QUICK_T`; a ValueError names --long-T when it is not an
+    integer >= 0 or is given with ``quick``. (The goal's horizon is
+    :data:`long_horizon.LONG_T`: minutes on a CPU, so a run asks for it.)"""
+    if long_T is None:
+        return long_horizon.QUICK_T if quick else 0
+    if quick:
+        raise ValueError("parameter 'long-T' is not used with --quick, which fixes the sizes")
+    return int(NONNEG_INT.check("long-T", long_T))
+
+
 def estimates(profile: Sequence[profile_cases.Case], training: Sequence[tuple[str, int]],
-              kind: str = "cpu") -> tuple[tuple[int, str], tuple[int, str]]:
-    """``(bytes, which case)`` of the largest estimated profile case and of the largest
-    training case on a device of ``kind`` (``(0, "")`` where there is none):
-    :func:`profile_cases.estimate`, :func:`training_steps.estimate`."""
+              kind: str = "cpu", *, long_T: int = 0
+              ) -> tuple[tuple[int, str], tuple[int, str]]:
+    """``(bytes, which case)`` of the largest estimated profile case (the long plain-RNN
+    profile at ``long_T`` among them) and of the largest training case on a device of
+    ``kind`` (``(0, "")`` where there is none): :func:`profile_cases.estimate`,
+    :func:`long_horizon.estimate`, :func:`training_steps.estimate`."""
     cases_ = [(profile_cases.estimate(c), f"the profile case {c.pattern} at T = {c.T}, "
                f"n = {c.n}") for c in profile]
+    if long_T:
+        cases_.append((long_horizon.estimate(long_T), f"the long plain-RNN profile at "
+                                                      f"T = {long_T}"))
     steps = [(training_steps.estimate(name, T, kind), f"the training step of {name} at "
               f"T = {T}") for name, T in training]
     return max(cases_, default=(0, "")), max(steps, default=(0, ""))
@@ -85,17 +103,20 @@ def estimates(profile: Sequence[profile_cases.Case], training: Sequence[tuple[st
 
 def run(device: torch.device, *, quick: bool = False, progress: bool = False,
         profile_T: Sequence[int] | None = None, profile_n: Sequence[int] | None = None,
-        train_T: Sequence[int] | None = None, training: bool = True) -> dict[str, object]:
-    """Every benchmark on ``device``: float64 profiles at ``profile_T`` x ``profile_n``,
-    float32 training steps (the paper's setting) at ``train_T`` (none without ``training``),
-    with the machine's matrix-product rates measured in the same run; a progress bar on
-    stderr with ``progress``. ``quick``: tiny fixed sizes. The sizes are checked first
-    (:func:`plan`)."""
+        train_T: Sequence[int] | None = None, training: bool = True,
+        long_T: int | None = None) -> dict[str, object]:
+    """Every benchmark on ``device``: float64 profiles at ``profile_T`` x ``profile_n``, the
+    plain-RNN profile at ``long_T`` (:func:`long_T_of`; in the result as ``long``, None when
+    0), float32 training steps (the paper's setting) at ``train_T`` (none without
+    ``training``), with the machine's matrix-product rates measured in the same run; a
+    progress bar on stderr with ``progress``. ``quick``: tiny fixed sizes. The sizes are
+    checked first (:func:`plan`, :func:`long_T_of`)."""
     repeats = 1 if quick else 3
     profile, training_cases = plan(device, quick=quick, profile_T=profile_T,
                                    profile_n=profile_n, train_T=train_T, training=training)
-    with tqdm(total=len(profile) + len(training_cases), desc="bench", file=sys.stderr,
-              disable=not progress) as bar:  # closed on every exit, errors included
+    long_T = long_T_of(quick=quick, long_T=long_T)
+    with tqdm(total=len(profile) + bool(long_T) + len(training_cases), desc="bench",
+              file=sys.stderr, disable=not progress) as bar:  # closed on every exit
         rate64 = matmul_rate(torch.float64, device, 256 if quick else 1024)
         result: dict[str, object] = {
             "date": datetime.datetime.now().isoformat(timespec="seconds"),
@@ -103,12 +124,16 @@ def run(device: torch.device, *, quick: bool = False, progress: bool = False,
             "torch": torch.__version__, "threads": torch.get_num_threads(),
             "loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
             "quick": quick, "matmul_flop_per_s_float64": rate64, "profile": [],
-            "training": [],
+            "long": None, "training": [],
         }
         for case in profile:
             bar.set_postfix_str(f"profile {case.pattern} T={case.T} n={case.n}")
             result["profile"].append(profile_cases.run_case(case, rate64, torch.float64,
                                                             device, repeats=repeats))
+            bar.update()
+        if long_T:
+            bar.set_postfix_str(f"plain-RNN profile T={long_T}")
+            result["long"] = long_horizon.run_case(long_T, device)
             bar.update()
         for name, T in training_cases:
             bar.set_postfix_str(f"training step {name} T={T}")
@@ -124,4 +149,4 @@ def _device_name(device: torch.device) -> str:
     return platform.processor() or platform.machine()
 
 
-__all__ = ["cases", "estimates", "plan", "run"]
+__all__ = ["cases", "estimates", "long_T_of", "plan", "run"]

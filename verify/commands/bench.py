@@ -44,6 +44,16 @@ def report(result: dict) -> str:
                      f"{naive} {r['floor_s']:9.3g} {ratio} {r['vs_floor']:6.1f} "
                      f"{r['measure_flop_per_s'] / 1e9:8.2f} {_mb(r['measure_peak_bytes'])} "
                      f"{_mb(r['storage_floor_bytes'])}")
+    long = result.get("long")
+    if long is not None:
+        peak = ("n/a" if long["peak_bytes"] is None else
+                f"{long['peak_bytes'] / 2**20:.0f} MiB, "
+                f"{long['peak_bytes'] / long['storage_floor_bytes']:.1f}x")
+        lines += ["", f"Plain-RNN profile at a long horizon, float64 ({long['command']}):",
+                  f"T = {long['T']}, n = {long['n']}: {long['measure_s']:.1f} s, peak memory "
+                  f"{peak} the T n^2 floor of {long['storage_floor_bytes'] / 2**20:.0f} MiB; "
+                  f"log10 norms {'all finite' if long['finite'] else 'NOT all finite'}, "
+                  f"log10 ||G_0|| = {long['log10_norm2_0']:.1f}"]
     lines += ["", "Training step (copy, batch 10, hidden 128, float32): ms per step, peak MiB",
               f"{'model':<14} {'T':>6} {'ms/step':>9} {'peak MiB':>9}"]
     for r in result["training"]:
@@ -56,7 +66,7 @@ def report(result: dict) -> str:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from verify.bench import estimates, plan, run
+    from verify.bench import estimates, long_T_of, plan, run
     from verify.device import resolve_device
     from verify.resources import check_memory
 
@@ -64,11 +74,12 @@ def _bench(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     sizes = {"quick": args.quick, "profile_T": args.profile_T, "profile_n": args.profile_n,
              "train_T": args.train_T, "training": not args.no_training}
-    profile, training = estimates(*plan(device, **sizes), device.type)
-    for (need, what), reduce in ((profile, "--profile-T or --profile-n"),
+    long_T = long_T_of(quick=args.quick, long_T=args.long_T)
+    profile, training = estimates(*plan(device, **sizes), device.type, long_T=long_T)
+    for (need, what), reduce in ((profile, "--profile-T, --profile-n or --long-T"),
                                  (training, "--train-T (or pass --no-training)")):
         check_memory(need, device, what=what, reduce=reduce, skip=args.no_memory_check)
-    result = run(device, progress=progress(args), **sizes)
+    result = run(device, progress=progress(args), long_T=args.long_T, **sizes)
     print(to_json(result) if args.json else report(result))
     return 0
 
@@ -87,6 +98,10 @@ def register(p: argparse.ArgumentParser) -> None:
                    help="horizons of the training steps, integers >= K = 10 (the symbols "
                         "the copy task recalls; default: 100,300,1000,3000 on a CPU, and 10000 "
                         "on a GPU)")
+    p.add_argument("--long-T", type=int, metavar="T",
+                   help="horizon of the long plain-RNN profile (untangle measure --pattern none "
+                        "--hidden 64 --spectrum gaussian --gain 1), an integer >= 0; the goal's "
+                        "is 100000, minutes on a CPU (default: none, 0 the same)")
     p.add_argument("--no-training", action="store_true", help="profile cases only")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     add_resource_options(p)
