@@ -1,7 +1,8 @@
 """``untangle bench [--device D] [--json] [--quick]``: the benchmarks of :mod:`verify.bench`
 in one run: the Jacobian profile (``measure``) against the batched vector-Jacobian product,
 the naive per-step Jacobian and the floor (flop count / the matrix-product rate measured in
-the same run), and training steps per model against T."""
+the same run), the plain-RNN profile at a long horizon (``--long-T``), and training steps per
+model against T."""
 
 from __future__ import annotations
 
