@@ -73,6 +73,15 @@ def test_bad_parameters_are_refused(argv, message, capsys, tmp_path):
     assert not (tmp_path / "x.pt").exists()
 
 
+def test_force_without_a_checkpoint_to_write_is_refused(capsys):
+    """--force only lets --save (or a resumed run saved in place) overwrite a file: alone it
+    would do nothing, so it is refused before any work (exit 2, one line)."""
+    code, out, err = run(["train", "--steps", "2", "--force"], capsys)
+    assert code == 2 and out == ""
+    assert err.strip().splitlines() == ["untangle: error: parameter 'force' goes with --save or "
+                                        "--resume (it lets the checkpoint overwrite a file)"]
+
+
 @pytest.mark.parametrize("option", ["--task", "--model"])
 def test_unknown_task_or_model(option, capsys):
     with pytest.raises(SystemExit) as exc:

@@ -23,6 +23,9 @@ def _train(args: argparse.Namespace) -> int:
     from verify.training.train import train
 
     threads(args)
+    if args.force and args.save is None and args.resume is None:
+        raise ValueError("parameter 'force' goes with --save or --resume (it lets the "
+                         "checkpoint overwrite a file)")
     if args.resume is not None:
         input_file(args.resume, "--resume", "checkpoint file")
     cfg = merged_config(args, args.resume)
@@ -100,7 +103,8 @@ def register(p: argparse.ArgumentParser) -> None:
                    "<stem>.profile.json), all three written together")
     p.add_argument("--resume", type=path_option,
                    help="checkpoint to continue (saved in place unless --save)")
-    p.add_argument("--force", action="store_true", help="overwrite existing files")
+    p.add_argument("--force", action="store_true",
+                   help="let --save (or --resume in place) overwrite existing files")
     p.add_argument("--log-every", type=int,
                    help="steps per metrics row (default 50, or the resumed run's)")
     p.add_argument("--save-every", type=int,
