@@ -462,6 +462,7 @@ def no_bench_work(monkeypatch):
     monkeypatch.setattr("verify.bench.matmul_rate", reached)
     monkeypatch.setattr("verify.bench.profile_cases.run_case", reached)
     monkeypatch.setattr("verify.bench.training_steps.run_case", reached)
+    monkeypatch.setattr("verify.bench.long_horizon.run_case", reached)
 
 
 @pytest.mark.parametrize("argv, needle", [
@@ -486,15 +487,19 @@ def test_bench_sizes_are_checked_before_any_work(argv, needle, capsys, no_bench_
      "the profile case full at T = 4000, n = 256 would need about"),
     (["--profile-T", "12", "--profile-n", "3", "--train-T", "20,3000", "--json"],
      "the training step of rellstm at T = 3000 would need about"),
+    (["--profile-T", "12", "--profile-n", "3", "--long-T", "100000", "--no-training", "--json"],
+     "the long plain-RNN profile at T = 100000 would need about"),
 ])
 def test_bench_refuses_what_memory_cannot_hold(argv, needle, capsys, no_bench_work,
                                                monkeypatch):
-    """The largest case is estimated up front; --no-memory-check goes on to the work."""
+    """The largest case is estimated up front, and the refusal names the options that shrink
+    it; --no-memory-check goes on to the work."""
     from verify import resources
 
     monkeypatch.setattr(resources, "available", lambda device: (2**30, "a small machine"))
     line = refused(["bench", *argv], capsys, needle, "a small machine", "--no-memory-check")
     assert ("--profile-T or --profile-n" in line) == ("profile case" in needle)
+    assert ("reduce --long-T" in line) == ("long plain-RNN" in needle)
     refused(["bench", *argv, "--no-memory-check"], capsys, "parameter 'work' was reached")
     monkeypatch.setattr(resources, "available", lambda device: (2**50, "a large machine"))
     refused(["bench", *argv], capsys, "parameter 'work' was reached")

@@ -77,7 +77,9 @@ def _bench(args: argparse.Namespace) -> int:
              "train_T": args.train_T, "training": not args.no_training}
     long_T = long_T_of(quick=args.quick, long_T=args.long_T)
     profile, training = estimates(*plan(device, **sizes), device.type, long_T=long_T)
-    for (need, what), reduce in ((profile, "--profile-T, --profile-n or --long-T"),
+    profile_options = ("--long-T" if profile[1].startswith("the long")
+                       else "--profile-T or --profile-n")
+    for (need, what), reduce in ((profile, profile_options),
                                  (training, "--train-T (or pass --no-training)")):
         check_memory(need, device, what=what, reduce=reduce, skip=args.no_memory_check)
     result = run(device, progress=progress(args), long_T=args.long_T, **sizes)
