@@ -108,3 +108,24 @@ def test_memrnn_cases_are_skipped_by_their_work_and_memory_alone():
             assert ts.skipped(name, 30_000, torch.float32) is None
     row = ts.run_case("memrnn", 3000, torch.float32, torch.device("cpu"))
     assert row == {"model": "memrnn", "T": 3000, "skipped": why}
+
+
+def test_peak_memory_counts_pages_the_heap_had_freed():
+    """Work that reuses heap memory freed earlier (still resident, below a block kept alive)
+    is counted in full: 32 MiB of 64 KiB blocks, zero-filled, read at >= 90% of their size
+    (the rest is slack for the allocator's own bookkeeping)."""
+    from verify.bench.timing import peak_memory
+    from verify.resources import trim_heap
+
+    size, count = 64 * 1024, 512
+    blocks = [bytearray(size) for _ in range(count)]
+    pin = bytearray(size)  # keeps the freed blocks below the heap's top, so free() keeps them
+    del blocks
+    if not trim_heap():
+        pytest.skip("not glibc: malloc_trim is unavailable")
+    blocks = [bytearray(size) for _ in range(count)]
+    del blocks
+    peak = peak_memory(lambda: [bytearray(size) for _ in range(count)], torch.device("cpu"))
+    if peak is None:
+        pytest.skip("no /proc here")
+    assert peak >= 0.9 * size * count, (peak, pin[:0])

@@ -3,19 +3,24 @@
 * :func:`timed`: the median wall time of a few calls (device synchronised around each).
 * :func:`peak_memory`: the peak memory a call adds above what the process held before it:
   ``torch.cuda.max_memory_allocated`` on CUDA; on the CPU (Linux) the peak resident set size
-  after resetting it (``/proc/self/clear_refs``), minus the resident size before the call.
+  after resetting it (``/proc/self/clear_refs``), minus the resident size before the call,
+  once garbage is collected and the heap's free pages are returned (else a call that reuses
+  memory freed by earlier work, still resident, would look smaller than it is).
 * :func:`matmul_rate`: floating-point operations per second of one large matrix product in the
   given dtype and device, measured now: the floor the benchmarks compare against.
 """
 
 from __future__ import annotations
 
+import gc
 import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
+
+from verify.resources import trim_heap
 
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
@@ -57,6 +62,8 @@ def peak_memory(fn: Callable[[], object], device: torch.device) -> float | None:
         fn()
         sync(device)
         return float(torch.cuda.max_memory_allocated(device) - before)
+    gc.collect()
+    trim_heap()
     try:
         _CLEAR_REFS.write_text("5")  # reset VmHWM to the current resident size
     except OSError:
