@@ -121,6 +121,8 @@ class _Schedule:
     ``K_j`` of the block before. Per block: ``pull`` entries (row, slot, log w), ``push``
     entries to earlier nodes (row into ``push_rows``, slot, log w), the R update's log weights
     ``rlw[k]`` over the slots and the ``carry`` slots. Offsets index the concatenated arrays.
+    Per node: ``lean[i]``, the one slot node i pulls from when its own slot stays empty (-1
+    where it takes the general path), and that pull's log w ``lean_lw[i]``.
     """
 
     B: int
@@ -245,7 +247,7 @@ def _schedule(g: Graph, block: int | None) -> _Schedule:
     ls.append(np.zeros(rnodes.size))
     ks_.append(blk[rnodes])
     # lean nodes: one pull besides the own slot, whose accumulator no push fills
-    pnode = np.concatenate([own, src[same], src[carried], rnodes])[T + 1:]
+    pnode = np.concatenate([src[same], src[carried], rnodes])
     single = np.bincount(pnode, minlength=T + 1)[pnode] == 1
     lean = np.full(T + 1, -1, np.int64)
     lean[pnode[single]] = np.concatenate(cs[1:])[single]

@@ -100,7 +100,8 @@ class Measurement:
         overflow to +-inf where ``10 ** log10_scale[t]`` does; zeros stay 0)."""
         M = self.mantissa[t]
         G = np.zeros_like(M)
-        G[M != 0] = M[M != 0] * linear(self.log10_scale[t])
+        nonzero = M != 0
+        G[nonzero] = M[nonzero] * linear(self.log10_scale[t])
         return G
 
     @property
