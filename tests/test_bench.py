@@ -11,6 +11,7 @@ import torch
 
 from verify.bench import TRAIN_MODELS, long_horizon, profile_cases
 from verify.cli import main
+from verify.commands.common import cores
 from verify.measurement import measure
 
 
@@ -31,13 +32,25 @@ def test_quick_bench_runs_and_reports(capsys):
 
 def test_the_long_profile_is_the_measure_command_it_names(capsys):
     """The long case runs the network and inputs of the ``untangle measure`` command it
-    prints (the same log10 ||G_0||, to the last bit), and --long-T sets its horizon, 0 leaves
+    prints, with the thread count it ran on (the same log10 ||G_0||, to the last bit, on
+    every thread count), and --long-T sets its horizon, 0 leaves
     it out; a negative one, or one with --quick, is refused (exit 2, the option named)."""
-    row = long_horizon.run_case(40, torch.device("cpu"))
-    assert row["command"] == long_horizon.command(40)
-    assert main([*row["command"].split()[1:], "--json"]) == 0
-    want = json.loads(capsys.readouterr().out)["log10_norm2"][0]
-    assert row["log10_norm2_0"] == want and row["finite"]
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        row = long_horizon.run_case(40, torch.device("cpu"))
+        assert row["command"] == long_horizon.command(40)
+        assert "--threads" not in row["command"]
+        torch.set_num_threads(2)  # the command names the threads it ran on
+        assert long_horizon.run_case(40, torch.device("cpu"))["command"] == \
+            long_horizon.command(40, 2)
+        assert long_horizon.command(40, 2) == f"{row['command']} --threads 2"
+        for threads in range(1, min(2, cores()) + 1):  # the same values on any of them
+            assert main([*long_horizon.command(40, threads).split()[1:], "--json"]) == 0
+            want = json.loads(capsys.readouterr().out)["log10_norm2"][0]
+            assert row["log10_norm2_0"] == want and row["finite"]
+    finally:
+        torch.set_num_threads(before)
     argv = ["bench", "--json", "--profile-T", "12", "--profile-n", "3", "--no-training"]
     assert main([*argv, "--long-T", "30"]) == 0
     assert json.loads(capsys.readouterr().out)["long"]["T"] == 30

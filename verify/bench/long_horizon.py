@@ -29,10 +29,12 @@ OPTIONS = {"pattern": "none", "hidden": 64, "spectrum": "gaussian", "gain": 1.0,
            "dtype": "float64"}
 
 
-def command(T: int) -> str:
-    """The ``untangle measure`` command line of the case at horizon T."""
+def command(T: int, threads: int = 1) -> str:
+    """The ``untangle measure`` command line of the case at horizon T on ``threads`` CPU
+    threads (measure's norms share them out; the values do not depend on it)."""
     return (f"untangle measure --pattern none --T {T} --hidden {OPTIONS['hidden']} "
-            f"--spectrum gaussian --gain {OPTIONS['gain']:g}")
+            f"--spectrum gaussian --gain {OPTIONS['gain']:g}"
+            + (f" --threads {threads}" if threads > 1 else ""))
 
 
 def estimate(T: int) -> int:
@@ -42,7 +44,8 @@ def estimate(T: int) -> int:
 
 def run_case(T: int, device: torch.device) -> dict[str, object]:
     """Time, peak memory and finiteness of the case's ``measure`` at horizon T on
-    ``device`` (one call: at T = 100000 it takes minutes on a CPU)."""
+    ``device`` with torch's current thread count (one call: at T = 100000 it takes about a
+    minute on a 2-core CPU)."""
     options = {name: p.default for name, p in MEASURE.items()}
     options.update(OPTIONS, T=T, seed=0, device=str(device))
     model, x = network(options, patterns.none(T))
@@ -61,6 +64,7 @@ def run_case(T: int, device: torch.device) -> dict[str, object]:
         logs = np.concatenate([m.log10_norm2, m.log10_fro, m.log10_sigma_min,
                                np.log10(m.lam), np.log10(m.mu)])
     n = OPTIONS["hidden"]
-    return {"T": T, "n": n, "command": command(T), "measure_s": out["seconds"],
+    threads = torch.get_num_threads() if device.type == "cpu" else 1
+    return {"T": T, "n": n, "command": command(T, threads), "measure_s": out["seconds"],
             "peak_bytes": peak, "storage_floor_bytes": float(T * n * n * 8),
             "finite": bool(np.isfinite(logs).all()), "log10_norm2_0": float(m.log10_norm2[0])}
