@@ -145,11 +145,63 @@ def test_bad_spec_is_refused_naming_the_key(spec, message):
         parse(spec)
 
 
+#: (kind, grid, fixed) where no point uses an option that only some patterns, spectra,
+#: attention kinds or models use, and the key the refusal names: written out here, not read
+#: from the rule's table
+UNUSED_SPECS = [
+    ("measure", {}, {"eigenvalues": [0.5]}, "fixed.eigenvalues"),  # default spectrum orthogonal
+    ("measure", {"spectrum": ["gaussian", "singular"]}, {"nonnormal": 0.1}, "fixed.nonnormal"),
+    ("measure", {"sigma": [[0.5], [0.7]]}, {"spectrum": "eigen"}, "grid.sigma"),
+    ("measure", {}, {"spectrum": "gaussian", "scale": 0.5}, "fixed.scale"),
+    ("measure", {"gain": [0.5, 2.0]}, {}, "grid.gain"),
+    ("measure", {"width": [2, 3]}, {}, "grid.width"),  # default pattern none
+    ("measure", {"pattern": ["window", "sparse"]}, {"stride": 3}, "fixed.stride"),
+    ("measure", {}, {"pattern": "window", "kappa": 2}, "fixed.kappa"),
+    ("measure", {}, {"pattern": "window", "events": [2]}, "fixed.events"),
+    ("measure", {"include_h0": [False, True]}, {}, "grid.include_h0"),
+    ("train", {"nu": [3, 5]}, {"model": "rnn"}, "grid.nu"),
+    ("train", {"model": ["lstm", "memrnn"]}, {"score": "normalised"}, "fixed.score"),
+    ("train", {}, {"model": "rnn", "rho": 0}, "fixed.rho"),
+]
+#: the same options where some point uses them, or given as null or false (left out)
+USED_SPECS = [
+    ("measure", {}, {"eigenvalues": [0.5], "spectrum": "eigen"}),
+    ("measure", {"spectrum": ["gaussian", "eigen"]}, {"eigenvalues": [0.5], "nonnormal": 0.1}),
+    ("measure", {"sigma": [[0.5], [0.7]]}, {"spectrum": "singular"}),
+    ("measure", {}, {"scale": 0.5, "sigma": None}),  # default spectrum orthogonal
+    ("measure", {"pattern": ["none", "events"]}, {"width": 2, "events": [2]}),
+    ("measure", {"pattern": ["window", "strided"]}, {"stride": 3}),
+    ("measure", {}, {"pattern": "sparse", "kappa": 2}),
+    ("measure", {"learned": [False, True]}, {"include_h0": True}),
+    ("measure", {}, {"include_h0": False}),
+    ("train", {"nu": [3, 5]}, {}),  # default model relrnn
+    ("train", {"model": ["rnn", "rellstm"]}, {"score": "normalised", "rho": 0}),
+]
+
+
+@pytest.mark.parametrize(("kind", "grid", "fixed", "key"), UNUSED_SPECS)
+def test_an_option_no_point_uses_is_refused(kind, grid, fixed, key):
+    """As the commands refuse an option their run would not use, a sweep refuses one that
+    none of its points uses, naming the key and what would use it."""
+    required = {"measure": {"T": 3}, "train": {"steps": 1}}[kind]
+    with pytest.raises(ValueError, match=rf"spec '{key}': no point of the sweep uses it; it "
+                                         rf"goes with "):
+        parse({"kind": kind, "grid": grid, "fixed": {**required, **fixed}})
+
+
+@pytest.mark.parametrize(("kind", "grid", "fixed"), USED_SPECS)
+def test_an_option_some_point_uses_is_accepted(kind, grid, fixed):
+    required = {"measure": {"T": 3}, "train": {"steps": 1}}[kind]
+    spec = parse({"kind": kind, "grid": grid, "fixed": {**required, **fixed}})
+    assert set(spec.grid) == set(grid) and set(spec.fixed) == {*required, *fixed}
+
+
 def test_spec_values_take_one_canonical_form():
     """A float parameter's 1 is 1.0, complex numbers are str(complex), null is accepted where
     the default is null, and seeds default to [0]."""
     spec = parse({"kind": "measure", "grid": {"scale": [1, 0.5]},
-                  "fixed": {"T": 3, "eigenvalues": [0.5, "0.5 + 0.2j"], "inputs": None}})
+                  "fixed": {"T": 3, "spectrum": "eigen", "eigenvalues": [0.5, "0.5 + 0.2j"],
+                            "inputs": None}})
     assert spec.grid == {"scale": [1.0, 0.5]}
     assert isinstance(spec.grid["scale"][0], float)
     assert spec.fixed["eigenvalues"] == ["(0.5+0j)", "(0.5+0.2j)"]
@@ -193,6 +245,12 @@ def grids(draw: st.DrawFn) -> tuple[list[tuple[str, list]], dict, list[int]]:
     fixed = {name: draw(DRAWS[name])[0] for name in names[len(in_grid):]
              if name == "T" or draw(st.booleans())}
     seeds = draw(st.lists(st.integers(0, 1000), min_size=1, max_size=3, unique=True))
+    if "events" in fixed or "events" in in_grid:  # some point must use the events
+        at = in_grid.index("pattern") if "pattern" in in_grid else None
+        if at is not None and "events" not in grid[at][1]:
+            grid[at] = ("pattern", [*grid[at][1], "events"])
+        elif at is None:
+            fixed["pattern"] = "events"
     return grid, fixed, seeds
 
 
@@ -507,6 +565,8 @@ def test_peak_memory_is_per_point():
     ({"kind": "measure", "grid": {"T": [3], "hiden": [4]}}, "spec 'grid.hiden'"),
     ({"kind": "measure", "grid": {"T": ["3"]}}, r"spec 'grid.T[0]'"),
     ({"kind": "measure", "grid": {"T": []}}, "spec 'grid.T': empty list"),
+    ({"kind": "measure", "grid": {"T": [3]}, "fixed": {"gain": 2.0}},
+     "spec 'fixed.gain': no point of the sweep uses it"),
     ("{not json", "is not valid JSON"),
 ])
 def test_cli_bad_spec_exits_2_in_one_line(capsys, tmp_path, spec, message):

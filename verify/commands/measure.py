@@ -19,6 +19,7 @@ from verify.commands.common import (
     threads,
     to_json,
 )
+from verify.option_uses import PATTERN_USES, SPECTRUM_USES
 
 if TYPE_CHECKING:
     from bounds.patterns import Pattern
@@ -28,13 +29,8 @@ if TYPE_CHECKING:
 DEFAULT_T = 50
 #: ``--loss``: L over a rollout r (h is (B, T+1, n)); the profile ||dL/dh_t|| goes to grad_norm.
 LOSSES = ("none", "last", "all")
-#: Options that only some patterns (``--pattern``) or spectra (``--spectrum``) use: given with
-#: another they are refused, never ignored. Their defaults apply when they are left out.
-PATTERN_USES = {"width": ("window", "events"), "stride": ("strided",), "kappa": ("sparse",),
-                "events": ("events",)}
-SPECTRUM_USES = {"scale": ("identity", "orthogonal", "singular", "eigen", "nonneg"),
-                 "gain": ("gaussian",), "sigma": ("singular",), "eigenvalues": ("eigen",),
-                 "nonnormal": ("eigen",)}
+#: The defaults of the options that only some patterns or spectra use
+#: (:mod:`verify.option_uses`), applied when they are left out.
 DEFAULTS = {"width": 4, "stride": 2, "kappa": 3, "events": [], "scale": 1.0, "gain": 1.0,
             "nonnormal": 0.0}
 

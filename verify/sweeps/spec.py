@@ -8,7 +8,9 @@ the grid's lists times the seeds, each with the fixed values and the kind's defa
 rest (:mod:`verify.sweeps.grid`). Every key, parameter name, value type and value range
 (:mod:`verify.sweeps.params`) is checked here; a bad one is a ValueError naming it
 (``spec 'grid.hidden[1]': expected an integer, got 'a'``, ``spec 'fixed.T': parameter 'T' must
-be an integer >= 1, got 0``).
+be an integer >= 1, got 0``), and so is a parameter that no point of the sweep uses, as
+the commands refuse an option their run would not use (``eigenvalues`` where no point has the
+``eigen`` spectrum: :data:`verify.sweeps.params.USES`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from verify import files
-from verify.sweeps.params import PARAMS, REQUIRED, Param
+from verify.sweeps.params import PARAMS, REQUIRED, USES, Param
 from verify.training.config import MAX_SEED
 
 KEYS = ("kind", "grid", "fixed", "seeds")
@@ -79,6 +81,7 @@ def parse(obj: object) -> Spec:
     if missing:
         raise ValueError(f"spec: parameter {missing[0]!r} of kind {kind!r} is required; give "
                          f"it in 'grid' or 'fixed'")
+    _refuse_unused(kind, grid, fixed)
     seeds = _values("seeds", Param("int"), obj.get("seeds", [0]), "seed")
     if any(s < 0 for s in seeds):
         raise ValueError(f"spec 'seeds': must be integers >= 0, got {min(seeds)}")
@@ -86,6 +89,26 @@ def parse(obj: object) -> Spec:
         raise ValueError(f"spec 'seeds': must be integers >= 0 and <= {MAX_SEED} for kind "
                          f"'train', got {max(seeds)}")
     return Spec(kind, grid, fixed, seeds)
+
+
+def _refuse_unused(kind: str, grid: Mapping[str, list], fixed: Mapping[str, object]) -> None:
+    """A ValueError for a parameter given (a value other than null or false) that no point of
+    the sweep uses: every value the sweep takes of the parameter that uses it (:data:`USES`:
+    its grid list, else its fixed value, else its default) is one that does not."""
+    params = PARAMS[kind]
+    for name, (selector, users) in USES[kind].items():
+        where = "grid" if name in grid else "fixed" if name in fixed else None
+        if where is None:
+            continue
+        given = grid[name] if where == "grid" else [fixed[name]]
+        if all(v is None or v is False for v in given):
+            continue
+        values = grid.get(selector, [fixed.get(selector, params[selector].default)])
+        if not any(v in users for v in values):
+            raise ValueError(
+                f"spec '{where}.{name}': no point of the sweep uses it; it goes with "
+                f"{selector} {' or '.join(json.dumps(u) for u in users)} (the sweep's "
+                f"{selector}: {', '.join(json.dumps(v) for v in values)})")
 
 
 def _object(obj: Mapping, key: str) -> Mapping:

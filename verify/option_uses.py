@@ -1,0 +1,12 @@
+"""Options that only some values of another option use: ``untangle measure``'s pattern
+options (THEORY.md section 6) and spectrum options (section 1). Given with a value that does
+not use them, they are refused, never ignored: by the command for its one run, by a sweep
+when no point of it uses them (:mod:`verify.sweeps.spec`)."""
+
+#: option -> the ``--pattern`` kinds that use it
+PATTERN_USES = {"width": ("window", "events"), "stride": ("strided",), "kappa": ("sparse",),
+                "events": ("events",)}
+#: option -> the ``--spectrum`` kinds that use it
+SPECTRUM_USES = {"scale": ("identity", "orthogonal", "singular", "eigen", "nonneg"),
+                 "gain": ("gaussian",), "sigma": ("singular",), "eigenvalues": ("eigen",),
+                 "nonnormal": ("eigen",)}
