@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from verify.bench import TRAIN_MODELS, long_horizon, profile_cases
+from verify.bench import TRAIN_MODELS, long_horizon, profile_cases, timing
 from verify.cli import main
 from verify.commands.common import cores
 from verify.measurement import measure
@@ -142,3 +142,34 @@ def test_peak_memory_counts_pages_the_heap_had_freed():
     if peak is None:
         pytest.skip("no /proc here")
     assert peak >= 0.9 * size * count, (peak, pin[:0])
+
+
+class _Clock:
+    """A fake ``time.perf_counter`` that only the timed function advances: by ``slow``
+    seconds on each of its first ``first`` calls, by ``fast`` after."""
+
+    def __init__(self, first: int, slow: float, fast: float) -> None:
+        self.now, self.calls, self.first, self.slow, self.fast = 0.0, 0, first, slow, fast
+
+    def __call__(self) -> float:
+        return self.now
+
+    def step(self) -> None:
+        self.now += self.slow if self.calls < self.first else self.fast
+        self.calls += 1
+
+
+@pytest.mark.parametrize(("first", "slow", "fast", "warmup", "want", "calls"), [
+    (3, 0.1, 0.01, True, 0.01, timing.WARMUP_CALLS + 3),  # slow start: warmed up past it
+    (3, 0.1, 0.01, False, 0.1, 3),                        # without: the slow calls are timed
+    (0, 3.0, 3.0, True, 3.0, 1 + 3),                      # a long call: one warm-up call
+    (1, 1.5, 0.5, True, 0.5, 2 + 3),                      # warm-up ends past WARMUP_S
+])
+def test_timed_warms_up_before_it_times(monkeypatch, first, slow, fast, warmup, want, calls):
+    """:func:`verify.bench.timing.timed` calls ``fn`` until WARMUP_CALLS calls or WARMUP_S
+    seconds have passed (one call at least), then returns the median of the timed calls (on a
+    fake clock: exact)."""
+    clock = _Clock(first, slow, fast)
+    monkeypatch.setattr(timing.time, "perf_counter", clock)
+    assert timing.timed(clock.step, torch.device("cpu"), 3, warmup=warmup) == pytest.approx(want)
+    assert clock.calls == calls

@@ -140,7 +140,8 @@ def run_case(case: Case, rate: float, dtype: torch.dtype, device: torch.device, 
         row["speedup_vs_vjp"] = row["vjp_s"] / row["measure_s"]
         ts = list(range(case.T)) if case.T <= NAIVE_SAMPLE else [
             round(i * (case.T - 1) / (NAIVE_SAMPLE - 1)) for i in range(NAIVE_SAMPLE)]
-        each = timed(lambda: [naive_jacobian(model, x, t) for t in ts], device, 1) / len(ts)
+        each = timed(lambda: [naive_jacobian(model, x, t) for t in ts], device, 1,
+                     warmup=False) / len(ts)
         row["naive_s"] = each * case.T
         row["naive_extrapolated"] = len(ts) < case.T
         row["speedup_vs_naive"] = row["naive_s"] / row["measure_s"]

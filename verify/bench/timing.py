@@ -1,6 +1,8 @@
 """Timing, peak memory and the machine's matrix-product rate, for the benchmarks.
 
-* :func:`timed`: the median wall time of a few calls (device synchronised around each).
+* :func:`timed`: the median wall time of a few calls (device synchronised around each), after
+  warm-up calls (a fresh model's first training steps ran 2 to 3 times slower than the
+  steady ones while the allocator's and optimiser's state settled).
 * :func:`peak_memory`: the peak memory a call adds above what the process held before it:
   ``torch.cuda.max_memory_allocated`` on CUDA; on the CPU (Linux) the peak resident set size
   after resetting it (``/proc/self/clear_refs``), minus the resident size before the call,
@@ -31,8 +33,21 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def timed(fn: Callable[[], object], device: torch.device, repeats: int = 3) -> float:
-    """Median seconds of ``repeats`` calls of ``fn`` (after the device's queue is drained)."""
+#: The warm-up of :func:`timed`: calls until this many were made or this many seconds passed.
+WARMUP_CALLS, WARMUP_S = 5, 2.0
+
+
+def timed(fn: Callable[[], object], device: torch.device, repeats: int = 3, *,
+          warmup: bool = True) -> float:
+    """Median seconds of ``repeats`` calls of ``fn`` (after the device's queue is drained),
+    after a warm-up when ``warmup``: calls until :data:`WARMUP_CALLS` of them were made or
+    :data:`WARMUP_S` seconds passed (one call at least)."""
+    start, calls = time.perf_counter(), 0
+    while warmup and calls < WARMUP_CALLS and (not calls or
+                                               time.perf_counter() - start < WARMUP_S):
+        fn()
+        sync(device)
+        calls += 1
     seconds = []
     for _ in range(repeats):
         sync(device)
@@ -78,5 +93,4 @@ def matmul_rate(dtype: torch.dtype, device: torch.device, size: int = 1024) -> f
     """flop/s of a (size x size) @ (size x size) product, median of 3 after a warm-up."""
     a = torch.randn(size, size, dtype=dtype, device=device,
                     generator=torch.Generator(device=device).manual_seed(0))
-    a @ a
     return 2.0 * size**3 / timed(lambda: a @ a, device, repeats=3)

@@ -128,7 +128,6 @@ def run_case(name: str, T: int, dtype: torch.dtype, device: torch.device,
         core = build(name, spec.inputs, hidden=HIDDEN, nu=NU, rho=RHO, dtype=dtype,
                      device=device)
         step = _stepper(Classifier(core, spec.classes), x, y)
-    step()  # warm-up
     row["step_s"] = timed(step, device, repeats)
     row["peak_bytes"] = peak_memory(step, device)
     return row
