@@ -30,7 +30,14 @@ def test_quick_bench_runs_and_reports(capsys):
     assert long["T"] == long_horizon.QUICK_T and long["finite"] and long["measure_s"] > 0
 
 
-def test_the_long_profile_is_the_measure_command_it_names(capsys):
+@pytest.fixture
+def brief(monkeypatch):
+    """A full (not ``--quick``) run with each time from its least number of calls: these tests
+    check what runs and what is reported, not times."""
+    monkeypatch.setattr("verify.bench.MIN_TIMED_S", 0.0)
+
+
+def test_the_long_profile_is_the_measure_command_it_names(capsys, brief):
     """The long case runs the network and inputs of the ``untangle measure`` command it
     prints, with the thread count it ran on (the same log10 ||G_0||, to the last bit, on
     every thread count), and --long-T sets its horizon, 0 leaves
@@ -80,7 +87,7 @@ def test_the_baselines_compute_the_measured_jacobians():
             np.testing.assert_allclose(naive, want, rtol=1e-10, atol=1e-14)
 
 
-def test_sizes_are_chosen_from_the_command_line(capsys):
+def test_sizes_are_chosen_from_the_command_line(capsys, brief):
     """--profile-T/--profile-n pick the profile cases, --train-T the training horizons,
     --no-training none; non-positive sizes are refused (exit 2, the option named)."""
     argv = ["bench", "--json", "--profile-T", "12,16", "--profile-n", "3", "--train-T", "11"]
@@ -159,17 +166,23 @@ class _Clock:
         self.calls += 1
 
 
-@pytest.mark.parametrize(("first", "slow", "fast", "warmup", "want", "calls"), [
-    (3, 0.1, 0.01, True, 0.01, timing.WARMUP_CALLS + 3),  # slow start: warmed up past it
-    (3, 0.1, 0.01, False, 0.1, 3),                        # without: the slow calls are timed
-    (0, 3.0, 3.0, True, 3.0, 1 + 3),                      # a long call: one warm-up call
-    (1, 1.5, 0.5, True, 0.5, 2 + 3),                      # warm-up ends past WARMUP_S
+@pytest.mark.parametrize(("first", "slow", "fast", "warmup", "min_s", "want", "calls"), [
+    (3, 0.1, 0.01, True, 0.0, 0.01, timing.WARMUP_CALLS + 3),  # warmed up past a slow start
+    (3, 0.1, 0.01, False, 0.0, 0.1, 3),                      # without: the slow calls timed
+    (0, 3.0, 3.0, True, 0.0, 3.0, 1 + 3),                    # a long call: one warm-up call
+    (1, 1.5, 0.5, True, 0.0, 0.5, 2 + 3),                    # warm-up ends past WARMUP_S
+    (4, 0.1, 0.01, False, 0.455, 0.01, 4 + 6),               # min_s fills: 0.4 + 6 x 0.01
+    (0, 0.0, 0.0, False, 1.0, 0.0, timing.MAX_CALLS),        # ... up to MAX_CALLS
+    (0, 1.0, 1.0, False, 0.5, 1.0, 3),                       # repeats are the least
 ])
-def test_timed_warms_up_before_it_times(monkeypatch, first, slow, fast, warmup, want, calls):
+def test_timed_warms_up_then_times_enough_calls(monkeypatch, first, slow, fast, warmup, min_s,
+                                                want, calls):
     """:func:`verify.bench.timing.timed` calls ``fn`` until WARMUP_CALLS calls or WARMUP_S
-    seconds have passed (one call at least), then returns the median of the timed calls (on a
-    fake clock: exact)."""
+    seconds have passed (one call at least), then returns the median of ``repeats`` timed
+    calls and more until they took ``min_s`` in all, at most MAX_CALLS (on a fake clock:
+    exact)."""
     clock = _Clock(first, slow, fast)
     monkeypatch.setattr(timing.time, "perf_counter", clock)
-    assert timing.timed(clock.step, torch.device("cpu"), 3, warmup=warmup) == pytest.approx(want)
+    got = timing.timed(clock.step, torch.device("cpu"), 3, warmup=warmup, min_s=min_s)
+    assert got == pytest.approx(want)
     assert clock.calls == calls

@@ -25,6 +25,10 @@ from verify.training import tasks
 PROFILE_T, PROFILE_N = (250, 1000, 4000), (64, 256)
 TRAIN_MODELS = ("ten-line rnn", "rnn", "lstm", "relrnn", "rellstm", "memrnn")
 TRAIN_T = {"cpu": (100, 300, 1000, 3000), "cuda": (100, 300, 1000, 3000, 10000)}
+#: Every time of a full run is the median over at least this many seconds of calls (3 calls at
+#: least): on the shared machine a 6 ms training step ran for spells of 0.1 to 0.2 s at about
+#: twice its time, so 3 calls could all fall in one.
+MIN_TIMED_S = 1.0
 QUICK = {"profile": [profile_cases.Case(p, 24, 6) for p in profile_cases.PATTERNS],
          "train_T": (20, 40)}
 
@@ -108,16 +112,17 @@ def run(device: torch.device, *, quick: bool = False, progress: bool = False,
     """Every benchmark on ``device``: float64 profiles at ``profile_T`` x ``profile_n``, the
     plain-RNN profile at ``long_T`` (:func:`long_T_of`; in the result as ``long``, None when
     0), float32 training steps (the paper's setting) at ``train_T`` (none without
-    ``training``), with the machine's matrix-product rates measured in the same run; a
-    progress bar on stderr with ``progress``. ``quick``: tiny fixed sizes. The sizes are
+    ``training``), with the machine's matrix-product rates measured in the same run, every
+    time the median over :data:`MIN_TIMED_S` of calls at least; a progress bar on stderr
+    with ``progress``. ``quick``: tiny fixed sizes, one timed call each. The sizes are
     checked first (:func:`plan`, :func:`long_T_of`)."""
-    repeats = 1 if quick else 3
+    repeats, min_s = (1, 0.0) if quick else (3, MIN_TIMED_S)
     profile, training_cases = plan(device, quick=quick, profile_T=profile_T,
                                    profile_n=profile_n, train_T=train_T, training=training)
     long_T = long_T_of(quick=quick, long_T=long_T)
     with tqdm(total=len(profile) + bool(long_T) + len(training_cases), desc="bench",
               file=sys.stderr, disable=not progress) as bar:  # closed on every exit
-        rate64 = matmul_rate(torch.float64, device, 256 if quick else 1024)
+        rate64 = matmul_rate(torch.float64, device, 256 if quick else 1024, min_s=min_s)
         result: dict[str, object] = {
             "date": datetime.datetime.now().isoformat(timespec="seconds"),
             "device": str(device), "device_name": _device_name(device),
@@ -129,7 +134,8 @@ def run(device: torch.device, *, quick: bool = False, progress: bool = False,
         for case in profile:
             bar.set_postfix_str(f"profile {case.pattern} T={case.T} n={case.n}")
             result["profile"].append(profile_cases.run_case(case, rate64, torch.float64,
-                                                            device, repeats=repeats))
+                                                            device, repeats=repeats,
+                                                            min_s=min_s))
             bar.update()
         if long_T:
             bar.set_postfix_str(f"plain-RNN profile T={long_T}")
@@ -138,7 +144,7 @@ def run(device: torch.device, *, quick: bool = False, progress: bool = False,
         for name, T in training_cases:
             bar.set_postfix_str(f"training step {name} T={T}")
             result["training"].append(training_steps.run_case(name, T, torch.float32, device,
-                                                              repeats=repeats))
+                                                              repeats=repeats, min_s=min_s))
             bar.update()
     return result
 

@@ -119,23 +119,25 @@ def flops(case: Case, m) -> float:
 
 
 def run_case(case: Case, rate: float, dtype: torch.dtype, device: torch.device, *,
-             baselines: bool = True, repeats: int = 3) -> dict[str, object]:
-    """Time and peak memory of (a), (b), (c) and the floor (d) for one case."""
+             baselines: bool = True, repeats: int = 3, min_s: float = 0.0
+             ) -> dict[str, object]:
+    """Time and peak memory of (a), (b), (c) and the floor (d) for one case (times of at
+    least ``repeats`` calls and ``min_s`` seconds: :func:`verify.bench.timing.timed`)."""
     model = model_of(case, dtype, device)
     x = torch.randn(1, case.T, case.n, dtype=dtype, device=device,
                     generator=torch.Generator(device=device).manual_seed(1))
     m = measure(model, x)
     row: dict[str, object] = {"pattern": case.pattern, "T": case.T, "n": case.n}
-    row["measure_s"] = timed(lambda: measure(model, x), device, repeats)
+    row["measure_s"] = timed(lambda: measure(model, x), device, repeats, min_s=min_s)
     row["measure_peak_bytes"] = peak_memory(lambda: measure(model, x), device)
-    row["norms_s"] = timed(norms_of(model, x, m), device, repeats)
+    row["norms_s"] = timed(norms_of(model, x, m), device, repeats, min_s=min_s)
     row["storage_floor_bytes"] = float(case.T * case.n**2 * x.element_size())
     row["flop"] = flops(case, m)
     row["floor_s"] = row["flop"] / rate
     row["measure_flop_per_s"] = row["flop"] / row["measure_s"]
     row["vs_floor"] = row["measure_s"] / row["floor_s"]
     if baselines:
-        row["vjp_s"] = timed(lambda: batched_vjp(model, x), device, repeats)
+        row["vjp_s"] = timed(lambda: batched_vjp(model, x), device, repeats, min_s=min_s)
         row["vjp_peak_bytes"] = peak_memory(lambda: batched_vjp(model, x), device)
         row["speedup_vs_vjp"] = row["vjp_s"] / row["measure_s"]
         ts = list(range(case.T)) if case.T <= NAIVE_SAMPLE else [

@@ -35,21 +35,25 @@ def sync(device: torch.device) -> None:
 
 #: The warm-up of :func:`timed`: calls until this many were made or this many seconds passed.
 WARMUP_CALLS, WARMUP_S = 5, 2.0
+#: The most calls :func:`timed` makes to fill its ``min_s``.
+MAX_CALLS = 500
 
 
 def timed(fn: Callable[[], object], device: torch.device, repeats: int = 3, *,
-          warmup: bool = True) -> float:
-    """Median seconds of ``repeats`` calls of ``fn`` (after the device's queue is drained),
-    after a warm-up when ``warmup``: calls until :data:`WARMUP_CALLS` of them were made or
-    :data:`WARMUP_S` seconds passed (one call at least)."""
+          warmup: bool = True, min_s: float = 0.0) -> float:
+    """Median seconds of the timed calls of ``fn`` (the device's queue drained around each):
+    ``repeats`` of them, and more until they took ``min_s`` seconds in all (at most
+    :data:`MAX_CALLS`), so that a fast call is timed across the shared machine's slower and
+    faster spells rather than within one. First, when ``warmup``, calls until
+    :data:`WARMUP_CALLS` of them were made or :data:`WARMUP_S` seconds passed (one at least)."""
     start, calls = time.perf_counter(), 0
     while warmup and calls < WARMUP_CALLS and (not calls or
                                                time.perf_counter() - start < WARMUP_S):
         fn()
         sync(device)
         calls += 1
-    seconds = []
-    for _ in range(repeats):
+    seconds: list[float] = []
+    while len(seconds) < repeats or (sum(seconds) < min_s and len(seconds) < MAX_CALLS):
         sync(device)
         start = time.perf_counter()
         fn()
@@ -89,8 +93,10 @@ def peak_memory(fn: Callable[[], object], device: torch.device) -> float | None:
     return None if before is None or peak is None else float(max(peak - before, 0) * 1024)
 
 
-def matmul_rate(dtype: torch.dtype, device: torch.device, size: int = 1024) -> float:
-    """flop/s of a (size x size) @ (size x size) product, median of 3 after a warm-up."""
+def matmul_rate(dtype: torch.dtype, device: torch.device, size: int = 1024, *,
+                min_s: float = 0.0) -> float:
+    """flop/s of a (size x size) @ (size x size) product: the median time of at least 3
+    products and ``min_s`` seconds of them, after a warm-up (:func:`timed`)."""
     a = torch.randn(size, size, dtype=dtype, device=device,
                     generator=torch.Generator(device=device).manual_seed(0))
-    return 2.0 * size**3 / timed(lambda: a @ a, device, repeats=3)
+    return 2.0 * size**3 / timed(lambda: a @ a, device, repeats=3, min_s=min_s)

@@ -112,8 +112,9 @@ def estimate(name: str, T: int, kind: str = "cpu") -> int:
 
 
 def run_case(name: str, T: int, dtype: torch.dtype, device: torch.device,
-             repeats: int = 3) -> dict[str, object]:
-    """Seconds per training step (median) and peak memory of model ``name`` at delay T
+             repeats: int = 3, min_s: float = 0.0) -> dict[str, object]:
+    """Seconds per training step (median of at least ``repeats`` steps and ``min_s`` seconds:
+    :func:`verify.bench.timing.timed`) and peak memory of model ``name`` at delay T
     (``name == "ten-line rnn"`` is the baseline)."""
     row: dict[str, object] = {"model": name, "T": T}
     why = skipped(name, T, dtype, device.type)
@@ -128,6 +129,6 @@ def run_case(name: str, T: int, dtype: torch.dtype, device: torch.device,
         core = build(name, spec.inputs, hidden=HIDDEN, nu=NU, rho=RHO, dtype=dtype,
                      device=device)
         step = _stepper(Classifier(core, spec.classes), x, y)
-    row["step_s"] = timed(step, device, repeats)
+    row["step_s"] = timed(step, device, repeats, min_s=min_s)
     row["peak_bytes"] = peak_memory(step, device)
     return row
