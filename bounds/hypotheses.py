@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bounds.patterns import Pattern, as_pattern, window
+from bounds.patterns import Pattern, as_pattern
 from bounds.recursions import dependency_depth, sparsity
 
 #: Relative tolerance for "J_k is a multiple of I" on measured float64 Jacobians: round-off of
@@ -156,13 +156,25 @@ def is_beta_zero(beta: float) -> bool:
     return bool(beta_zero(beta).holds)
 
 
+def _uniform_rows(p: Pattern, sizes: np.ndarray) -> bool:
+    """Row t of ``p`` holds ``sizes[t] >= 1`` entries, each ``1/sizes[t]`` to a relative
+    :data:`WEIGHT_RTOL` (as ``numpy.isclose``). Checked on each row's smallest and largest
+    weight, which bound ``|w - 1/s|`` over the row: O(T) memory beside the weights."""
+    if not np.array_equal(p.support_sizes(), sizes):
+        return False
+    if not sizes.size:
+        return True
+    w = np.asarray(p.weights, dtype=float)
+    b = 1.0 / sizes
+    return all(np.isclose(f.reduceat(w, p.indptr[:-1]), b, rtol=WEIGHT_RTOL, atol=0).all()
+               for f in (np.minimum, np.maximum))
+
+
 def is_uniform_full(pattern: object) -> bool:
-    """``S_t = {0..t}`` with ``alpha[t, i] = 1/(t+1)`` (B4)."""
+    """``S_t = {0..t}`` with ``alpha[t, i] = 1/(t+1)`` (B4): t + 1 entries in row t, which
+    lie within 0..t, each 1/(t+1)."""
     p = as_pattern(pattern)
-    t = np.repeat(np.arange(p.T), p.support_sizes())
-    return bool(np.array_equal(p.support_sizes(), np.arange(1, p.T + 1))
-                and np.allclose(p.weights.astype(float), 1.0 / (t + 1), rtol=WEIGHT_RTOL,
-                                atol=0))
+    return _uniform_rows(p, np.arange(1, p.T + 1))
 
 
 def uniform_full(pattern: Pattern) -> Outcome:
@@ -180,9 +192,11 @@ def window_width(pattern: object) -> int | None:
     if p.empty:
         return None
     nu = sparsity(p)
-    w = window(p.T, nu)
-    same = (np.array_equal(p.indptr, w.indptr) and np.array_equal(p.indices, w.indices)
-            and np.allclose(p.weights.astype(float), w.weights, rtol=WEIGHT_RTOL, atol=0))
+    t = np.arange(p.T)
+    sizes = np.minimum(t + 1, nu)
+    # row t's s increasing entries within 0..t are {t-s+1..t} iff the first is t-s+1
+    same = (_uniform_rows(p, sizes)
+            and np.array_equal(p.indices[p.indptr[:-1]], t - sizes + 1))
     return nu if same else None
 
 

@@ -124,6 +124,62 @@ def test_uniform_full_and_window_need_their_weights_not_only_their_supports(T, d
     assert not outcome("uniform_full", pattern=patterns.window(T, T - 1)).holds
 
 
+#: Edits of a window or uniform pattern's rows that keep them increasing within 0..t: a
+#: weight scaled by 1 + f around the tolerance 1e-12, the support moved one step back, an
+#: entry dropped or one added (the rest reweighted uniformly)
+EDITS = ("none", "scale", "shift", "drop", "add")
+#: the f of a scaled weight: within and beyond the tolerance, on both sides
+SCALES = (-5e-12, -2e-12, -5e-13, 5e-13, 2e-12, 5e-12)
+
+
+@st.composite
+def near_windows(draw: st.DrawFn) -> patterns.Pattern:
+    """A sliding window (uniform full attention when nu = T), maybe with one edited row."""
+    T = draw(st.integers(1, 9))
+    p = patterns.window(T, draw(st.integers(1, T)))
+    rows = [list(p.row(t)[0]) for t in range(T)]
+    weights = [list(p.row(t)[1]) for t in range(T)]
+    t, edit = draw(st.integers(0, T - 1)), draw(st.sampled_from(EDITS))
+    r = rows[t]
+    if edit == "scale":
+        k = draw(st.integers(0, len(r) - 1))
+        weights[t][k] *= 1 + draw(st.sampled_from(SCALES))
+    elif edit == "shift" and r[0] > 0:
+        rows[t] = [i - 1 for i in r]
+    elif edit == "drop" and len(r) > 1:
+        del r[draw(st.integers(0, len(r) - 1))]
+        weights[t] = [1.0 / len(r)] * len(r)
+    elif edit == "add" and r[0] > 0:
+        rows[t] = [r[0] - 1, *r]
+        weights[t] = [1.0 / len(rows[t])] * len(rows[t])
+    sizes = [len(r) for r in rows]
+    return patterns.Pattern(T, np.concatenate([[0], np.cumsum(sizes)]),
+                            np.array([i for r in rows for i in r], dtype=np.int64),
+                            np.array([w for ws in weights for w in ws]), "matrix")
+
+
+def _naive_uniform_on(p: patterns.Pattern, support) -> bool:
+    """Every row t is ``support(t)`` with each weight 1/|support(t)| to 1e-12 relative."""
+    for t in range(p.T):
+        idx, w = p.row(t)
+        want = list(support(t))
+        if list(idx) != want or any(abs(x - 1 / len(want)) > 1e-12 / len(want) for x in w):
+            return False
+    return True
+
+
+@given(near_windows())
+def test_window_and_uniform_full_against_a_loop_over_the_rows(p):
+    """window_width and uniform_full (O(T) memory beside the pattern) against the statement
+    checked row by row: S_t = {t-nu+1..t} (or {0..t}) with weights 1/|S_t| to 1e-12."""
+    nu = int(max(len(p.row(t)[0]) for t in range(p.T)))
+    window = _naive_uniform_on(p, lambda t: range(max(0, t - nu + 1), t + 1))
+    assert window_width(p) == (nu if window else None)
+    assert bool(outcome("window", pattern=p).holds) == window
+    full = _naive_uniform_on(p, lambda t: range(t + 1))
+    assert bool(outcome("uniform_full", pattern=p).holds) == full
+
+
 @given(st.integers(1, 9), st.floats(0.01, 2.0), st.data())
 def test_mu_floor_against_a_loop_over_the_steps(T, mu, data):
     mu_steps = np.array(data.draw(st.lists(st.floats(0.0, 2.0), min_size=T, max_size=T)))
