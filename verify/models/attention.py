@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from verify.models import seeding
+from verify.models.tanh import tanh
 
 
 class AdditiveAttention(nn.Module):
@@ -36,7 +37,7 @@ class AdditiveAttention(nn.Module):
     def forward(self, s_prev: Tensor, keys: Tensor, mask: Tensor | None = None) -> Tensor:
         """Weights (B, S) over slots: ``s_prev`` (B, n), ``keys`` (B, S, n), ``mask`` (B, S)
         True where a slot is attended (None: all are). Every row must attend some slot."""
-        e = (torch.tanh((s_prev @ self.W_s.T).unsqueeze(1) + keys) @ self.v.T).squeeze(-1)
+        e = (tanh((s_prev @ self.W_s.T).unsqueeze(1) + keys) @ self.v.T).squeeze(-1)
         if mask is not None:
             e = e.masked_fill(~mask, float("-inf"))
         return torch.softmax(e, dim=-1)

@@ -53,6 +53,7 @@ import torch
 from torch import Tensor
 
 from verify.models import cells, memories, nonlin, relevance, rollout
+from verify.models.tanh import tanh_values
 from verify.progress import Tick, period
 
 _ENABLED = [True]
@@ -276,7 +277,7 @@ class _Attention:
         """Weights (B, S), tanh values (B, S, n) and context (B, n) over ``slots`` (B, S, 2n);
         ``live`` masks slots out (None: all attended)."""
         n = s_prev.shape[1]
-        th = torch.tanh((s_prev @ self.W_s).unsqueeze(1) + slots[..., n:])
+        th = tanh_values((s_prev @ self.W_s).unsqueeze(1) + slots[..., n:])
         e = (th @ self.v).squeeze(-1)
         if live is not None:
             e = e.masked_fill(~live, float("-inf"))
@@ -475,7 +476,7 @@ def _attention_backward(plan: _Plan, t: int, tape: _Tape, gc: Tensor, G: Tensor,
     if idx is None:  # full attention: the slots are rows first..t, tanh values recomputed
         slots = tape.table[:, plan.first:t + 1]
         q = tape.s[t - 1] @ W_s.T if t > 0 else torch.zeros_like(gc)
-        th = torch.tanh(q.unsqueeze(1) + slots[..., n:])
+        th = tanh_values(q.unsqueeze(1) + slots[..., n:])
     ge = torch.ops.aten._softmax_backward_data(
         (slots[..., :n] * gc.unsqueeze(1)).sum(-1), w, -1, w.dtype)
     g_slots = torch.empty(slots.shape, dtype=gc.dtype, device=gc.device)
