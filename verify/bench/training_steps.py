@@ -22,8 +22,8 @@ HIDDEN, BATCH, NU, RHO = 128, 10, 10, 15
 #: Largest estimated memrnn activation memory a case may take (bytes).
 MEMRNN_BUDGET = 4 * 2**30
 #: Most tanh evaluations of memrnn's attention a case may take per step (:func:`memrnn_tanh`),
-#: by device kind: on the 2-core CPU of the recorded run, 1.3e9 of them (T = 1000) took a
-#: 19 s step, so T = 3000 (1.2e10) would take about 3 minutes a step.
+#: by device kind: in the recorded run, 1.3e9 of them (T = 1000) took a 2.3 s step on 2 CPU
+#: threads, so T = 3000 (1.2e10) would take about 20 s a step, and a few of them for its time.
 MEMRNN_TANH = {"cpu": 2e9, "cuda": 1e12}
 
 
