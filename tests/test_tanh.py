@@ -38,6 +38,16 @@ def test_values_within_two_ulp_of_extended_precision(dtype, data):
     assert torch.equal(tanh_values(torch.from_numpy(x)), torch.from_numpy(got))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_any_shape_and_dtype(dtype):
+    """A 0-d tensor gives a 0-d tensor; dtypes numpy lacks (bfloat16) take torch's tanh."""
+    for x in (torch.tensor(0.5, dtype=dtype), torch.linspace(-2, 2, 6, dtype=dtype)[::2]):
+        got = tanh(x)
+        assert got.dtype == dtype and got.shape == x.shape
+        assert torch.allclose(got.double(), torch.tanh(x.double()), rtol=1e-2 if
+                              dtype == torch.bfloat16 else 1e-6, atol=0)
+
+
 def test_special_values():
     x = torch.tensor([np.inf, -np.inf, np.nan, 0.0, -0.0, 20.0], dtype=torch.float64)
     got = tanh(x)
