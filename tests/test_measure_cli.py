@@ -141,6 +141,23 @@ def test_table_and_plot(capsys, tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.parametrize("extra", [0, 7])
+def test_the_table_shows_twenty_findings_and_counts_the_rest(capsys, monkeypatch, extra):
+    """Findings past the first 20 are counted, not dropped in silence (stand-in findings: a
+    real one is a theorem's bound violated where its hypotheses hold)."""
+    from verify.measurement import Measurement
+
+    fake = [f"FINDING stand-in {i}" for i in range(20 + extra)]
+    monkeypatch.setattr(Measurement, "findings", lambda self: fake)
+    code, out, err = untangle(capsys, "--pattern", "window", "--T", 12, "--hidden", 3)
+    assert code == 0, err
+    shown = [line.strip() for line in out.splitlines() if "FINDING stand-in" in line]
+    assert shown == fake[:20]
+    more = [line for line in out.splitlines() if "more findings" in line]
+    assert more == ([f"  ... and {extra} more findings (--json lists every violation)"]
+                    if extra else [])
+
+
 @pytest.mark.parametrize(("args", "needle"), [
     (["--T", 0], "'T'"),
     (["--hidden", 0], "'hidden'"),

@@ -191,12 +191,20 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Findings the table prints; ``--json`` lists every violation.
+SHOWN_FINDINGS = 20
+
+
 def _verdicts(m: Measurement) -> str:
     """One line per bound: applicable or why not, holds at N of T, worst margin, tightest
-    point; then every finding."""
+    point; then the first :data:`SHOWN_FINDINGS` findings, and how many more there are."""
     lines = [f"verdicts ({next(iter(m.verdicts.values())).tolerance}):"]
     lines += [f"  {v.summary()}" for v in m.verdicts.values()]
-    lines += [f"  {f}" for f in m.findings()[:20]]
+    findings = m.findings()
+    lines += [f"  {f}" for f in findings[:SHOWN_FINDINGS]]
+    if len(findings) > SHOWN_FINDINGS:
+        lines.append(f"  ... and {len(findings) - SHOWN_FINDINGS} more findings (--json lists "
+                     f"every violation)")
     return "\n".join(lines)
 
 
