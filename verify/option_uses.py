@@ -1,5 +1,6 @@
 """Options that only some values of another option use: ``untangle measure``'s pattern
-options (THEORY.md section 6) and spectrum options (section 1). Given with a value that does
+options (THEORY.md section 6) and spectrum options (section 1), and ``untangle train``'s
+relevant-set options (section 7). Given with a value that does
 not use them, they are refused, never ignored: by the command for its one run, by a sweep
 when no point of it uses them (:mod:`verify.sweeps.spec`)."""
 
@@ -10,3 +11,6 @@ PATTERN_USES = {"width": ("window", "events"), "stride": ("strided",), "kappa": 
 SPECTRUM_USES = {"scale": ("identity", "orthogonal", "singular", "eigen", "nonneg"),
                  "gain": ("gaussian",), "sigma": ("singular",), "eigenvalues": ("eigen",),
                  "nonnormal": ("eigen",)}
+#: ``untangle train``'s options that only the screened models (a buffer and a relevant set,
+#: :data:`verify.models.zoo.SCREENED`) use
+SCREENED_OPTIONS = ("nu", "rho", "score")

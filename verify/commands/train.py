@@ -62,8 +62,9 @@ def _given(args: argparse.Namespace, model: str) -> None:
     """Refuse (ValueError) --nu, --rho and --score for a model without a relevant set, which
     would not use them."""
     from verify.models.zoo import SCREENED
+    from verify.option_uses import SCREENED_OPTIONS
 
-    for name in ("nu", "rho", "score"):
+    for name in SCREENED_OPTIONS:
         if getattr(args, name) is not None and model not in SCREENED:
             raise ValueError(f"parameter {name!r} is not used by the {model!r} model; it goes "
                              f"with --model {' or '.join(SCREENED)} (a buffer and a relevant "

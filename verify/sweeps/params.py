@@ -23,7 +23,7 @@ from verify.models.nonlin import KINDS as NONLINS
 from verify.models.relevance import SCORES
 from verify.models.spectra import KINDS as SPECTRA
 from verify.models.zoo import MODELS, SCREENED
-from verify.option_uses import PATTERN_USES, SPECTRUM_USES
+from verify.option_uses import PATTERN_USES, SCREENED_OPTIONS, SPECTRUM_USES
 from verify.training.config import Config
 from verify.training.tasks import TASKS, check_T
 
@@ -168,12 +168,11 @@ TRAIN = {
 PARAMS: dict[str, dict[str, Param]] = {"measure": MEASURE, "train": TRAIN}
 
 #: sweep kind -> {parameter: (the parameter whose values use it, those values)}: the
-#: commands' rules (:mod:`verify.option_uses`; ``untangle train`` gives nu, rho and score to
-#: the screened models alone). A spec that gives such a parameter where no point of the sweep
-#: uses it is refused (:mod:`verify.sweeps.spec`).
+#: commands' rules (:mod:`verify.option_uses`). A spec that gives such a parameter where no
+#: point of the sweep uses it is refused (:mod:`verify.sweeps.spec`).
 USES: dict[str, dict[str, tuple[str, tuple[object, ...]]]] = {
     "measure": {**{name: ("pattern", kinds) for name, kinds in PATTERN_USES.items()},
                 **{name: ("spectrum", kinds) for name, kinds in SPECTRUM_USES.items()},
                 "include_h0": ("learned", (True,))},
-    "train": {name: ("model", SCREENED) for name in ("nu", "rho", "score")},
+    "train": {name: ("model", SCREENED) for name in SCREENED_OPTIONS},
 }
