@@ -406,3 +406,70 @@ def test_an_exploding_run_overflows_quietly():
     for key, value in bounds.items():
         logs = m.bounds_log10[key]
         np.testing.assert_array_equal(np.isinf(value), logs > math.log10(np.finfo(float).max))
+
+
+@given(st.integers(1, 5), st.integers(0, 2**31), st.floats(-300.0, 300.0),
+       st.integers(-1000, 1000))
+def test_score_term_gap_is_scale_free(n, seed, log10_scale, shift):
+    """The gap ||F - M 10^s||_2 / ||F||_2 against the formula evaluated directly on O(1)
+    matrices (F given as F 10^s, s within +-300), and the same when the fixed mantissa moves
+    by 2^shift against its scale: with 10^s past 10^308 the direct formula gives M 10^s =
+    0 * inf = nan, which the measurement must not. Three gaps: 1e-14 (F = G to rounding),
+    0.3 and O(1). Tolerance 1e-12 absolute: a float log10 scale s fixes 10^s to |s| ln10 u
+    relative (1.5e-13 at |s| = 600), plus the SVD's 1e-12 relative."""
+    from verify.measurement.jacobian_profile import _gap
+    rng = np.random.default_rng(seed)
+    M = rng.standard_normal((3, n, n))
+    M[:, 0, 0] = 0.0
+    F = M + rng.standard_normal((3, n, n)) * np.array([1e-14, 0.3, 3.0])[:, None, None]
+    s = np.full(3, log10_scale)
+    got = _gap(F * 10.0**log10_scale, M, s)
+    want = [np.linalg.norm(F[t] - M[t], 2) / np.linalg.norm(F[t], 2) for t in range(3)]
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    moved = _gap(F * 10.0**log10_scale, np.ldexp(M, shift), s - shift * math.log10(2.0))
+    np.testing.assert_allclose(moved, want, rtol=1e-12, atol=1e-12)
+
+
+def test_an_overflowing_forward_is_an_error_where_g_depends_on_the_states():
+    """V = 8 Q (linear), uniform attention: h_t overflows float64 past t = 500 or so.
+    Learned attention's weights of inf states are not the network's: a ValueError naming
+    the step; a fixed pattern's G_t does not depend on the states (J_k = V): measured,
+    with a note, and every log10 norm finite."""
+    T = 700
+    x = torch.as_tensor(np.random.default_rng(3).standard_normal((1, T, M)))
+    kw = dict(scale=8.0, seed=2, device="cpu", input_scale=1.0)
+    learned = controlled("orthogonal", 3, M, "linear", pattern=build("uniform", T),
+                         learned=True, **kw)
+    with torch.no_grad():
+        h = learned(x).h[0]
+    first = int(torch.nonzero(~torch.isfinite(h).all(dim=1))[0])
+    assert 0 < first < T
+    for mode in ("fixed", "full"):
+        with pytest.raises(ValueError, match=f"parameter 'x'.* t = {first} .*T = {first - 1}"):
+            measure(learned, x, mode=mode)
+    fixed = controlled("orthogonal", 3, M, "linear", pattern=build("uniform", T), **kw)
+    m = measure(fixed, x)
+    assert np.isfinite(m.log10_norm2).all() and any("leaves float64's range" in s
+                                                     for s in m.notes)
+    tanh = controlled("orthogonal", 3, M, "tanh", pattern=build("uniform", T), **kw)
+    assert not measure(tanh, x).notes
+
+
+def test_a_live_jacobian_past_float64_is_noted_and_its_gap_nan():
+    """Learned attention, V = 8 Q (linear), T = 505: the states stay finite but the live G_0
+    (autograd, no log scale) passes 10^308. Its norms are inf or nan and its gap nan
+    exactly there, a note names the steps, and the fixed G_t of the same run is finite."""
+    T = 505
+    x = torch.as_tensor(np.random.default_rng(3).standard_normal((1, T, M)))
+    model = controlled("orthogonal", 4, M, "linear", pattern=build("uniform", T),
+                       learned=True, scale=8.0, seed=2, device="cpu", input_scale=1.0)
+    with torch.no_grad():
+        assert torch.isfinite(model(x).h).all()
+    full, fixed = measure(model, x, mode="full"), measure(model, x)
+    over = ~np.isfinite(full.mantissa).all(axis=(1, 2))
+    assert over.any() and not over.all()
+    np.testing.assert_array_equal(np.isnan(full.gap), over)
+    assert (full.log10_norm2[over] == np.inf).all() or np.isnan(full.log10_norm2[over]).all()
+    assert np.isfinite(fixed.log10_norm2).all()
+    t = np.flatnonzero(over)
+    assert any("overflows float64" in s and f"t in {t[0]}..{t[-1]}" in s for s in full.notes)

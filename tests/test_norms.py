@@ -175,3 +175,29 @@ def test_cuda_matches_cpu():
     kappa = 10.0 ** np.arange(12)
     np.testing.assert_array_less(np.abs(gpu["log10_sigma_min"] - cpu["log10_sigma_min"]),
                                  16 * n * U * kappa / math.log(10) + 1e-13)
+
+
+@given(st.integers(2, 8), st.integers(1, 6), st.integers(0, 2**31),
+       st.lists(st.sampled_from(["inf", "-inf", "nan", "both"]), min_size=1, max_size=3))
+def test_non_finite_matrices_are_reported_not_refused(T, n, seed, kinds):
+    """Matrices with an inf entry (an overflowed measurement) give norms inf and sigma_min
+    nan, with a nan entry nan for all three; the finite ones beside them are numpy's SVD
+    values exactly as without the bad ones (no SVD of the bad ones is taken)."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((T, n, n))
+    bad = rng.choice(T, size=min(len(kinds), T - 1), replace=False)
+    for i, kind in zip(bad, kinds, strict=False):
+        r, c = rng.integers(n, size=2)
+        X[i, r, c] = {"inf": np.inf, "-inf": -np.inf, "nan": np.nan, "both": np.inf}[kind]
+        if kind == "both":
+            X[i, (r + 1) % n, c] = np.nan
+    got = norms(X, np.zeros(T))
+    good = np.setdiff1d(np.arange(T), bad)
+    want = norms(X[good], np.zeros(len(good)))
+    nan = np.isnan(X).any(axis=(1, 2))
+    for k in KEYS:
+        np.testing.assert_array_equal(got[f"log10_{k}"][good], want[f"log10_{k}"])
+        assert np.isnan(got[f"log10_{k}"][nan]).all()
+    inf = np.isin(np.arange(T), bad) & ~nan
+    assert (got["log10_norm2"][inf] == np.inf).all() and (got["fro"][inf] == np.inf).all()
+    assert np.isnan(got["sigma_min"][inf]).all()

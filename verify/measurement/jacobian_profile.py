@@ -14,7 +14,9 @@ so its G_t is that of the batch run. Two modes:
   ``||G_full - G_fixed||_2 / ||G_full||_2`` is reported per t. A fixed pattern has no score
   terms, so there ``full`` equals ``fixed``.
 
-Autograd values are linear: they underflow to 0 (log10 -inf) at horizons the adjoint handles.
+Autograd values are linear: they underflow to 0 (log10 -inf) or overflow (norms inf, gap nan)
+at horizons the adjoint handles; a note says where. States that leave the float range are an
+error where G_t depends on them (learned weights, phi'(a_k)), a note where it does not.
 The verdicts (:func:`verify.measurement.compare.compare`) are computed with the measurement.
 """
 
@@ -38,6 +40,7 @@ from bounds.recursions import dependency_depth, graph, sparsity
 from verify.measurement.adjoint import blocked_adjoint
 from verify.measurement.compare import Finding, Verdict, compare, context, steps_of
 from verify.measurement.norms import CHUNK_ENTRIES, linear, norms
+from verify.models import nonlin
 from verify.models.jacobians import StepJacobians
 from verify.models.rollout import Recurrent, RecurrentModel, Rollout, Trace
 from verify.progress import Tick
@@ -47,6 +50,7 @@ if TYPE_CHECKING:
 
 MODES = ("fixed", "full")
 LN10 = math.log(10.0)
+LOG2_10 = math.log2(10.0)
 
 
 @dataclass(repr=False)
@@ -264,7 +268,7 @@ def _measured(model: RecurrentModel, x: Tensor, mode: str,
                     trace=live)
     x = x.to(device=r.h.device, dtype=r.h.dtype)
     xb = x[batch_index:batch_index + 1]
-    notes: list[str] = []
+    notes = _overflow_notes(model, r.h[0])
     J = gap = None
     Jt = (model.step_jacobians(r, 0, factored=True) if isinstance(model, Recurrent)
           else model.step_jacobians(r, 0))
@@ -285,9 +289,9 @@ def _measured(model: RecurrentModel, x: Tensor, mode: str,
         stages.start("G_t with live attention (autograd)", (n + 1) * T)
         full = _probe_jacobians(model, xb, detach=False, tick=tick)[0][:T].double().cpu(
             ).numpy()
-        fixed = mantissa.double().cpu().numpy() * linear(log10_scale)[:, None, None]
-        with np.errstate(divide="ignore", invalid="ignore"):  # G_full may underflow to 0
-            gap = _spectral(full - fixed) / _spectral(full)
+        fixed = mantissa.double().cpu().numpy()
+        gap = _gap(full, fixed, log10_scale)
+        notes += _unscaled_notes(full, fixed)
         mantissa, log10_scale = torch.from_numpy(full), np.zeros(T)
     if mode == "full" and not live:
         notes.append("no learned attention: no score terms, full equals fixed")
@@ -354,8 +358,58 @@ def _step_summary(J: StepJacobians) -> dict[str, np.ndarray]:
     return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
 
 
-def _spectral(G: np.ndarray) -> np.ndarray:
-    return np.linalg.norm(G, 2, axis=(1, 2))
+def _overflow_notes(model: RecurrentModel, h: Tensor) -> list[str]:
+    """A note where the states h (T+1, n) leave the dtype's range and G_t does not depend on
+    them (a linear vanilla cell, a fixed pattern: J_k = V, alpha given); a ``ValueError``
+    where it does (learned weights or phi'(a_k) of inf or nan are not the network's)."""
+    bad = torch.nonzero(~torch.isfinite(h).all(dim=1)).flatten()
+    if bad.numel() == 0:
+        return []
+    t, dtype = int(bad[0]), str(h.dtype).removeprefix("torch.")
+    where = f"the forward pass leaves {dtype}'s range at t = {t} (h_t is not finite)"
+    if (isinstance(model, Recurrent) and not model.learned
+            and getattr(model.cell, "phi", None) is nonlin.LINEAR):
+        return [f"{where}; G_t does not depend on the states (a linear cell and a fixed "
+                f"pattern), so the profile stands, but ||dL/dh_t|| does not"]
+    raise ValueError(f"parameter 'x': {where}, and G_t depends on the states (attention "
+                     f"weights or phi'(a_k)); measure at most T = {t - 1} steps, or scale "
+                     f"the weights or inputs down")
+
+
+def _gap(full: np.ndarray, M: np.ndarray, log10_scale: np.ndarray) -> np.ndarray:
+    """The score-term gap ``||F_t - G_t||_2 / ||F_t||_2`` (THEORY.md section 2) of the live
+    G_t ``full`` (T, n, n) and the fixed ``G_t = M[t] 10**log10_scale[t]``, both scaled
+    by one power of two per t so that neither overflows nor turns 0 * inf into nan; nan
+    where F_t is not finite or F_t = G_t = 0, inf where F_t = 0 != G_t."""
+    gap = np.full(full.shape[0], np.nan)
+    ok = np.isfinite(full).all(axis=(1, 2))
+    F, M, scale2 = full[ok], M[ok], log10_scale[ok] * LOG2_10
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.fmax(np.log2(np.abs(F).max(axis=(1, 2), initial=0.0)),
+                    np.log2(np.abs(M).max(axis=(1, 2), initial=0.0)) + scale2)
+        r = np.where(np.isfinite(r), np.ceil(r), 0.0)[:, None, None]
+        Fs = np.ldexp(F, -r.astype(int))
+        k = np.floor(scale2[:, None, None] - r)
+        Gs = np.ldexp(M * np.exp2(scale2[:, None, None] - r - k), k.astype(int))
+        gap[ok] = (np.linalg.norm(Fs - Gs, 2, axis=(1, 2))
+                   / np.linalg.norm(Fs, 2, axis=(1, 2)))
+    return gap
+
+
+def _unscaled_notes(full: np.ndarray, M: np.ndarray) -> list[str]:
+    """Notes where the live G_t ``full`` (autograd, no log scale) left float64's range: not
+    finite, or 0 where the fixed G_t (mantissa ``M``) is not."""
+    notes = []
+    for where, what in ((~np.isfinite(full).all(axis=(1, 2)),
+                         "overflows float64 (norms inf or nan, gap nan)"),
+                        ((full == 0).all(axis=(1, 2)) & (M != 0).any(axis=(1, 2)),
+                         "is 0 (below about 1e-308 it underflows: log10 -inf)")):
+        if where.any():
+            t = np.flatnonzero(where)
+            notes.append(f"G_t with live attention (autograd, no log scale) {what} at "
+                         f"{t.size} of the T steps, t in {t[0]}..{t[-1]}; mode fixed "
+                         f"carries a log scale")
+    return notes
 
 
 def _loss_profile(model: RecurrentModel, x: Tensor, loss: Callable[[Rollout], Tensor],

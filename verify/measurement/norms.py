@@ -55,8 +55,17 @@ def _workers(device: torch.device) -> int:
 
 
 def _chunk(X: Tensor) -> Tensor:
-    """(B, 4): log10 of ||Y||_2, ||Y||_F, sigma_min(Y) and of the scale 2^e, X = Y 2^e."""
+    """(B, 4): log10 of ||Y||_2, ||Y||_F, sigma_min(Y) and of the scale 2^e, X = Y 2^e; a
+    matrix with a nan entry gets nan, one with an infinite entry (and no nan) inf, inf, nan
+    and 0: no SVD is taken of either."""
     X = X.to(torch.float64)
+    finite = torch.isfinite(X).all(dim=2).all(dim=1)
+    if not bool(finite.all()):
+        logs = _chunk(torch.where(finite[:, None, None], X, 0.0))
+        inf = torch.tensor([math.inf, math.inf, math.nan, 0.0], dtype=torch.float64,
+                           device=X.device)
+        bad = torch.where(torch.isnan(X).any(dim=2).any(dim=1)[:, None], math.nan, inf)
+        return torch.where(finite[:, None], logs, bad)
     # 2^-e is finite for e >= -1021; a smaller (subnormal) peak keeps max |Y| >= 2^-53
     e = torch.frexp(X.abs().amax(dim=(1, 2)))[1].clamp(min=-1021).to(torch.float64)
     Y = X * torch.exp2(-e)[:, None, None]
@@ -76,7 +85,9 @@ def norms(M: Tensor | np.ndarray | DiagTimes, log10_scale: Tensor | np.ndarray, 
     Returns float64 numpy arrays of length T: ``log10_norm2``, ``log10_fro``,
     ``log10_sigma_min`` (finite where G_t != 0, -inf where G_t = 0 or where the SVD finds
     sigma_min = 0 exactly) and their linear values ``norm2``, ``fro``, ``sigma_min`` (which
-    underflow to 0 where the log10 is below about -308 and overflow to inf above 308).
+    underflow to 0 where the log10 is below about -308 and overflow to inf above 308). A
+    matrix M[t] with an infinite entry (an overflowed measurement) has norms inf and
+    sigma_min nan, one with a nan entry nan for all three: reported, not refused.
     """
     X = M if isinstance(M, DiagTimes) else torch.as_tensor(M)
     if X.ndim != 3 or X.shape[1] != X.shape[2] or X.dtype not in (torch.float32, torch.float64):
