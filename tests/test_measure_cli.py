@@ -224,6 +224,23 @@ def test_loss_profile_from_the_cli(capsys):
     assert code == 0 and "||dL/dh_t||" in out
 
 
+def test_states_past_float64(capsys):
+    """V = 8 Q, linear, T = 400: h_t overflows (from about t = 140). With a fixed pattern
+    G_t does not depend on the states: the table has the profile, the note, and nan (not a
+    number, never -inf) for ||dL/dh_t||; with learned attention (which slows the growth:
+    T = 600), exit 2 with one line."""
+    base = ("--spectrum", "orthogonal", "--scale", "8", "--nonlin", "linear", "--hidden", "4",
+            "--T", "400")
+    code, out, _ = untangle(capsys, *base, "--loss", "last", "--rows", "4")
+    rows = out.splitlines()[4:8]
+    assert code == 0 and len(rows) == 4
+    assert all(r.split()[-1] == "nan" and "inf" not in r for r in rows)
+    assert "note: the forward pass leaves float64's range" in out
+    code, out, err = untangle(capsys, *base, "--pattern", "uniform", "--learned", "--T", "600")
+    assert code == 2 and out == "" and "parameter 'x'" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
 class _Recording:
     """A tqdm that records (description, total, steps) at every update."""
 

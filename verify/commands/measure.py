@@ -241,11 +241,14 @@ def _table(m: Measurement, model: Recurrent, args: argparse.Namespace) -> str:
     if m.gap is not None:
         cols.append("gap")
     lines.append(" ".join(f"{c:>10}" for c in cols))
+    if m.grad_norm is not None:
+        with np.errstate(divide="ignore"):  # log10 0 = -inf; nan stays nan
+            log_grad = np.log10(m.grad_norm)
     for t in np.unique(np.linspace(0, T - 1, min(T, args.rows)).round().astype(int)):
         row = [f"{t:>10d}", _fmt(m.depth[t]), _fmt(m.log10_norm2[t]), _fmt(m.log10_fro[t]),
                _fmt(m.log10_sigma_min[t]), *(_fmt(v[t]) for v in m.bounds_log10.values())]
         if m.grad_norm is not None:
-            row.append(_fmt(np.log10(m.grad_norm[t]) if m.grad_norm[t] > 0 else -np.inf))
+            row.append(_fmt(log_grad[t]))
         if m.gap is not None:
             row.append(_fmt(m.gap[t]))
         lines.append(" ".join(row))
