@@ -473,3 +473,24 @@ def test_a_live_jacobian_past_float64_is_noted_and_its_gap_nan():
     assert np.isfinite(fixed.log10_norm2).all()
     t = np.flatnonzero(over)
     assert any("overflows float64" in s and f"t in {t[0]}..{t[-1]}" in s for s in full.notes)
+
+
+@given(st.integers(1, 4), st.integers(0, 3), st.sampled_from(["accumulated", "normalised"]),
+       st.sampled_from(SPECTRA), st.sampled_from(["fixed", "full"]), st.integers(0, 2**16))
+def test_a_screened_network_matches_jacrev(nu, rho, score, spectrum, mode, seed):
+    """THEORY.md section 6's networks with relevancy screening run online (section 7) in
+    place of a pattern: G_t against jacrev in both modes (RTOL), every step attends at most
+    nu + rho states, none of them h_0, and the trace has the relevant set B7 reads."""
+    model, x = make(spectrum, pattern=None, relevant_set=(nu, rho), score=score, n=3,
+                    steps=8, seed=seed)
+    m = measure(model, x, mode=mode)
+    assert_matches(m, jacrev_reference(model, x, detach=mode == "fixed"))
+    assert m.kappa <= nu + rho and 0 not in m.pattern.indices
+    assert m.trace.relevant_time is not None and m.trace.relevant_time.shape[-1] == rho
+
+
+def test_relevant_set_refuses_a_pattern_and_h0():
+    for kw, name in (({"pattern": build("window", T, nu=2)}, "pattern"),
+                     ({"include_h0": True}, "include_h0")):
+        with pytest.raises(ValueError, match=f"parameter '{name}'"):
+            controlled("orthogonal", N, M, relevant_set=(2, 2), device="cpu", **kw)

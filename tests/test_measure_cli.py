@@ -241,6 +241,41 @@ def test_states_past_float64(capsys):
     assert err.count("\n") == 1 and "Traceback" not in err
 
 
+def test_relevancy_screening_from_the_cli(capsys):
+    """--pattern relevancy: the network built here by hand (controlled with a relevant set,
+    the command's seeded inputs) has the command's profile (1e-12: same arithmetic, perhaps
+    another thread count); in the hand-set regime of B7 (V = 0.5 I, tanh near linear, so
+    every J_k is a nonnegative diagonal) B7 applies at a retained event and holds there."""
+    from verify import controlled, measure
+
+    args = ("--pattern", "relevancy", "--width", "3", "--rho", "2", "--score", "normalised",
+            "--spectrum", "identity", "--scale", "0.5", "--input-scale", "0.01", "--hidden",
+            "4", "--T", "60", "--seed", "5")
+    got = measured(capsys, *args)
+    model = controlled("identity", 4, 4, "tanh", scale=0.5, input_scale=0.01,
+                       relevant_set=(3, 2), score="normalised", seed=5, device="cpu")
+    x = torch.as_tensor(np.random.default_rng([5, 1]).standard_normal((1, 60, 4)))
+    m = measure(model, x)
+    np.testing.assert_allclose(got["log10_norm2"], m.log10_norm2, rtol=1e-12)
+    assert got["kappa"] == m.kappa <= 5
+    b7 = got["verdicts"]["relevancy_lower"]
+    assert b7["applicable_at"] >= 1 and b7["holds_at"] == b7["applicable_at"]
+    code, out, _ = untangle(capsys, *args, "--rows", "3")
+    assert code == 0 and "pattern=relevancy (nu=3, rho=2, score normalised)" in out
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (("--pattern", "window", "--rho", "2"), "'rho' is not used by the 'window' pattern"),
+    (("--score", "normalised"), "'score' is not used by the 'none' pattern"),
+    (("--pattern", "relevancy", "--include-h0"), "'include-h0' does not go with"),
+    (("--pattern", "relevancy", "--rho", "-1"), "'rho' must be an integer >= 0"),
+    (("--pattern", "relevancy", "--kappa", "2"), "'kappa' is not used by the 'relevancy'"),
+])
+def test_relevancy_options_are_refused_where_unused(capsys, args, needle):
+    code, out, err = untangle(capsys, *args, "--T", "5")
+    assert code == 2 and out == "" and needle in err and err.count("\n") == 1
+
+
 class _Recording:
     """A tqdm that records (description, total, steps) at every update."""
 

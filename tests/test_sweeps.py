@@ -159,6 +159,8 @@ UNUSED_SPECS = [
     ("measure", {}, {"pattern": "window", "kappa": 2}, "fixed.kappa"),
     ("measure", {}, {"pattern": "window", "events": [2]}, "fixed.events"),
     ("measure", {"include_h0": [False, True]}, {}, "grid.include_h0"),
+    ("measure", {"pattern": ["window", "uniform"]}, {"rho": 3}, "fixed.rho"),
+    ("measure", {"score": ["accumulated", "normalised"]}, {"pattern": "window"}, "grid.score"),
     ("train", {"nu": [3, 5]}, {"model": "rnn"}, "grid.nu"),
     ("train", {"model": ["lstm", "memrnn"]}, {"score": "normalised"}, "fixed.score"),
     ("train", {}, {"model": "rnn", "rho": 0}, "fixed.rho"),
@@ -174,6 +176,8 @@ USED_SPECS = [
     ("measure", {}, {"pattern": "sparse", "kappa": 2}),
     ("measure", {"learned": [False, True]}, {"include_h0": True}),
     ("measure", {}, {"include_h0": False}),
+    ("measure", {"pattern": ["window", "relevancy"]}, {"width": 2, "rho": 3}),
+    ("measure", {"score": ["accumulated", "normalised"]}, {"pattern": "relevancy"}),
     ("train", {"nu": [3, 5]}, {}),  # default model relrnn
     ("train", {"model": ["rnn", "rellstm"]}, {"score": "normalised", "rho": 0}),
 ]
@@ -291,6 +295,21 @@ def test_point_key_is_pinned():
     assert point_key("train", {"T": 3, "seed": 0}) != point_key("measure", {"T": 3, "seed": 0})
 
 
+def test_parameters_added_later_leave_earlier_keys_alone():
+    """rho and score (relevancy screening) enter a key only where the point's pattern is
+    relevancy: the points of a spec written before they existed keep their keys (pinned:
+    computed before they were added), and relevancy points differ in them."""
+    spec = {"kind": "measure", "grid": {"pattern": ["none", "window", "uniform"]},
+            "fixed": {"T": 5}, "seeds": [0, 1]}
+    assert [p.key for p in expand(parse(spec))] == [
+        "6c5ab424ba54add8", "26957e345a086dae", "19999ff32604f371", "42a08df98d391407",
+        "2bc0cc44e3f372b0", "101d9b0737d434ed"]
+    screened = {"kind": "measure", "grid": {"rho": [2, 3], "score": ["accumulated",
+                                                                     "normalised"]},
+                "fixed": {"T": 5, "pattern": "relevancy"}}
+    assert len({p.key for p in expand(parse(screened))}) == 4
+
+
 # --- rows: local processes, Dask, direct measurement -------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -360,6 +379,28 @@ def test_rows_match_a_direct_measurement(local_rows):
             else:  # a vacuous lower bound, log10 -inf: null in JSON
                 assert v[0] == -np.inf and got["bounds_log10_0"][name] is None
         assert got["hypotheses"] == m.hypotheses
+
+
+def test_a_relevancy_point_is_the_screened_network():
+    """A point with pattern "relevancy" measures relevancy screening run online with the
+    spec's buffer, relevant set and score (against the network built here), and its memory
+    estimate counts nu + rho states a step (more than the window of nu alone)."""
+    from verify.sweeps.estimate import estimate
+    from verify.sweeps.points import measure_point
+
+    fixed = {"T": 12, "pattern": "relevancy", "width": 3, "rho": 2, "score": "normalised",
+             "hidden": 4, "profile": True}
+    (point,) = expand(parse({"kind": "measure", "fixed": fixed}))
+    got = measure_point(point.params)
+    model = controlled("orthogonal", 4, 4, "tanh", relevant_set=(3, 2), score="normalised",
+                       seed=0, device="cpu", dtype="float64")
+    x = torch.as_tensor(np.random.default_rng([0, 1]).standard_normal((1, 12, 4)))
+    m = measure(model, x)
+    assert got["profile"]["log10_norm2"] == pytest.approx(list(m.log10_norm2), rel=1e-12)
+    assert got["kappa"] == m.kappa <= 5 and got["hypotheses"] == m.hypotheses
+    alone = {k: v for k, v in fixed.items() if k not in ("rho", "score")}
+    (window,) = expand(parse({"kind": "measure", "fixed": {**alone, "pattern": "window"}}))
+    assert estimate(point) > estimate(window)
 
 
 def test_a_failing_point_keeps_its_error_and_the_others_go_on(local_rows):

@@ -4,9 +4,13 @@ relevant-set options (section 7). Given with a value that does
 not use them, they are refused, never ignored: by the command for its one run, by a sweep
 when no point of it uses them (:mod:`verify.sweeps.spec`)."""
 
+#: The ``pattern`` value of relevancy screening run online (THEORY.md sections 6 and 7): not a
+#: pattern given in advance (:func:`verify.measurement.runs.network` takes None for it).
+RELEVANCY = "relevancy"
 #: option -> the ``--pattern`` kinds that use it
-PATTERN_USES = {"width": ("window", "events"), "stride": ("strided",), "kappa": ("sparse",),
-                "events": ("events",)}
+PATTERN_USES = {"width": ("window", "events", RELEVANCY), "stride": ("strided",),
+                "kappa": ("sparse",), "events": ("events",), "rho": (RELEVANCY,),
+                "score": (RELEVANCY,)}
 #: option -> the ``--spectrum`` kinds that use it
 SPECTRUM_USES = {"scale": ("identity", "orthogonal", "singular", "eigen", "nonneg"),
                  "gain": ("gaussian",), "sigma": ("singular",), "eigenvalues": ("eigen",),

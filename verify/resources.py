@@ -95,12 +95,13 @@ SET_TRACE_COPIES = 2
 
 
 def pattern_entries(kind: str, T: int, *, nu: int = 1, k: int = 1, kappa: int = 1,
-                    E: Sequence[int] = ()) -> int:
+                    E: Sequence[int] = (), rho: int = 0) -> int:
     """The number of entries ``sum_t |S_t|`` of the named pattern (THEORY.md section 6),
     exactly, without building it: none 0, uniform T(T+1)/2, window and sparse
     ``m(m+1)/2 + (T-m) w`` with ``m = min(w, T)``, strided ``T + sum_t floor(t/k)``, events the
-    window's plus, per event e, the rows ``t >= e + nu`` that reach it only as an event."""
-    T, nu, k, kappa = int(T), int(nu), int(k), int(kappa)
+    window's plus, per event e, the rows ``t >= e + nu`` that reach it only as an event;
+    for relevancy screening (section 7) at most the window's of width nu + rho."""
+    T, nu, k, kappa, rho = int(T), int(nu), int(k), int(kappa), int(rho)
     if T < 1:
         return 0
 
@@ -119,6 +120,8 @@ def pattern_entries(kind: str, T: int, *, nu: int = 1, k: int = 1, kappa: int = 
     if kind == "strided":
         q, r = divmod(T, max(k, 1))
         return T + max(k, 1) * q * (q - 1) // 2 + r * q
+    if kind == "relevancy":
+        return capped(max(nu, 1) + max(rho, 0))
     if kind == "events":
         return capped(max(nu, 1)) + sum(max(0, T - int(e) - max(nu, 1))
                                         for e in set(E) if 0 <= int(e) < T)

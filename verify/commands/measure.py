@@ -19,7 +19,7 @@ from verify.commands.common import (
     threads,
     to_json,
 )
-from verify.option_uses import PATTERN_USES, SPECTRUM_USES
+from verify.option_uses import PATTERN_USES, RELEVANCY, SPECTRUM_USES
 
 if TYPE_CHECKING:
     from bounds.patterns import Pattern
@@ -31,27 +31,34 @@ DEFAULT_T = 50
 LOSSES = ("none", "last", "all")
 #: The defaults of the options that only some patterns or spectra use
 #: (:mod:`verify.option_uses`), applied when they are left out.
-DEFAULTS = {"width": 4, "stride": 2, "kappa": 3, "events": [], "scale": 1.0, "gain": 1.0,
-            "nonnormal": 0.0}
+DEFAULTS = {"width": 4, "stride": 2, "kappa": 3, "events": [], "rho": 4,
+            "score": "accumulated", "scale": 1.0, "gain": 1.0, "nonnormal": 0.0}
 
 
 def register(p: argparse.ArgumentParser) -> None:
     """The options of ``untangle measure``."""
     from bounds.patterns import KINDS as PATTERNS
     from verify.models.nonlin import KINDS as NONLINS
+    from verify.models.relevance import SCORES
     from verify.models.spectra import KINDS as SPECTRA
 
     p.description = ("Build THEORY.md section 1's network (V from --spectrum, attention from "
                      "--pattern), measure G_t = dh_T/dh_t for t = 0..T-1 of one sequence of "
                      "N(0, 1) inputs and evaluate the catalog's bounds on the same run.")
     a = p.add_argument
-    a("--pattern", choices=(*PATTERNS, "file"), default="none",
-      help="fixed attention pattern (default none: the plain RNN)")
-    a("--width", type=int, help="window width nu (window, events; default 4)")
+    a("--pattern", choices=(*PATTERNS, "file", RELEVANCY), default="none",
+      help="fixed attention pattern (default none: the plain RNN); relevancy: relevancy "
+      "screening run online (learned attention over a buffer and a relevant set, THEORY.md "
+      "section 7)")
+    a("--width", type=int, help="window width nu (window, events; the buffer of relevancy; "
+      "default 4)")
     a("--stride", type=int, help="stride k (strided; default 2)")
     a("--kappa", type=int, help="support size (sparse; default 3)")
     a("--events", type=comma_list(int, distinct=True),
       help="event steps E, each once, e.g. 3,7 (events; default none)")
+    a("--rho", type=int, help="relevant-set size (relevancy; default 4)")
+    a("--score", choices=SCORES, help="relevancy score function (relevancy; default "
+      "accumulated)")
     a("--pattern-file", type=path_option,
       help="T x T pattern (.npy, .csv, .json) for --pattern file")
     a("--learned", action="store_true",
@@ -111,6 +118,11 @@ def _given(args: argparse.Namespace) -> None:
         if args.scale is not None and getattr(args, values) is not None:
             raise ValueError(f"parameter 'scale' is not used when --{values} gives the "
                              f"{args.spectrum!r} spectrum's values")
+    if args.pattern == RELEVANCY:
+        if args.include_h0:
+            raise ValueError("parameter 'include-h0' does not go with --pattern relevancy: "
+                             "the relevant set keeps h_0 out (THEORY.md section 7)")
+        args.learned = True  # the screening's attention is learned additive attention
     if args.include_h0 and not args.learned:
         raise ValueError("parameter 'include-h0' goes with --learned (a fixed pattern attends "
                          "the states it names)")
@@ -124,7 +136,8 @@ def _given(args: argparse.Namespace) -> None:
             setattr(args, key, list(value) if isinstance(value, list) else value)
 
 
-def _pattern(args: argparse.Namespace) -> Pattern:
+def _pattern(args: argparse.Namespace) -> Pattern | None:
+    """The pattern of ``--pattern`` (None for relevancy screening: it chooses online)."""
     from bounds.domains import POSITIVE_INT
     from bounds.patterns import build, load
 
@@ -138,6 +151,8 @@ def _pattern(args: argparse.Namespace) -> Pattern:
                              f"got {args.T}")
         return pattern
     T = int(POSITIVE_INT.check("T", DEFAULT_T if args.T is None else args.T))
+    if args.pattern == RELEVANCY:
+        return None
     return build(args.pattern, T, nu=args.width, k=args.stride, kappa=args.kappa,
                  seed=args.seed, E=args.events)
 
@@ -160,6 +175,7 @@ def run(args: argparse.Namespace) -> int:
         value = getattr(args, name)
         if value is not None:
             POSITIVE_INT.check(name, value)
+    NONNEG_INT.check("rho", args.rho)
     plot = None if args.plot is None else claim_plot(args.plot, force=args.force)
     if args.pattern == "file" or args.pattern_file is not None:
         pattern = _pattern(args)
@@ -167,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         T = DEFAULT_T if args.T is None else args.T
         entries = pattern_entries(args.pattern, T, nu=args.width, k=args.stride,
-                                  kappa=args.kappa, E=args.events)
+                                  kappa=args.kappa, E=args.events, rho=args.rho)
     inputs = args.hidden if args.inputs is None else args.inputs
     check_memory(estimate_measure(T, args.hidden, entries, args.mode, args.learned,
                                   loss=args.loss != "none", dtype=args.dtype, inputs=inputs),
@@ -176,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
                  reduce="--T, --hidden or --inputs", skip=args.no_memory_check)
     if args.pattern != "file":
         pattern = _pattern(args)
-    model, x = network(vars(args), pattern)
+    model, x = network({**vars(args), "T": T}, pattern)
     m = measure(model, x, mode=args.mode, loss=_loss(args.loss),
                 source="untangle measure " + shlex.join(args.argv), progress=progress(args))
     if plot is not None:
@@ -226,8 +242,10 @@ def _fmt(v: float) -> str:
 def _table(m: Measurement, model: Recurrent, args: argparse.Namespace) -> str:
     """A readable table: log10 of the measured norms and of the bounds at subsampled t."""
     T = m.T
-    head = (f"untangle measure: T={T} n={model.hidden} pattern={args.pattern}"
-            f"{' (learned)' if args.learned else ''} spectrum={args.spectrum} "
+    kind = (f"{args.pattern} (nu={args.width}, rho={args.rho}, score {args.score})"
+            if args.pattern == RELEVANCY else
+            f"{args.pattern}{' (learned)' if args.learned else ''}")
+    head = (f"untangle measure: T={T} n={model.hidden} pattern={kind} spectrum={args.spectrum} "
             f"nonlin={args.nonlin} beta={model.beta:g} gamma={model.gamma:g} mode={m.mode} "
             f"device={m.device} dtype={m.dtype}")
     hyp = " ".join(f"{k}={'yes' if v else 'no'}" for k, v in m.hypotheses.items())

@@ -1,7 +1,8 @@
 """The network and inputs of a measurement run from its options: THEORY.md section 1's network
-with V from ``spectrum`` and attention from a pattern (section 6), every weight drawn from
-``seed``, measured on the N(0, 1) inputs of ``numpy.random.default_rng([seed, 1])``. Shared by
-``untangle measure`` and the sweeps, so a row of a sweep is the command's run."""
+with V from ``spectrum`` and attention from a pattern or relevancy screening (sections 6 and
+7), every weight drawn from ``seed``, measured on the N(0, 1) inputs of
+``numpy.random.default_rng([seed, 1])``. Shared by ``untangle measure`` and the sweeps, so a
+row of a sweep is the command's run."""
 
 from __future__ import annotations
 
@@ -12,14 +13,22 @@ import torch
 
 from bounds.patterns import Pattern
 from verify.models import Recurrent, controlled
+from verify.option_uses import RELEVANCY
 
 
-def network(options: Mapping[str, object], pattern: Pattern) -> tuple[Recurrent, torch.Tensor]:
+def network(options: Mapping[str, object], pattern: Pattern | None
+            ) -> tuple[Recurrent, torch.Tensor]:
     """The model and its one input sequence (1, T, inputs) for ``options`` (the measure
     command's option names: spectrum, hidden, inputs, nonlin, scale, gain, sigma,
     eigenvalues, nonnormal, seed, beta, gamma, learned, include_h0, input_scale, bias_scale,
-    device, dtype)."""
+    device, dtype; for relevancy screening, ``pattern`` :data:`verify.option_uses.RELEVANCY`,
+    also T, width (the buffer nu), rho and score) and ``pattern``, the fixed pattern or the
+    learned attention's support (None for relevancy screening)."""
     o = options
+    screened = o["pattern"] == RELEVANCY
+    if screened != (pattern is None):
+        raise ValueError("parameter 'pattern': None goes with relevancy screening, and "
+                         "relevancy screening with None")
     inputs = o["hidden"] if o["inputs"] is None else o["inputs"]
     eigenvalues = None if o["eigenvalues"] is None else [complex(z) for z in o["eigenvalues"]]
     model = controlled(
@@ -27,7 +36,8 @@ def network(options: Mapping[str, object], pattern: Pattern) -> tuple[Recurrent,
         sigma=o["sigma"], eigenvalues=eigenvalues, nonnormal=o["nonnormal"], seed=o["seed"],
         beta=o["beta"], gamma=o["gamma"], pattern=pattern, learned=o["learned"],
         include_h0=o["include_h0"], input_scale=o["input_scale"], bias_scale=o["bias_scale"],
-        device=o["device"], dtype=o["dtype"])
-    x = torch.as_tensor(np.random.default_rng([o["seed"], 1]).standard_normal(
-        (1, pattern.T, inputs)))
+        device=o["device"], dtype=o["dtype"],
+        **({"relevant_set": (o["width"], o["rho"]), "score": o["score"]} if screened else {}))
+    T = o["T"] if screened else pattern.T
+    x = torch.as_tensor(np.random.default_rng([o["seed"], 1]).standard_normal((1, T, inputs)))
     return model, x

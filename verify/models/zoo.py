@@ -58,18 +58,22 @@ def _matrix(name: str, value: object, n: int | None = None) -> np.ndarray:
 
 def vanilla(V: object, inputs: int, phi: str | nonlin.Nonlinearity = "tanh", *,
             pattern: Pattern | object | None = None, learned: bool = False,
-            include_h0: bool = False, beta: float | None = None, gamma: float | None = None,
-            input_scale: float = 1.0, bias_scale: float = 0.0, seed: int = 0,
-            device: str | torch.device = "auto", dtype: str | torch.dtype = "float64",
-            name: str | None = None) -> Recurrent:
+            include_h0: bool = False, relevant_set: tuple[int, int] | None = None,
+            score: str | relevance.ScoreFn = "accumulated", beta: float | None = None,
+            gamma: float | None = None, input_scale: float = 1.0, bias_scale: float = 0.0,
+            seed: int = 0, device: str | torch.device = "auto",
+            dtype: str | torch.dtype = "float64", name: str | None = None) -> Recurrent:
     """THEORY.md section 1's network with recurrent matrix ``V`` (n x n, given), U and b drawn
     from ``seed`` (:class:`verify.models.cells.VanillaCell`).
 
     ``pattern`` (a :class:`bounds.Pattern` or a user's T x T matrix, validated by
     :func:`bounds.patterns.from_matrix`) is the fixed attention; with ``learned=True`` it is
     only the support of learned additive attention (all of 1..t when None; h_0 is attended
-    only with ``include_h0``). ``beta``/``gamma`` default to 1/0 for the plain RNN (no
-    pattern, or the ``none`` pattern, and not learned) and to 1/2, 1/2 otherwise."""
+    only with ``include_h0``). ``relevant_set=(nu, rho)``: relevancy screening run online
+    instead (THEORY.md section 7, :class:`~verify.models.memories.RelevantSet` with score
+    function ``score``; learned attention, h_0 never attended). ``beta``/``gamma`` default
+    to 1/0 for the plain RNN (no pattern, or the ``none`` pattern, and not learned) and to
+    1/2, 1/2 otherwise."""
     V = _matrix("V", V)
     hidden = V.shape[0]
     inputs = int(POSITIVE_INT.check("inputs", inputs))
@@ -78,7 +82,15 @@ def vanilla(V: object, inputs: int, phi: str | nonlin.Nonlinearity = "tanh", *,
     if learned and p is not None and p.empty:
         raise ValueError("parameter 'pattern': learned attention needs a non-empty support; "
                          "use uniform (full attention), window, strided, sparse or events")
-    if learned:
+    if relevant_set is not None:
+        if p is not None or include_h0:
+            raise ValueError(f"parameter {'pattern' if p is not None else 'include_h0'!r} "
+                             f"does not go with relevant_set: relevancy screening chooses "
+                             f"the states attended, and never h_0 (THEORY.md section 7)")
+        nu, rho = relevant_set
+        memory = RelevantSet(hidden, nu=nu, rho=rho, score=score, seed=seed, dtype=dtype,
+                             device=device)
+    elif learned:
         memory = LearnedAttention(hidden, p, include_h0=include_h0, seed=seed, dtype=dtype,
                                   device=device)
     elif p is None or p.empty:
@@ -93,10 +105,13 @@ def vanilla(V: object, inputs: int, phi: str | nonlin.Nonlinearity = "tanh", *,
     return Recurrent(cell, memory,
                      beta=(0.5 if attends else 1.0) if beta is None else beta,
                      gamma=(0.5 if attends else 0.0) if gamma is None else gamma,
-                     name=name or _describe(p, learned))
+                     name=name or _describe(p, learned, relevant_set))
 
 
-def _describe(pattern: Pattern | None, learned: bool) -> str:
+def _describe(pattern: Pattern | None, learned: bool,
+              relevant_set: tuple[int, int] | None) -> str:
+    if relevant_set is not None:
+        return "relevancy screening (nu={}, rho={})".format(*relevant_set)
     kind = "none" if pattern is None else pattern.kind
     return f"{'learned ' if learned else ''}{kind}"
 

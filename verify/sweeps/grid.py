@@ -4,7 +4,9 @@ Order: the grid's parameters in the order the spec gives them, the last varying 
 for each combination the seeds in their order. A point's parameters are all of its kind's
 (defaults, then ``fixed``, then the grid's values) and ``seed``; its key is the first 16 hex
 digits of the SHA-256 of their canonical JSON with the kind, so the same parameters and seed
-have the same key whatever spec or run produced them.
+have the same key whatever spec or run produced them. Parameters added after tables were
+written (:data:`verify.sweeps.params.KEYED_WHERE_USED`) enter a key only where the point uses
+them, so the points of those tables keep their keys and resume.
 """
 
 from __future__ import annotations
@@ -14,14 +16,22 @@ import itertools
 import json
 from dataclasses import dataclass, field
 
-from verify.sweeps.params import PARAMS
+from verify.sweeps.params import KEYED_WHERE_USED, PARAMS, USES
 from verify.sweeps.spec import Spec
 
 
 def point_key(kind: str, params: dict[str, object]) -> str:
-    """The key of the point of ``kind`` with ``params`` (seed included)."""
-    text = json.dumps({"kind": kind, "params": params}, sort_keys=True, separators=(",", ":"))
+    """The key of the point of ``kind`` with ``params`` (seed included), less the parameters
+    of :data:`verify.sweeps.params.KEYED_WHERE_USED` that the point does not use."""
+    keyed = {name: value for name, value in params.items()
+             if name not in KEYED_WHERE_USED.get(kind, ()) or _uses(kind, name, params)}
+    text = json.dumps({"kind": kind, "params": keyed}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _uses(kind: str, name: str, params: dict[str, object]) -> bool:
+    selector, users = USES[kind][name]
+    return params.get(selector) in users
 
 
 @dataclass(frozen=True)

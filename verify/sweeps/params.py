@@ -23,7 +23,7 @@ from verify.models.nonlin import KINDS as NONLINS
 from verify.models.relevance import SCORES
 from verify.models.spectra import KINDS as SPECTRA
 from verify.models.zoo import MODELS, SCREENED
-from verify.option_uses import PATTERN_USES, SCREENED_OPTIONS, SPECTRUM_USES
+from verify.option_uses import PATTERN_USES, RELEVANCY, SCREENED_OPTIONS, SPECTRUM_USES
 from verify.training.config import Config
 from verify.training.tasks import TASKS, check_T
 
@@ -117,11 +117,13 @@ def _train_T(name: str, value: object) -> object:
 #: ``profile``: also keep the arrays over t in the row.
 MEASURE = {
     "T": Param("int", valid=POSITIVE_INT.check),
-    "pattern": Param("str", "none", PATTERNS),
+    "pattern": Param("str", "none", (*PATTERNS, RELEVANCY)),
     "width": Param("int", 4, valid=POSITIVE_INT.check),
     "stride": Param("int", 2, valid=POSITIVE_INT.check),
     "kappa": Param("int", 3, valid=POSITIVE_INT.check),
     "events": Param("ints", []),
+    "rho": Param("int", 4, valid=NONNEG_INT.check),
+    "score": Param("str", "accumulated", tuple(SCORES)),
     "learned": Param("bool", False),
     "include_h0": Param("bool", False),
     "hidden": Param("int", 16, valid=POSITIVE_INT.check),
@@ -176,3 +178,7 @@ USES: dict[str, dict[str, tuple[str, tuple[object, ...]]]] = {
                 "include_h0": ("learned", (True,))},
     "train": {name: ("model", SCREENED) for name in SCREENED_OPTIONS},
 }
+#: sweep kind -> parameters (with a :data:`USES` rule) that enter a point's key only where
+#: the point uses them: added after sweep tables were written, they leave those tables' keys
+#: as they were (:func:`verify.sweeps.grid.point_key`).
+KEYED_WHERE_USED: dict[str, tuple[str, ...]] = {"measure": ("rho", "score")}

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from bounds.patterns import build
 from verify.measurement import Measurement, measure
 from verify.measurement.runs import network
+from verify.option_uses import RELEVANCY
 from verify.training import Config, train
 
 #: the train summary's entries a train row keeps
@@ -21,12 +22,13 @@ PROFILE = ("log10_norm2", "log10_fro", "log10_sigma_min", "depth", "lam", "mu", 
 
 def measure_point(params: Mapping[str, object]) -> dict[str, object]:
     """``untangle measure`` on ``params``: THEORY.md section 1's network (V from ``spectrum``,
-    attention from ``pattern``, every weight drawn from ``seed``), measured on the
-    N(0, 1) inputs of ``default_rng([seed, 1])`` (THEORY.md section 5); the row of
-    :func:`measure_row`."""
+    attention from ``pattern`` or relevancy screening, every weight drawn from ``seed``),
+    measured on the N(0, 1) inputs of ``default_rng([seed, 1])`` (THEORY.md section 5); the
+    row of :func:`measure_row`."""
     p = params
-    pattern = build(p["pattern"], p["T"], nu=p["width"], k=p["stride"], kappa=p["kappa"],
-                    seed=p["seed"], E=p["events"])
+    pattern = None if p["pattern"] == RELEVANCY else build(
+        p["pattern"], p["T"], nu=p["width"], k=p["stride"], kappa=p["kappa"], seed=p["seed"],
+        E=p["events"])
     model, x = network(p, pattern)
     source = "untangle sweep point " + json.dumps(dict(p), sort_keys=True, default=str)
     return measure_row(measure(model, x, mode=p["mode"], source=source),
