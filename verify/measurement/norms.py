@@ -59,15 +59,15 @@ def _chunk(X: Tensor) -> Tensor:
     matrix with a nan entry gets nan, one with an infinite entry (and no nan) inf, inf, nan
     and 0: no SVD is taken of either."""
     X = X.to(torch.float64)
-    finite = torch.isfinite(X).all(dim=2).all(dim=1)
+    peak = X.abs().amax(dim=(1, 2))  # nan where X has a nan (amax propagates it), else inf
+    finite = torch.isfinite(peak)    # where X has an inf
     if not bool(finite.all()):
         logs = _chunk(torch.where(finite[:, None, None], X, 0.0))
-        inf = torch.tensor([math.inf, math.inf, math.nan, 0.0], dtype=torch.float64,
-                           device=X.device)
-        bad = torch.where(torch.isnan(X).any(dim=2).any(dim=1)[:, None], math.nan, inf)
+        bad = torch.stack([peak, peak, torch.full_like(peak, math.nan),
+                           torch.zeros_like(peak)], 1)
         return torch.where(finite[:, None], logs, bad)
     # 2^-e is finite for e >= -1021; a smaller (subnormal) peak keeps max |Y| >= 2^-53
-    e = torch.frexp(X.abs().amax(dim=(1, 2)))[1].clamp(min=-1021).to(torch.float64)
+    e = torch.frexp(peak)[1].clamp(min=-1021).to(torch.float64)
     Y = X * torch.exp2(-e)[:, None, None]
     sv = _svdvals(Y).to(Y.device)
     return torch.stack([sv[:, 0].log10(), torch.linalg.vector_norm(Y, dim=(1, 2)).log10(),
