@@ -15,6 +15,8 @@ PATTERN_USES = {"width": ("window", "events", RELEVANCY), "stride": ("strided",)
 SPECTRUM_USES = {"scale": ("identity", "orthogonal", "singular", "eigen", "nonneg"),
                  "gain": ("gaussian",), "sigma": ("singular",), "eigenvalues": ("eigen",),
                  "nonnormal": ("eigen",)}
+#: options that only learned attention uses (a fixed pattern attends the states it names)
+LEARNED_OPTIONS = ("include_h0",)
 #: ``untangle train``'s options that only the screened models (a buffer and a relevant set,
 #: :data:`verify.models.zoo.SCREENED`) use
 SCREENED_OPTIONS = ("nu", "rho", "score")

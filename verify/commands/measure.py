@@ -19,7 +19,7 @@ from verify.commands.common import (
     threads,
     to_json,
 )
-from verify.option_uses import PATTERN_USES, RELEVANCY, SPECTRUM_USES
+from verify.option_uses import LEARNED_OPTIONS, PATTERN_USES, RELEVANCY, SPECTRUM_USES
 
 if TYPE_CHECKING:
     from bounds.patterns import Pattern
@@ -123,9 +123,10 @@ def _given(args: argparse.Namespace) -> None:
             raise ValueError("parameter 'include-h0' does not go with --pattern relevancy: "
                              "the relevant set keeps h_0 out (THEORY.md section 7)")
         args.learned = True  # the screening's attention is learned additive attention
-    if args.include_h0 and not args.learned:
-        raise ValueError("parameter 'include-h0' goes with --learned (a fixed pattern attends "
-                         "the states it names)")
+    for key in LEARNED_OPTIONS:
+        if getattr(args, key) and not args.learned:
+            raise ValueError(f"parameter {name(key)!r} goes with --learned (a fixed pattern "
+                             f"attends the states it names)")
     if args.rows is not None and args.json:
         raise ValueError("parameter 'rows' is for the table; --json gives every t")
     if args.force and args.plot is None:

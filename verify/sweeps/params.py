@@ -23,7 +23,13 @@ from verify.models.nonlin import KINDS as NONLINS
 from verify.models.relevance import SCORES
 from verify.models.spectra import KINDS as SPECTRA
 from verify.models.zoo import MODELS, SCREENED
-from verify.option_uses import PATTERN_USES, RELEVANCY, SCREENED_OPTIONS, SPECTRUM_USES
+from verify.option_uses import (
+    LEARNED_OPTIONS,
+    PATTERN_USES,
+    RELEVANCY,
+    SCREENED_OPTIONS,
+    SPECTRUM_USES,
+)
 from verify.training.config import Config
 from verify.training.tasks import TASKS, check_T
 
@@ -175,7 +181,7 @@ PARAMS: dict[str, dict[str, Param]] = {"measure": MEASURE, "train": TRAIN}
 USES: dict[str, dict[str, tuple[str, tuple[object, ...]]]] = {
     "measure": {**{name: ("pattern", kinds) for name, kinds in PATTERN_USES.items()},
                 **{name: ("spectrum", kinds) for name, kinds in SPECTRUM_USES.items()},
-                "include_h0": ("learned", (True,))},
+                **{name: ("learned", (True,)) for name in LEARNED_OPTIONS}},
     "train": {name: ("model", SCREENED) for name in SCREENED_OPTIONS},
 }
 #: sweep kind -> parameters (with a :data:`USES` rule) that enter a point's key only where
