@@ -197,9 +197,8 @@ def run(args: argparse.Namespace) -> int:
     m = measure(model, x, mode=args.mode, loss=_loss(args.loss),
                 source="untangle measure " + shlex.join(args.argv), progress=progress(args))
     if plot is not None:
-        save_figure(m.plot(title=f"T={m.T}, {args.pattern}"
-                                 f"{' (learned)' if args.learned else ''}, {args.spectrum} "
-                                 f"x{args.scale:g}, {args.nonlin}, mode {m.mode}"), plot)
+        save_figure(m.plot(title=f"T={m.T}, {_kind(args)}, {args.spectrum} x{args.scale:g}, "
+                                 f"{args.nonlin}, mode {m.mode}"), plot)
     if args.json:
         print(to_json(m.to_json()))
     else:
@@ -240,13 +239,19 @@ def _fmt(v: float) -> str:
     return f"{v:10.4g}" if np.isfinite(v) else f"{'-inf' if v < 0 else 'inf':>10}"
 
 
+def _kind(args: argparse.Namespace) -> str:
+    """The attention of the run in words: the pattern, learned or not, or the relevancy
+    screening's buffer, relevant set and score."""
+    if args.pattern == RELEVANCY:
+        return f"{args.pattern} (nu={args.width}, rho={args.rho}, score {args.score})"
+    return f"{args.pattern}{' (learned)' if args.learned else ''}"
+
+
 def _table(m: Measurement, model: Recurrent, args: argparse.Namespace) -> str:
     """A readable table: log10 of the measured norms and of the bounds at subsampled t."""
     T = m.T
-    kind = (f"{args.pattern} (nu={args.width}, rho={args.rho}, score {args.score})"
-            if args.pattern == RELEVANCY else
-            f"{args.pattern}{' (learned)' if args.learned else ''}")
-    head = (f"untangle measure: T={T} n={model.hidden} pattern={kind} spectrum={args.spectrum} "
+    head = (f"untangle measure: T={T} n={model.hidden} pattern={_kind(args)} "
+            f"spectrum={args.spectrum} "
             f"nonlin={args.nonlin} beta={model.beta:g} gamma={model.gamma:g} mode={m.mode} "
             f"device={m.device} dtype={m.dtype}")
     hyp = " ".join(f"{k}={'yes' if v else 'no'}" for k, v in m.hypotheses.items())
