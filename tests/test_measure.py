@@ -489,8 +489,12 @@ def test_a_screened_network_matches_jacrev(nu, rho, score, spectrum, mode, seed)
     assert m.trace.relevant_time is not None and m.trace.relevant_time.shape[-1] == rho
 
 
-def test_relevant_set_refuses_a_pattern_and_h0():
+def test_relevant_set_refuses_a_pattern_h0_and_bad_sizes():
     for kw, name in (({"pattern": build("window", T, nu=2)}, "pattern"),
                      ({"include_h0": True}, "include_h0")):
         with pytest.raises(ValueError, match=f"parameter '{name}'"):
             controlled("orthogonal", N, M, relevant_set=(2, 2), device="cpu", **kw)
+    for pair, name in (((0, 2), "nu"), ((2, -1), "rho"), ((2,), "relevant_set"),
+                       ("22", "relevant_set")):
+        with pytest.raises(ValueError, match=f"parameter '{name}'"):
+            controlled("orthogonal", N, M, relevant_set=pair, device="cpu")

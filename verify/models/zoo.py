@@ -87,6 +87,9 @@ def vanilla(V: object, inputs: int, phi: str | nonlin.Nonlinearity = "tanh", *,
             raise ValueError(f"parameter {'pattern' if p is not None else 'include_h0'!r} "
                              f"does not go with relevant_set: relevancy screening chooses "
                              f"the states attended, and never h_0 (THEORY.md section 7)")
+        if not isinstance(relevant_set, tuple | list) or len(relevant_set) != 2:
+            raise ValueError(f"parameter 'relevant_set' must be a pair (nu, rho), got "
+                             f"{relevant_set!r}")
         nu, rho = relevant_set
         memory = RelevantSet(hidden, nu=nu, rho=rho, score=score, seed=seed, dtype=dtype,
                              device=device)
