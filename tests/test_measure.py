@@ -498,3 +498,19 @@ def test_relevant_set_refuses_a_pattern_h0_and_bad_sizes():
                        ("22", "relevant_set")):
         with pytest.raises(ValueError, match=f"parameter '{name}'"):
             controlled("orthogonal", N, M, relevant_set=pair, device="cpu")
+
+
+def test_a_float32_run_keeps_its_mantissa_in_float32():
+    """No float64 copy of a float32 run's (T+1) n^2 mantissa; G_t itself is float64, so
+    G_0 = 3^100 I (5e47, past float32's 3.4e38) is finite (against the closed form to 1e-5:
+    float32 rounding over 100 steps)."""
+    T = 100
+    model = controlled("identity", 3, M, "linear", scale=3.0, pattern=build("none", T),
+                       seed=2, device="cpu", dtype="float32")
+    x = torch.as_tensor(np.random.default_rng(3).standard_normal((1, T, M)))
+    m = measure(model, x)
+    assert m.mantissa.dtype == np.float32
+    for t in (0, 40):
+        G = m.jacobian(t)
+        assert G.dtype == np.float64
+        np.testing.assert_allclose(G, 3.0 ** (T - t) * np.eye(3), rtol=1e-5)

@@ -60,7 +60,8 @@ class Measurement:
     Arrays over t = 0..T-1 (entry t is about dh_T/dh_t), except the per-step ``lam``, ``mu``
     over k = 1..T (entry k-1 is step k, the catalog's layout; None where the cell has no J_k).
     Linear norms may underflow to 0; their ``log10_*`` twins include the carried log-scale and
-    stay finite (-inf only where G_t = 0). ``G_t = mantissa[t] * 10**log10_scale[t]``.
+    stay finite (-inf only where G_t = 0). ``G_t = mantissa[t] * 10**log10_scale[t]``, the
+    mantissa in the run's dtype (a float32 run's is not copied to float64).
 
     ``pattern`` is the attention the run actually used (the fixed pattern, the learned weights
     recorded, or ``none``), ``steps`` the per-step summary of the J_k
@@ -103,7 +104,7 @@ class Measurement:
         """``G_t = dh_T/dh_t`` as a float64 (n, n) array (entries may underflow to 0, or
         overflow to +-inf where ``10 ** log10_scale[t]`` does; zeros stay 0)."""
         M = self.mantissa[t]
-        G = np.zeros_like(M)
+        G = np.zeros(M.shape)
         nonzero = M != 0
         G[nonzero] = M[nonzero] * linear(self.log10_scale[t])
         return G
@@ -304,7 +305,7 @@ def _measured(model: RecurrentModel, x: Tensor, mode: str,
     dtype = str(x.dtype).removeprefix("torch.")
     m = Measurement(
         T=T, n=n, mode=mode, device=str(x.device), dtype=dtype, beta=beta,
-        gamma=gamma, learned=live, pattern=pattern, mantissa=mantissa.double().cpu().numpy(),
+        gamma=gamma, learned=live, pattern=pattern, mantissa=mantissa.cpu().numpy(),
         log10_scale=log10_scale, **norms(mantissa, log10_scale, tick=tick), lam=lam, mu=mu,
         steps=steps, kappa=sparsity(pattern), depth=dependency_depth(pattern, beta, gamma),
         trace=r.trace if live else None,
