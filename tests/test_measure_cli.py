@@ -276,6 +276,64 @@ def test_relevancy_options_are_refused_where_unused(capsys, args, needle):
     assert code == 2 and out == "" and needle in err and err.count("\n") == 1
 
 
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    """Models trained two steps: relrnn on copy, lstm on denoise (delay 10, hidden 6)."""
+    from verify.training import Config, train
+
+    folder = tmp_path_factory.mktemp("checkpoints")
+    for model, task in (("relrnn", "copy"), ("lstm", "denoise")):
+        cfg = Config(task=task, model=model, T=10, hidden=6, nu=3, rho=2)
+        train(cfg, 2, save=folder / f"{model}.pt", progress=False)
+    return folder
+
+
+@pytest.mark.parametrize("model", ["relrnn", "lstm"])
+def test_a_checkpoint_is_measured_on_its_task(capsys, checkpoints, model):
+    """--load: the checkpoint's core, cast to float64, on the first sequence of its task's
+    batch from --seed at the trained delay (or --T); the profile equals measure() of the same
+    model and sequence built here (1e-12), in both modes, and --T sets the delay."""
+    from verify.measurement import measure
+    from verify.training import tasks
+    from verify.training.checkpoint import load, restore
+
+    path = checkpoints / f"{model}.pt"
+    ck = load(path)
+    core = restore(ck).core.double()
+    for mode, T, seed in (("fixed", None, 3), ("full", 12, 0)):
+        args = ["--load", path, "--mode", mode, "--seed", seed] + (["--T", T] if T else [])
+        got = measured(capsys, *args)
+        x = tasks.batch(ck["config"].task, T or 10, 1, torch.Generator().manual_seed(seed),
+                        dtype=torch.float64)[0]
+        want = measure(core, x, mode=mode)
+        assert len(got["t"]) == (T or 10) + 20 and got["dtype"] == "float64"
+        np.testing.assert_allclose(got["log10_norm2"], want.log10_norm2, rtol=1e-12)
+    code, out, _ = untangle(capsys, "--load", path, "--rows", "3")
+    assert code == 0 and f"{model} of {model}.pt (trained on {ck['config'].task} at delay 10)" \
+        in out.splitlines()[0]
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (("--hidden", "4"), "'hidden' does not go with --load"),
+    (("--pattern", "none"), "'pattern' does not go with --load"),
+    (("--spectrum", "orthogonal"), "'spectrum' does not go with --load"),
+    (("--learned",), "'learned' does not go with --load"),
+    (("--input-scale", "1"), "'input-scale' does not go with --load"),
+    (("--T", "5"), "'T' must be an integer >= K = 10"),
+])
+def test_network_options_do_not_go_with_a_checkpoint(capsys, checkpoints, args, needle):
+    code, out, err = untangle(capsys, "--load", checkpoints / "relrnn.pt", *args)
+    assert code == 2 and out == "" and needle in err and err.count("\n") == 1
+
+
+def test_a_missing_or_bad_checkpoint_is_refused(capsys, tmp_path):
+    code, _, err = untangle(capsys, "--load", tmp_path / "none.pt")
+    assert code == 2 and "--load" in err and "does not exist" in err
+    (tmp_path / "bad.pt").write_text("not a checkpoint")
+    code, _, err = untangle(capsys, "--load", tmp_path / "bad.pt")
+    assert code == 2 and "bad.pt" in err and "checkpoint" in err and err.count("\n") == 1
+
+
 class _Recording:
     """A tqdm that records (description, total, steps) at every update."""
 

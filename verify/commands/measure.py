@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import shlex
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -22,6 +23,8 @@ from verify.commands.common import (
 from verify.option_uses import LEARNED_OPTIONS, PATTERN_USES, RELEVANCY, SPECTRUM_USES
 
 if TYPE_CHECKING:
+    import torch
+
     from bounds.patterns import Pattern
     from verify.measurement import Measurement
     from verify.models import Recurrent
@@ -29,10 +32,16 @@ if TYPE_CHECKING:
 DEFAULT_T = 50
 #: ``--loss``: L over a rollout r (h is (B, T+1, n)); the profile ||dL/dh_t|| goes to grad_norm.
 LOSSES = ("none", "last", "all")
-#: The defaults of the options that only some patterns or spectra use
-#: (:mod:`verify.option_uses`), applied when they are left out.
-DEFAULTS = {"width": 4, "stride": 2, "kappa": 3, "events": [], "rho": 4,
-            "score": "accumulated", "scale": 1.0, "gain": 1.0, "nonnormal": 0.0}
+#: The defaults of the options that build the network (those that only some patterns or
+#: spectra use: :mod:`verify.option_uses`), applied when they are left out and no checkpoint
+#: is loaded.
+DEFAULTS = {"pattern": "none", "width": 4, "stride": 2, "kappa": 3, "events": [], "rho": 4,
+            "score": "accumulated", "hidden": 16, "spectrum": "orthogonal", "scale": 1.0,
+            "gain": 1.0, "nonnormal": 0.0, "nonlin": "tanh", "input_scale": 1.0,
+            "bias_scale": 0.0}
+#: The options that build the network (none of them goes with ``--load``).
+NETWORK = (*DEFAULTS, "pattern_file", "learned", "include_h0", "inputs", "sigma",
+           "eigenvalues", "beta", "gamma")
 
 
 def register(p: argparse.ArgumentParser) -> None:
@@ -44,9 +53,15 @@ def register(p: argparse.ArgumentParser) -> None:
 
     p.description = ("Build THEORY.md section 1's network (V from --spectrum, attention from "
                      "--pattern), measure G_t = dh_T/dh_t for t = 0..T-1 of one sequence of "
-                     "N(0, 1) inputs and evaluate the catalog's bounds on the same run.")
+                     "N(0, 1) inputs and evaluate the catalog's bounds on the same run; or, "
+                     "with --load, the same for a model saved by untangle train on one "
+                     "sequence of its task.")
     a = p.add_argument
-    a("--pattern", choices=(*PATTERNS, "file", RELEVANCY), default="none",
+    a("--load", type=path_option, metavar="CHECKPOINT",
+      help="measure the model of a checkpoint written by untangle train (in --dtype) on one "
+      "sequence of its task (drawn from --seed; --T the task's delay, default the trained T) "
+      "instead of building one: the network's options do not go with it")
+    a("--pattern", choices=(*PATTERNS, "file", RELEVANCY),
       help="fixed attention pattern (default none: the plain RNN); relevancy: relevancy "
       "screening run online (learned attention over a buffer and a relevant set, THEORY.md "
       "section 7)")
@@ -65,10 +80,11 @@ def register(p: argparse.ArgumentParser) -> None:
       help="learned additive attention over the pattern's support (uniform: full attention)")
     a("--include-h0", action="store_true",
       help="let learned attention attend h_0 (left out by default, THEORY.md section 1)")
-    a("--T", type=int, default=None, help=f"number of steps (default {DEFAULT_T})")
-    a("--hidden", type=int, default=16)
+    a("--T", type=int, default=None, help=f"number of steps (default {DEFAULT_T}); with --load "
+      "the task's delay (the sequence has T + 20 steps)")
+    a("--hidden", type=int, help="hidden size n (default 16)")
     a("--inputs", type=int, default=None, help="input size m (default: hidden)")
-    a("--spectrum", choices=SPECTRA, default="orthogonal")
+    a("--spectrum", choices=SPECTRA, help="recurrent matrix V (default orthogonal)")
     a("--scale", type=float, help="c of identity/orthogonal; ||V|| of nonneg; the largest "
       "singular value of singular and modulus of eigen when --sigma or --eigenvalues is left "
       "out (default 1)")
@@ -76,9 +92,9 @@ def register(p: argparse.ArgumentParser) -> None:
     a("--sigma", type=comma_list(float), default=None, help="singular values (singular)")
     a("--eigenvalues", type=comma_list(complex), default=None, help="e.g. 0.9,0.5+0.2j,0.5-0.2j")
     a("--nonnormal", type=float, help="||N||_F of the non-normal part (eigen; default 0)")
-    a("--nonlin", choices=NONLINS, default="tanh")
-    a("--input-scale", type=float, default=1.0, help="U entries ~ N(0, s^2/m)")
-    a("--bias-scale", type=float, default=0.0, help="b entries ~ N(0, s^2)")
+    a("--nonlin", choices=NONLINS, help="phi (default tanh)")
+    a("--input-scale", type=float, help="U entries ~ N(0, s^2/m) (default 1)")
+    a("--bias-scale", type=float, help="b entries ~ N(0, s^2) (default 0)")
     a("--beta", type=float, default=None, help="default 1 for none, else 0.5")
     a("--gamma", type=float, default=None, help="default 0 for none, else 0.5")
     a("--mode", choices=("fixed", "full"), default="fixed")
@@ -106,6 +122,22 @@ def _given(args: argparse.Namespace) -> None:
     def name(key: str) -> str:
         return key.replace("_", "-")
 
+    if args.rows is not None and args.json:
+        raise ValueError("parameter 'rows' is for the table; --json gives every t")
+    if args.force and args.plot is None:
+        raise ValueError("parameter 'force' goes with --plot (it lets the plot overwrite a "
+                         "file)")
+    if args.rows is None:
+        args.rows = 20
+    if args.load is not None:
+        for key in NETWORK:
+            if getattr(args, key) not in (None, False):
+                raise ValueError(f"parameter {name(key)!r} does not go with --load: the "
+                                 f"checkpoint gives the network")
+        return
+    for key in ("pattern", "spectrum"):  # the options that select what the others mean
+        if getattr(args, key) is None:
+            setattr(args, key, DEFAULTS[key])
     for key, kinds in PATTERN_USES.items():
         if getattr(args, key) is not None and args.pattern not in kinds:
             raise ValueError(f"parameter {name(key)!r} is not used by the {args.pattern!r} "
@@ -127,12 +159,7 @@ def _given(args: argparse.Namespace) -> None:
         if getattr(args, key) and not args.learned:
             raise ValueError(f"parameter {name(key)!r} goes with --learned (a fixed pattern "
                              f"attends the states it names)")
-    if args.rows is not None and args.json:
-        raise ValueError("parameter 'rows' is for the table; --json gives every t")
-    if args.force and args.plot is None:
-        raise ValueError("parameter 'force' goes with --plot (it lets the plot overwrite a "
-                         "file)")
-    for key, value in {**DEFAULTS, "rows": 20}.items():
+    for key, value in DEFAULTS.items():
         if getattr(args, key) is None:
             setattr(args, key, list(value) if isinstance(value, list) else value)
 
@@ -159,25 +186,45 @@ def _pattern(args: argparse.Namespace) -> Pattern | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Build, measure and report (the handler of ``untangle measure``)."""
+    """Build or load, measure and report (the handler of ``untangle measure``)."""
     from bounds.domains import NONNEG_INT, POSITIVE_INT
     from verify.device import resolve_device
-    from verify.files import claim_plot, input_file, save_figure
+    from verify.files import claim_plot, save_figure
     from verify.measurement import measure
-    from verify.measurement.runs import network
-    from verify.resources import check_memory, estimate_measure, pattern_entries
 
     _given(args)
     threads(args)
-    if args.pattern_file is not None:
-        input_file(args.pattern_file, "--pattern-file", "pattern file")
     NONNEG_INT.check("seed", args.seed)
     for name in ("T", "hidden", "inputs", "width", "stride", "kappa", "rows"):
         value = getattr(args, name)
         if value is not None:
             POSITIVE_INT.check(name, value)
-    NONNEG_INT.check("rho", args.rho)
+    if args.rho is not None:
+        NONNEG_INT.check("rho", args.rho)
     plot = None if args.plot is None else claim_plot(args.plot, force=args.force)
+    device = resolve_device(args.device)
+    model, x, what = (_loaded if args.load is not None else _built)(args, device)
+    m = measure(model, x, mode=args.mode, loss=_loss(args.loss),
+                source="untangle measure " + shlex.join(args.argv), progress=progress(args))
+    if plot is not None:
+        save_figure(m.plot(title=f"T={m.T}, {what}, mode {m.mode}"), plot)
+    if args.json:
+        print(to_json(m.to_json()))
+    else:
+        print(_table(m, model, what, args.rows))
+        print(_verdicts(m))
+    return 0
+
+
+def _built(args: argparse.Namespace, device: torch.device
+           ) -> tuple[Recurrent, torch.Tensor, str]:
+    """The network of the options, its input sequence, and the network in words."""
+    from verify.files import input_file
+    from verify.measurement.runs import network
+    from verify.resources import check_memory, estimate_measure, pattern_entries
+
+    if args.pattern_file is not None:
+        input_file(args.pattern_file, "--pattern-file", "pattern file")
     if args.pattern == "file" or args.pattern_file is not None:
         pattern = _pattern(args)
         T, entries = pattern.T, pattern.indices.size
@@ -188,23 +235,39 @@ def run(args: argparse.Namespace) -> int:
     inputs = args.hidden if args.inputs is None else args.inputs
     check_memory(estimate_measure(T, args.hidden, entries, args.mode, args.learned,
                                   loss=args.loss != "none", dtype=args.dtype, inputs=inputs),
-                 resolve_device(args.device),
-                 what=f"measuring T = {T} (hidden {args.hidden}, inputs {inputs})",
+                 device, what=f"measuring T = {T} (hidden {args.hidden}, inputs {inputs})",
                  reduce="--T, --hidden or --inputs", skip=args.no_memory_check)
     if args.pattern != "file":
         pattern = _pattern(args)
     model, x = network({**vars(args), "T": T}, pattern)
-    m = measure(model, x, mode=args.mode, loss=_loss(args.loss),
-                source="untangle measure " + shlex.join(args.argv), progress=progress(args))
-    if plot is not None:
-        save_figure(m.plot(title=f"T={m.T}, {_kind(args)}, {args.spectrum} x{args.scale:g}, "
-                                 f"{args.nonlin}, mode {m.mode}"), plot)
-    if args.json:
-        print(to_json(m.to_json()))
-    else:
-        print(_table(m, model, args))
-        print(_verdicts(m))
-    return 0
+    scale = f" x{args.scale:g}" if args.spectrum in SPECTRUM_USES["scale"] else ""
+    return model, x, (f"pattern={_kind(args)} spectrum={args.spectrum}{scale} "
+                      f"nonlin={args.nonlin}")
+
+
+def _loaded(args: argparse.Namespace, device: torch.device
+            ) -> tuple[Recurrent, torch.Tensor, str]:
+    """The core of the checkpoint ``--load`` in ``--dtype``, one sequence of its task
+    (:func:`verify.measurement.runs.task_sequence`), and the model in words."""
+    from verify.files import input_file
+    from verify.measurement.runs import checkpoint_run
+    from verify.resources import check_memory, estimate_measure, pattern_entries
+
+    input_file(args.load, "--load", "checkpoint file")
+    run = checkpoint_run(args.load, args.T, args.seed, args.dtype, device)
+    L, cfg, model = run.x.shape[1], run.config, run.model
+    kind = {"memrnn": ("uniform", {}), "relrnn": ("relevancy", {"nu": cfg.nu, "rho": cfg.rho}),
+            "rellstm": ("relevancy", {"nu": cfg.nu, "rho": cfg.rho})}
+    entries = (pattern_entries(kind[cfg.model][0], L, **kind[cfg.model][1])
+               if cfg.model in kind else 0)
+    check_memory(estimate_measure(L, cfg.hidden, entries, args.mode, model.learned,
+                                  loss=args.loss != "none", dtype=args.dtype,
+                                  inputs=run.x.shape[2]),
+                 device, what=f"measuring {cfg.model} over {L} steps (hidden {cfg.hidden})",
+                 reduce="--T", skip=args.no_memory_check)
+    return model, run.x, (f"{cfg.model} of {Path(args.load).name} (trained on {cfg.task} at "
+                          f"delay {cfg.T}) on a {cfg.task} sequence at delay {run.T} (seed "
+                          f"{args.seed})")
 
 
 #: Findings the table prints; ``--json`` lists every violation.
@@ -247,13 +310,12 @@ def _kind(args: argparse.Namespace) -> str:
     return f"{args.pattern}{' (learned)' if args.learned else ''}"
 
 
-def _table(m: Measurement, model: Recurrent, args: argparse.Namespace) -> str:
-    """A readable table: log10 of the measured norms and of the bounds at subsampled t."""
+def _table(m: Measurement, model: Recurrent, what: str, rows: int) -> str:
+    """A readable table: log10 of the measured norms and of the bounds at ``rows``
+    subsampled t, under a head with ``what`` was measured."""
     T = m.T
-    head = (f"untangle measure: T={T} n={model.hidden} pattern={_kind(args)} "
-            f"spectrum={args.spectrum} "
-            f"nonlin={args.nonlin} beta={model.beta:g} gamma={model.gamma:g} mode={m.mode} "
-            f"device={m.device} dtype={m.dtype}")
+    head = (f"untangle measure: T={T} n={model.hidden} {what} beta={model.beta:g} "
+            f"gamma={model.gamma:g} mode={m.mode} device={m.device} dtype={m.dtype}")
     hyp = " ".join(f"{k}={'yes' if v else 'no'}" for k, v in m.hypotheses.items())
     lines = [head, f"kappa={m.kappa}  hypotheses: {hyp}",
              "log10 of ||dh_T/dh_t||, of the applicable bounds (nan: not applicable at t; -inf: "
@@ -268,7 +330,7 @@ def _table(m: Measurement, model: Recurrent, args: argparse.Namespace) -> str:
     if m.grad_norm is not None:
         with np.errstate(divide="ignore"):  # log10 0 = -inf; nan stays nan
             log_grad = np.log10(m.grad_norm)
-    for t in np.unique(np.linspace(0, T - 1, min(T, args.rows)).round().astype(int)):
+    for t in np.unique(np.linspace(0, T - 1, min(T, rows)).round().astype(int)):
         row = [f"{t:>10d}", _fmt(m.depth[t]), _fmt(m.log10_norm2[t]), _fmt(m.log10_fro[t]),
                _fmt(m.log10_sigma_min[t]), *(_fmt(v[t]) for v in m.bounds_log10.values())]
         if m.grad_norm is not None:

@@ -1,12 +1,16 @@
-"""The network and inputs of a measurement run from its options: THEORY.md section 1's network
-with V from ``spectrum`` and attention from a pattern or relevancy screening (sections 6 and
-7), every weight drawn from ``seed``, measured on the N(0, 1) inputs of
-``numpy.random.default_rng([seed, 1])``. Shared by ``untangle measure`` and the sweeps, so a
-row of a sweep is the command's run."""
+"""The network and inputs of a measurement run: from its options (:func:`network`), THEORY.md
+section 1's network with V from ``spectrum`` and attention from a pattern or relevancy
+screening (sections 6 and 7), every weight drawn from ``seed``, measured on the N(0, 1) inputs
+of ``numpy.random.default_rng([seed, 1])``, shared by ``untangle measure`` and the sweeps, so a
+row of a sweep is the command's run; or from a checkpoint (:func:`checkpoint_run`), a trained
+model on one sequence of its task (section 8)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -14,6 +18,9 @@ import torch
 from bounds.patterns import Pattern
 from verify.models import Recurrent, controlled
 from verify.option_uses import RELEVANCY
+
+if TYPE_CHECKING:
+    from verify.training.config import Config
 
 
 def network(options: Mapping[str, object], pattern: Pattern | None
@@ -41,3 +48,33 @@ def network(options: Mapping[str, object], pattern: Pattern | None
     T = o["T"] if screened else pattern.T
     x = torch.as_tensor(np.random.default_rng([o["seed"], 1]).standard_normal((1, T, inputs)))
     return model, x
+
+
+@dataclass(frozen=True)
+class CheckpointRun:
+    """A trained model's core (``model``, in the measurement's dtype), its training
+    ``config``, the task's delay ``T`` and one input sequence ``x`` (1, T + 20, inputs)."""
+
+    model: Recurrent
+    config: Config
+    T: int
+    x: torch.Tensor
+
+
+def checkpoint_run(path: Path | str, T: int | None, seed: int, dtype: str,
+                   device: torch.device | str) -> CheckpointRun:
+    """The core of the checkpoint at ``path`` (:func:`verify.training.checkpoint.load`, then
+    cast to ``dtype``) and one sequence of its task at delay ``T`` (default: the trained T;
+    T >= K), the first of the task's batch drawn from a generator seeded with ``seed``
+    (:func:`verify.training.tasks.batch`, THEORY.md section 8)."""
+    from verify.device import resolve_dtype
+    from verify.training import tasks
+    from verify.training.checkpoint import load, restore
+
+    ck = load(path, device)
+    cfg = ck["config"]
+    T = tasks.check_T(cfg.T if T is None else T)
+    core = restore(ck, device).core.to(resolve_dtype(dtype))
+    x, _ = tasks.batch(cfg.task, T, 1, torch.Generator().manual_seed(seed),
+                       dtype=resolve_dtype(dtype), device=device)
+    return CheckpointRun(core, cfg, T, x)
