@@ -368,6 +368,7 @@ def test_available_reads_meminfo():
       "gamma=0.5", "lam=1"], "5000050000 entries"),
     (["train", "--T", "100000", "--steps", "1"], "training relrnn at T = 100000"),
     (["eval", "--load", "CK", "--T", "20000000"], "evaluating relrnn at T = 20000000"),
+    (["measure", "--load", "CK", "--T", "20000000"], "measuring relrnn over 20000020 steps"),
     (["screen", "--T", "200000"], "screening relrnn at T = 200000"),
 ])
 def test_runaway_sizes_are_refused_before_allocating(argv, needle, tmp_path, capsys,
@@ -382,6 +383,7 @@ def test_runaway_sizes_are_refused_before_allocating(argv, needle, tmp_path, cap
     monkeypatch.setattr("bounds.patterns.build", no_work)
     monkeypatch.setattr("verify.training.config.build", no_work)
     monkeypatch.setattr("verify.training.checkpoint.build", no_work)
+    monkeypatch.setattr("verify.training.tasks.batch", no_work)
     code, _, err = run([a.replace("CK", str(ck)) for a in argv], capsys)
     assert code == 2 and needle in err and "--no-memory-check" in err
 

@@ -247,27 +247,33 @@ def _built(args: argparse.Namespace, device: torch.device
 
 def _loaded(args: argparse.Namespace, device: torch.device
             ) -> tuple[Recurrent, torch.Tensor, str]:
-    """The core of the checkpoint ``--load`` in ``--dtype``, one sequence of its task
-    (:func:`verify.measurement.runs.task_sequence`), and the model in words."""
+    """The core of the checkpoint ``--load`` in ``--dtype`` and one sequence of its task
+    (:func:`verify.measurement.runs.checkpoint_run`), once the memory they need is checked,
+    and the model in words."""
     from verify.files import input_file
     from verify.measurement.runs import checkpoint_run
+    from verify.models.zoo import SCREENED
     from verify.resources import check_memory, estimate_measure, pattern_entries
+    from verify.training import tasks
+    from verify.training.checkpoint import load
 
     input_file(args.load, "--load", "checkpoint file")
-    run = checkpoint_run(args.load, args.T, args.seed, args.dtype, device)
-    L, cfg, model = run.x.shape[1], run.config, run.model
-    kind = {"memrnn": ("uniform", {}), "relrnn": ("relevancy", {"nu": cfg.nu, "rho": cfg.rho}),
-            "rellstm": ("relevancy", {"nu": cfg.nu, "rho": cfg.rho})}
-    entries = (pattern_entries(kind[cfg.model][0], L, **kind[cfg.model][1])
-               if cfg.model in kind else 0)
-    check_memory(estimate_measure(L, cfg.hidden, entries, args.mode, model.learned,
+    ck = load(args.load, device)
+    cfg = ck["config"]
+    T = tasks.check_T(cfg.T if args.T is None else args.T)
+    L = tasks.sequence_length(T)
+    entries = (pattern_entries("relevancy", L, nu=cfg.nu, rho=cfg.rho) if cfg.model in SCREENED
+               else pattern_entries("uniform", L) if cfg.model == "memrnn" else 0)
+    check_memory(estimate_measure(L, cfg.hidden, entries, args.mode,
+                                  cfg.model in ("memrnn", *SCREENED),
                                   loss=args.loss != "none", dtype=args.dtype,
-                                  inputs=run.x.shape[2]),
+                                  inputs=tasks.get(cfg.task).inputs),
                  device, what=f"measuring {cfg.model} over {L} steps (hidden {cfg.hidden})",
                  reduce="--T", skip=args.no_memory_check)
-    return model, run.x, (f"{cfg.model} of {Path(args.load).name} (trained on {cfg.task} at "
-                          f"delay {cfg.T}) on a {cfg.task} sequence at delay {run.T} (seed "
-                          f"{args.seed})")
+    model, x = checkpoint_run(ck, T, args.seed, args.dtype, device)
+    return model, x, (f"{cfg.model} of {Path(args.load).name} (trained on {cfg.task} at "
+                      f"delay {cfg.T}) on a {cfg.task} sequence at delay {T} (seed "
+                      f"{args.seed})")
 
 
 #: Findings the table prints; ``--json`` lists every violation.

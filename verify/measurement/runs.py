@@ -8,9 +8,6 @@ model on one sequence of its task (section 8)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -18,9 +15,6 @@ import torch
 from bounds.patterns import Pattern
 from verify.models import Recurrent, controlled
 from verify.option_uses import RELEVANCY
-
-if TYPE_CHECKING:
-    from verify.training.config import Config
 
 
 def network(options: Mapping[str, object], pattern: Pattern | None
@@ -50,31 +44,17 @@ def network(options: Mapping[str, object], pattern: Pattern | None
     return model, x
 
 
-@dataclass(frozen=True)
-class CheckpointRun:
-    """A trained model's core (``model``, in the measurement's dtype), its training
-    ``config``, the task's delay ``T`` and one input sequence ``x`` (1, T + 20, inputs)."""
-
-    model: Recurrent
-    config: Config
-    T: int
-    x: torch.Tensor
-
-
-def checkpoint_run(path: Path | str, T: int | None, seed: int, dtype: str,
-                   device: torch.device | str) -> CheckpointRun:
-    """The core of the checkpoint at ``path`` (:func:`verify.training.checkpoint.load`, then
-    cast to ``dtype``) and one sequence of its task at delay ``T`` (default: the trained T;
-    T >= K), the first of the task's batch drawn from a generator seeded with ``seed``
+def checkpoint_run(ck: dict, T: int, seed: int, dtype: str, device: torch.device | str
+                   ) -> tuple[Recurrent, torch.Tensor]:
+    """The core of the checkpoint ``ck`` (:func:`verify.training.checkpoint.load`) cast to
+    ``dtype``, and one sequence (1, T + 20, inputs) of its task at delay ``T``: the first of
+    the task's batch drawn from a generator seeded with ``seed``
     (:func:`verify.training.tasks.batch`, THEORY.md section 8)."""
     from verify.device import resolve_dtype
     from verify.training import tasks
-    from verify.training.checkpoint import load, restore
+    from verify.training.checkpoint import restore
 
-    ck = load(path, device)
-    cfg = ck["config"]
-    T = tasks.check_T(cfg.T if T is None else T)
-    core = restore(ck, device).core.to(resolve_dtype(dtype))
-    x, _ = tasks.batch(cfg.task, T, 1, torch.Generator().manual_seed(seed),
-                       dtype=resolve_dtype(dtype), device=device)
-    return CheckpointRun(core, cfg, T, x)
+    dt = resolve_dtype(dtype)
+    x, _ = tasks.batch(ck["config"].task, tasks.check_T(T), 1,
+                       torch.Generator().manual_seed(seed), dtype=dt, device=device)
+    return restore(ck, device).core.to(dt), x
