@@ -262,7 +262,7 @@ def _loaded(args: argparse.Namespace, device: torch.device
     cfg = ck["config"]
     T = tasks.check_T(cfg.T if args.T is None else args.T)
     L = tasks.sequence_length(T)
-    entries = (pattern_entries("relevancy", L, nu=cfg.nu, rho=cfg.rho) if cfg.model in SCREENED
+    entries = (pattern_entries(RELEVANCY, L, nu=cfg.nu, rho=cfg.rho) if cfg.model in SCREENED
                else pattern_entries("uniform", L) if cfg.model == "memrnn" else 0)
     check_memory(estimate_measure(L, cfg.hidden, entries, args.mode,
                                   cfg.model in ("memrnn", *SCREENED),
