@@ -319,6 +319,8 @@ def test_a_checkpoint_is_measured_on_its_task(capsys, checkpoints, model):
     (("--spectrum", "orthogonal"), "'spectrum' does not go with --load"),
     (("--learned",), "'learned' does not go with --load"),
     (("--input-scale", "1"), "'input-scale' does not go with --load"),
+    (("--bias-scale", "0"), "'bias-scale' does not go with --load"),  # 0.0 == False
+    (("--beta", "0"), "'beta' does not go with --load"),
     (("--T", "5"), "'T' must be an integer >= K = 10"),
 ])
 def test_network_options_do_not_go_with_a_checkpoint(capsys, checkpoints, args, needle):

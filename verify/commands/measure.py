@@ -131,7 +131,7 @@ def _given(args: argparse.Namespace) -> None:
         args.rows = 20
     if args.load is not None:
         for key in NETWORK:
-            if getattr(args, key) not in (None, False):
+            if getattr(args, key) is not None and getattr(args, key) is not False:
                 raise ValueError(f"parameter {name(key)!r} does not go with --load: the "
                                  f"checkpoint gives the network")
         return
