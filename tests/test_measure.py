@@ -514,3 +514,25 @@ def test_a_float32_run_keeps_its_mantissa_in_float32():
         G = m.jacobian(t)
         assert G.dtype == np.float64
         np.testing.assert_allclose(G, 3.0 ** (T - t) * np.eye(3), rtol=1e-5)
+
+
+@pytest.mark.parametrize("batched", [True, False])
+def test_probe_jacobians_by_batches_of_rows_or_a_row_at_a_time(monkeypatch, batched):
+    """The autograd G_t (full mode; an LSTM-like cell without J_k in fixed mode) by batched
+    passes of 2 rows (n = 3: a ragged last batch), and a row at a time where a batched pass
+    raises (an operation without a batching rule, or out of memory): jacrev's either way."""
+    from verify.measurement import jacobian_profile
+
+    monkeypatch.setattr(jacobian_profile, "ROWS_PER_PASS", 2)
+    if not batched:
+        grad = torch.autograd.grad
+
+        def refuse(*a, is_grads_batched=False, **k):
+            if is_grads_batched:
+                raise RuntimeError("no batching rule")
+            return grad(*a, **k)
+        monkeypatch.setattr(jacobian_profile.torch.autograd, "grad", refuse)
+    model, x = make(pattern="uniform", learned=True)
+    assert_matches(measure(model, x, mode="full"), jacrev_reference(model, x, detach=False))
+    hidden = measure(HiddenCell(model), x)  # no J_k: the fixed G_t by autograd too
+    assert_matches(hidden, jacrev_reference(model, x, detach=True))

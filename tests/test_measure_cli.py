@@ -386,21 +386,24 @@ def test_measure_moves_its_bar_within_every_stage(capfd, monkeypatch):
     assert code == 0 and seen == [] and err == ""
 
 
-def test_measure_ticks_every_backward_pass_of_autograd(capsys, monkeypatch):
-    """Learned attention in full mode: n + 1 passes through the T steps (a forward and n
-    backward passes, one per row of h_T) for each autograd stage; a loss profile adds a
-    forward and a backward pass to the norms."""
+@pytest.mark.parametrize(("rows_per_pass", "passes"), [(32, 1), (2, 2)])
+def test_measure_ticks_every_backward_pass_of_autograd(capsys, monkeypatch, rows_per_pass,
+                                                       passes):
+    """Learned attention in full mode: a forward pass and one backward pass per
+    ROWS_PER_PASS rows of h_T (n = 3: one pass, or two of 2 and 1 rows) through the T steps;
+    a loss profile adds a forward and a backward pass to the norms."""
     from verify.measurement import jacobian_profile
 
     seen = []
     monkeypatch.setattr(jacobian_profile, "tqdm", _Recording(jacobian_profile.tqdm, seen).cls)
+    monkeypatch.setattr(jacobian_profile, "ROWS_PER_PASS", rows_per_pass)
     code, _, err = untangle(capsys, "--pattern", "uniform", "--learned", "--mode", "full",
                             "--T", 200, "--hidden", 3, "--loss", "all", "--rows", 2)
     assert code == 0, err
     stages = _stages(seen)
     assert stages["measure: forward"] == (200, [2] * 100)
     live = stages["measure: G_t with live attention (autograd)"]
-    assert live == (800, [2] * 400)  # 200 forward + 3 x 200 backward
+    assert live == (200 * (1 + passes), [2] * 100 * (1 + passes))
     total, steps = stages["measure: norms"]
     assert total == sum(steps) == 2 * 200 + 2 * 200  # J_k and G_t norms, loss forward/back
     assert "measure: forward" in err and "/200" in err
