@@ -201,3 +201,29 @@ def test_non_finite_matrices_are_reported_not_refused(T, n, seed, kinds):
     inf = np.isin(np.arange(T), bad) & ~nan
     assert (got["log10_norm2"][inf] == np.inf).all() and (got["fro"][inf] == np.inf).all()
     assert np.isnan(got["sigma_min"][inf]).all()
+
+
+@given(st.integers(2, 40), st.integers(1, 6), st.integers(0, 2**31))
+def test_step_jacobians_of_one_matrix_are_measured_once_and_alike(T, n, seed):
+    """diag(d) V with the same d at every step (a linear cell) takes one SVD; its norms are
+    those of the dense J_k (4 u relative: one batch or another may sum the Frobenius norm in
+    another order). A d that differs at one step, even by one ulp, is measured step by step."""
+    from verify.measurement.norms import _one_matrix
+    from verify.models.jacobians import DiagTimes
+
+    rng = np.random.default_rng(seed)
+    V = torch.as_tensor(rng.standard_normal((n, n)))
+    d = torch.as_tensor(rng.uniform(0.5, 1.5, n)).expand(T, n).clone()
+    J = DiagTimes(d, V)
+    assert _one_matrix(J)
+    got, dense = norms(J, np.zeros(T)), norms(J.dense(), np.zeros(T))
+    for k in KEYS:
+        np.testing.assert_allclose(got[f"log10_{k}"], dense[f"log10_{k}"], rtol=4 * U,
+                                   atol=4 * U)
+    d[-1, 0] = np.nextafter(d[-1, 0].item(), 2.0)
+    assert not _one_matrix(DiagTimes(d, V))
+    d[-1] *= 2.0
+    got, dense = norms(DiagTimes(d, V), np.zeros(T)), norms(DiagTimes(d, V).dense(),
+                                                            np.zeros(T))
+    np.testing.assert_allclose(got["log10_norm2"], dense["log10_norm2"], rtol=4 * U, atol=4 * U)
+    assert got["log10_norm2"][-1] > got["log10_norm2"][0] + 0.2  # (2 d) V: norm about x2
