@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from verify.option_uses import RELEVANCY
+
 if TYPE_CHECKING:
     import torch
 
@@ -120,7 +122,7 @@ def pattern_entries(kind: str, T: int, *, nu: int = 1, k: int = 1, kappa: int = 
     if kind == "strided":
         q, r = divmod(T, max(k, 1))
         return T + max(k, 1) * q * (q - 1) // 2 + r * q
-    if kind == "relevancy":
+    if kind == RELEVANCY:
         return capped(max(nu, 1) + max(rho, 0))
     if kind == "events":
         return capped(max(nu, 1)) + sum(max(0, T - int(e) - max(nu, 1))

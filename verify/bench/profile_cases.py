@@ -31,6 +31,7 @@ from bounds.recursions import graph
 from verify.bench.timing import peak_memory, timed
 from verify.measurement import Measurement, measure, norms
 from verify.models import Recurrent, build, controlled
+from verify.option_uses import RELEVANCY
 from verify.resources import estimate_measure, pattern_entries
 
 #: Patterns of the benchmark: uniform full attention, a window of 32, relevancy screening
@@ -58,7 +59,7 @@ def entries(case: Case) -> int:
         return pattern_entries("uniform", case.T)
     if case.pattern == "window32":
         return pattern_entries("window", case.T, nu=32)
-    return case.T * (RELEVANCY_NU + RELEVANCY_RHO)
+    return pattern_entries(RELEVANCY, case.T, nu=RELEVANCY_NU, rho=RELEVANCY_RHO)
 
 
 def estimate(case: Case) -> int:
