@@ -749,10 +749,10 @@ from verify.models import fused
 from verify.training import Config, build, evaluate
 def peak():
     return int(next(x for x in open('/proc/self/status') if x.startswith('VmHWM')).split()[1])
-model = build(Config(model="memrnn", T=200, hidden=256))
+model = build(Config(model="memrnn", T=300, hidden=256))
 before = peak()
 with fused.simple_path():  # the step-by-step loop (measurement, traces) stacks its slots
-    evaluate(model, "copy", 200, batches=1)
+    evaluate(model, "copy", 300, batches=1)
 print(peak() - before)
 """
 
@@ -760,8 +760,9 @@ print(peak() - before)
 def test_freed_memory_goes_back_to_the_system():
     """memrnn's step-by-step forward allocates ever larger temporaries; with glibc's dynamic
     mmap threshold their holes pile up in the heap (a peak growing as T^2), with the threshold
-    fixed they do not. Peak resident sets of two fresh processes (measured about 395 and
-    83 MiB; 210-290 and 65-85 MiB on the current code). The children get no MALLOC_*
+    fixed they do not. Peak resident sets of two fresh processes at T = 300: 524-559 and
+    66-67 MiB measured (at T = 200 the dynamic child's peak, 167-290 MiB, came within 2.2x
+    of the fixed one's, too near the line to tell the two apart). The children get no MALLOC_*
     variable: any of them (dask's LocalCluster leaves MALLOC_TRIM_THRESHOLD_ in this
     process's environment) fixes the threshold in the "dynamic" child too."""
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")},
@@ -774,7 +775,7 @@ def test_freed_memory_goes_back_to_the_system():
             pytest.skip("not glibc: mallopt is unavailable")
         assert out.returncode == 0, out.stderr
         peaks[how] = int(out.stdout)
-    assert peaks["fixed"] < peaks["dynamic"] / 2.5
+    assert peaks["fixed"] < peaks["dynamic"] / 3
 
 
 @pytest.mark.parametrize("argv", [
