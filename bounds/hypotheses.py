@@ -67,6 +67,32 @@ def step_summary(jac: object) -> dict[str, np.ndarray]:
     return {"aligned": off <= ALIGNED_RTOL * scale, "c": c, "nonnegative": nonnegative}
 
 
+def factored_step_summary(d: np.ndarray, V: np.ndarray) -> dict[str, np.ndarray]:
+    """:func:`step_summary` of ``J_k = diag(d_k) V`` (d (T, n), V (n, n), float32 or float64,
+    finite) from the factors, in O(T n + n^2): the values of :func:`step_summary` of the dense
+    ``fl(d_ki V_ij)`` bit for bit. Rounding is monotone and odd, so a row's largest
+    ``|fl(d_i V_ij)|`` is ``fl(|d_i| max_j |V_ij|)`` (off the diagonal and in all), and its
+    smallest ``fl(d_i V_ij)`` is ``fl(d_i min_j V_ij)`` for ``d_i > 0``, ``fl(d_i max_j V_ij)``
+    for ``d_i < 0`` and a zero for ``d_i = 0``."""
+    d, V = np.asarray(d), np.asarray(V)
+    if d.ndim != 2 or V.shape != (d.shape[1], d.shape[1]) or d.dtype != V.dtype:
+        raise ValueError(f"parameters 'd' and 'V' must have shapes (T, n) and (n, n) and one "
+                         f"dtype, got {d.shape} {d.dtype} and {V.shape} {V.dtype}")
+    if not (np.isfinite(d).all() and np.isfinite(V).all()):
+        raise ValueError("parameters 'd' and 'V' must be finite")
+    n = V.shape[0]
+    A = np.abs(V)
+    off_max = np.where(np.eye(n, dtype=bool), 0, A).max(axis=1)   # 0 is below every |V_ij|
+    diag = (d * np.diagonal(V)).astype(float)                      # J_k's diagonal (T, n)
+    c = diag.sum(axis=1) / n
+    off = np.maximum((np.abs(d) * off_max).astype(float).max(axis=1),
+                     np.abs(diag - c[:, None]).max(axis=1))
+    scale = (np.abs(d) * A.max(axis=1)).astype(float).max(axis=1)
+    low = np.where(d > 0, d * V.min(axis=1), np.where(d < 0, d * V.max(axis=1), 0))
+    return {"aligned": off <= ALIGNED_RTOL * scale, "c": c,
+            "nonnegative": np.all(low >= 0, axis=1)}
+
+
 def _steps(context: dict[str, object]) -> dict[str, np.ndarray] | None:
     if context.get("steps") is not None:
         return context["steps"]

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from strategies import random_patterns
 
 from bounds import patterns
-from bounds.hypotheses import HYPOTHESES, step_summary, window_width
+from bounds.hypotheses import HYPOTHESES, factored_step_summary, step_summary, window_width
 from bounds.recursions import sparsity
 
 #: Relative departures from a hypothesis, far above the 1e-12 it tolerates.
@@ -90,6 +90,51 @@ def test_step_summary_is_the_statement():
     np.testing.assert_array_equal(s["aligned"], [True, False, True, False])
     np.testing.assert_array_equal(s["c"], [2.0, 1.0, -1.0, 0.25])
     np.testing.assert_array_equal(s["nonnegative"], [True, True, False, True])
+
+
+#: entries of the factors: zeros, both signs, and magnitudes whose products underflow to a
+#: signed zero or a subnormal (1e-200 * 1e-200), where a sign test could go wrong
+factor_entries = st.sampled_from([0.0, 1.0, -1.0]).flatmap(
+    lambda sign: st.just(0.0) if sign == 0 else st.one_of(
+        st.floats(0.05, 3.0), st.sampled_from([1e-200, 1e-160, 2.0**-1074])).map(
+        lambda x: sign * x))
+
+
+@st.composite
+def factored_steps(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray]:
+    """d (T, n) and V (n, n) in float32 or float64: generic, diagonal V with one d per step
+    (so J_k = c_k I, aligned), or V >= 0 (so nonnegativity turns on the signs of d)."""
+    T, n = draw(sizes), draw(sizes)
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    d = np.array(draw(st.lists(factor_entries, min_size=T * n, max_size=T * n))).reshape(T, n)
+    V = np.array(draw(st.lists(factor_entries, min_size=n * n, max_size=n * n))).reshape(n, n)
+    kind = draw(st.sampled_from(["generic", "aligned", "nonnegative"]))
+    if kind == "aligned":
+        V = np.diag(np.full(n, draw(st.floats(0.05, 3.0)))) * draw(st.sampled_from([1, -1]))
+        d = np.repeat(d[:, :1], n, axis=1)
+    elif kind == "nonnegative":
+        V = np.abs(V)
+    return d.astype(dtype), V.astype(dtype)
+
+
+@given(factored_steps())
+def test_factored_step_summary_is_the_dense_one(factors):
+    """From diag(d_k) V's factors, the summary of the dense fl(d_ki V_ij) (built here, cast to
+    float64 as measure casts it) bit for bit: aligned, c and nonnegative."""
+    d, V = factors
+    dense = (d[:, :, None] * V[None]).astype(np.float64)
+    want, got = step_summary(dense), factored_step_summary(d, V)
+    for key, value in want.items():
+        np.testing.assert_array_equal(got[key], value, err_msg=key)
+
+
+def test_factored_step_summary_refuses_what_it_cannot_take():
+    with pytest.raises(ValueError, match="'d' and 'V' must have shapes"):
+        factored_step_summary(np.ones((3, 2)), np.ones((3, 3)))
+    with pytest.raises(ValueError, match="one dtype"):
+        factored_step_summary(np.ones((3, 2)), np.ones((2, 2), np.float32))
+    with pytest.raises(ValueError, match="must be finite"):
+        factored_step_summary(np.array([[np.inf, 1.0]]), np.ones((2, 2)))
 
 
 # ------------------------------------------------------------------ scalars and patterns

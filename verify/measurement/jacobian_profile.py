@@ -41,7 +41,7 @@ from verify.measurement.adjoint import blocked_adjoint
 from verify.measurement.compare import Finding, Verdict, compare, context, steps_of
 from verify.measurement.norms import CHUNK_ENTRIES, linear, norms
 from verify.models import nonlin
-from verify.models.jacobians import StepJacobians
+from verify.models.jacobians import DiagTimes, StepJacobians
 from verify.models.rollout import Recurrent, RecurrentModel, Rollout, Trace
 from verify.progress import Tick
 
@@ -370,9 +370,12 @@ def _describe(model: RecurrentModel, x: Tensor, mode: str, batch_index: int) -> 
 
 
 def _step_summary(J: StepJacobians) -> dict[str, np.ndarray]:
-    """:func:`bounds.hypotheses.step_summary` of the step Jacobians, a batch of
-    :data:`verify.measurement.norms.CHUNK_ENTRIES` entries at a time (a
-    :class:`~verify.models.jacobians.DiagTimes` is never built whole)."""
+    """:func:`bounds.hypotheses.step_summary` of the step Jacobians: from the factors of a
+    :class:`~verify.models.jacobians.DiagTimes` with finite entries
+    (:func:`bounds.hypotheses.factored_step_summary`, the same values in O(T n + n^2)),
+    else a batch of :data:`verify.measurement.norms.CHUNK_ENTRIES` entries at a time."""
+    if isinstance(J, DiagTimes) and bool(torch.isfinite(J.d).all() & torch.isfinite(J.V).all()):
+        return hypotheses.factored_step_summary(J.d.cpu().numpy(), J.V.cpu().numpy())
     step = max(1, CHUNK_ENTRIES // J.shape[1] ** 2)
     parts = [hypotheses.step_summary(J[lo:lo + step].double().cpu().numpy())
              for lo in range(0, J.shape[0], step)]
