@@ -7,6 +7,14 @@ when no point of it uses them (:mod:`verify.sweeps.spec`)."""
 #: The ``pattern`` value of relevancy screening run online (THEORY.md sections 6 and 7): not a
 #: pattern given in advance (:func:`verify.measurement.runs.network` takes None for it).
 RELEVANCY = "relevancy"
+
+
+def learned_attention(pattern: str, learned: bool) -> bool:
+    """Whether a run's attention is learned: ``--learned``, or relevancy screening (whose
+    attention is learned additive attention, THEORY.md section 7)."""
+    return learned or pattern == RELEVANCY
+
+
 #: option -> the ``--pattern`` kinds that use it
 PATTERN_USES = {"width": ("window", "events", RELEVANCY), "stride": ("strided",),
                 "kappa": ("sparse",), "events": ("events",), "rho": (RELEVANCY,),

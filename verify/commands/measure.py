@@ -20,7 +20,13 @@ from verify.commands.common import (
     threads,
     to_json,
 )
-from verify.option_uses import LEARNED_OPTIONS, PATTERN_USES, RELEVANCY, SPECTRUM_USES
+from verify.option_uses import (
+    LEARNED_OPTIONS,
+    PATTERN_USES,
+    RELEVANCY,
+    SPECTRUM_USES,
+    learned_attention,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -150,11 +156,10 @@ def _given(args: argparse.Namespace) -> None:
         if args.scale is not None and getattr(args, values) is not None:
             raise ValueError(f"parameter 'scale' is not used when --{values} gives the "
                              f"{args.spectrum!r} spectrum's values")
-    if args.pattern == RELEVANCY:
-        if args.include_h0:
-            raise ValueError("parameter 'include-h0' does not go with --pattern relevancy: "
-                             "the relevant set keeps h_0 out (THEORY.md section 7)")
-        args.learned = True  # the screening's attention is learned additive attention
+    if args.pattern == RELEVANCY and args.include_h0:
+        raise ValueError("parameter 'include-h0' does not go with --pattern relevancy: "
+                         "the relevant set keeps h_0 out (THEORY.md section 7)")
+    args.learned = learned_attention(args.pattern, args.learned)
     for key in LEARNED_OPTIONS:
         if getattr(args, key) and not args.learned:
             raise ValueError(f"parameter {name(key)!r} goes with --learned (a fixed pattern "
