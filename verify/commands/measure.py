@@ -83,7 +83,8 @@ def register(p: argparse.ArgumentParser) -> None:
     a("--pattern-file", type=path_option,
       help="T x T pattern (.npy, .csv, .json) for --pattern file")
     a("--learned", action="store_true",
-      help="learned additive attention over the pattern's support (uniform: full attention)")
+      help="learned additive attention over the pattern's support (uniform: full attention; "
+           "relevancy's attention is learned with or without it)")
     a("--include-h0", action="store_true",
       help="let learned attention attend h_0 (left out by default, THEORY.md section 1)")
     a("--T", type=int, default=None, help=f"number of steps (default {DEFAULT_T}); with --load "
