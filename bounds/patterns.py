@@ -162,11 +162,11 @@ def events(T: int, E: Sequence[int], nu: int, exact: bool = False) -> Pattern:
     each step once."""
     T = _check_T(T)
     nu = int(POSITIVE_INT.check("nu", nu))
-    ev = np.asarray(list(E), dtype=np.int64)
+    ev = NONNEG_INT.check("E", list(E)).reshape(-1)
+    if ev.size and ev.max() >= T:
+        raise ValueError(f"parameter 'E' must hold time steps in 0..{T - 1}, got {ev.max():g}")
+    ev = ev.astype(np.int64)
     if ev.size:
-        NONNEG_INT.check("E", ev)
-        if ev.max() >= T:
-            raise ValueError(f"parameter 'E' must hold time steps in 0..{T - 1}, got {ev.max()}")
         steps, counts = np.unique(ev, return_counts=True)
         if counts.max() > 1:
             raise ValueError(f"parameter 'E' must name each time step once, got "

@@ -104,6 +104,8 @@ def test_all_zero_matrix_is_the_rnn():
     (lambda: patterns.sparse(5, 0), "kappa"),
     (lambda: patterns.events(5, [7], 2), "E"),
     (lambda: patterns.events(5, [-1], 2), "E"),
+    (lambda: patterns.events(5, [10**20], 2), "E"),  # beyond int64: still a ValueError
+    (lambda: patterns.events(5, [1.5], 2), "E"),
     (lambda: patterns.build("diagonal", 5), "pattern"),
 ])
 def test_constructors_name_the_bad_parameter(call, name):

@@ -392,6 +392,9 @@ def test_runaway_sizes_are_refused_before_allocating(argv, needle, tmp_path, cap
     (["measure", "--T", "1000", "--inputs", "100000000"],
      "measuring T = 1000 (hidden 16, inputs 100000000) would need about 2.2 TiB",
      "--T, --hidden or --inputs"),
+    (["measure", "--pattern", "relevancy", "--rho", "1000000000"],
+     "measuring T = 50 (hidden 16, inputs 16) would need about",
+     "--T, --hidden, --inputs or --rho"),
     (["screen", "--rho", "1000000000"], "nu = 10, rho = 1000000000, hidden 128",
      "--T, --batch, --rho, --nu, --hidden or the score functions"),
 ])
@@ -416,6 +419,12 @@ def test_the_estimates_grow_with_inputs_nu_and_rho():
     wide = resources.estimate_measure(1000, 16, 0, "fixed", False, inputs=80_000)
     assert wide - base >= 2.2 * 8 * 1000 * 80_000  # measured: 2.2 float64 copies of x
     assert resources.estimate_measure(1000, 16, 0, "fixed", False, inputs=16) == base
+    screened = [resources.estimate_measure(
+        400, 16, resources.pattern_entries("relevancy", 400, nu=4, rho=r), "fixed", True,
+        relevant_set=(4, r)) for r in (4, 100_000)]
+    # measured (measure --pattern relevancy --T 400 --hidden 16): 1.36 GB more at rho = 10^5
+    # than at 4, though no row attends more than T + 1 states
+    assert screened[1] - screened[0] >= 1.36e9
     small, large = (Config(model="relrnn", T=100, hidden=128, rho=r) for r in (15, 5000))
     traced = [resources.estimate_forward(c, 100, 10, trace=True) for c in (small, large)]
     assert traced[1] - traced[0] >= 199 * 2**20  # measured: 199 MiB more at rho = 5000

@@ -384,7 +384,8 @@ def test_rows_match_a_direct_measurement(local_rows):
 def test_a_relevancy_point_is_the_screened_network():
     """A point with pattern "relevancy" measures relevancy screening run online with the
     spec's buffer, relevant set and score (against the network built here), and its memory
-    estimate counts nu + rho states a step (more than the window of nu alone)."""
+    estimate counts nu + rho states a step (more than the window of nu alone) and the set's
+    trace."""
     from verify.sweeps.estimate import estimate
     from verify.sweeps.points import measure_point
 
@@ -401,6 +402,9 @@ def test_a_relevancy_point_is_the_screened_network():
     alone = {k: v for k, v in fixed.items() if k not in ("rho", "score")}
     (window,) = expand(parse({"kind": "measure", "fixed": {**alone, "pattern": "window"}}))
     assert estimate(point) > estimate(window)
+    (big,) = expand(parse({"kind": "measure", "fixed": {**fixed, "rho": 10**6}}))
+    # the set's trace holds rho entries a step, filled or not (32 bytes each, measured)
+    assert estimate(big) - estimate(point) >= 32 * 13 * (10**6 - 2)
 
 
 def test_a_failing_point_keeps_its_error_and_the_others_go_on(local_rows):

@@ -180,18 +180,24 @@ def estimate_forward(cfg: Config, T: int, batch: int, *, trace: bool = False) ->
 
 
 def estimate_measure(T: int, hidden: int, pattern_entries: int, mode: str, learned: bool, *,
-                     loss: bool = False, dtype: str = "float64", inputs: int | None = None
-                     ) -> int:
+                     loss: bool = False, dtype: str = "float64", inputs: int | None = None,
+                     relevant_set: tuple[int, int] | None = None) -> int:
     """Bytes for ``untangle measure`` over T steps with n = ``hidden``: the pattern and its
     graph, the input sequence (T x ``inputs``, default n) and the input matrix, the
-    adjoint's ``ADJOINT_COPIES (T + 1) n^2`` values, and where autograd runs (``mode ==
+    adjoint's ``ADJOINT_COPIES (T + 1) n^2`` values, where autograd runs (``mode ==
     "full"`` with learned attention, or a ``loss`` profile) the unrolled graph (steps and
-    attended entries times n) and the Jacobians it returns."""
+    attended entries times n) and the Jacobians it returns, and for a relevant-set model
+    (``relevant_set = (nu, rho)``) its ``nu + rho`` slots and the set's trace, ``rho`` entries
+    a step, whether or not they fill (measured 32 bytes per set entry and step)."""
     size = _dtype_bytes(dtype)
     n2 = (T + 1) * hidden * hidden
     m = hidden if inputs is None else int(inputs)
     out = estimate_pattern(T, pattern_entries) + max(size, 8) * ADJOINT_COPIES * n2
     out += 8 * INPUT_COPIES * (T + hidden) * m
+    if relevant_set is not None:
+        nu, rho = (int(v) for v in relevant_set)
+        out += size * SLOT_FLOATS * (nu + rho) * hidden
+        out += (8 + size) * SET_TRACE_COPIES * (T + 1) * rho
     graph = size * AUTOGRAD_FLOATS * (T + pattern_entries) * hidden
     if mode == "full" and learned:
         out += graph + 8 * AUTOGRAD_COPIES * n2

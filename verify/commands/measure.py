@@ -240,9 +240,12 @@ def _built(args: argparse.Namespace, device: torch.device
                                   kappa=args.kappa, E=args.events, rho=args.rho)
     inputs = args.hidden if args.inputs is None else args.inputs
     check_memory(estimate_measure(T, args.hidden, entries, args.mode, args.learned,
-                                  loss=args.loss != "none", dtype=args.dtype, inputs=inputs),
+                                  loss=args.loss != "none", dtype=args.dtype, inputs=inputs,
+                                  relevant_set=((args.width, args.rho)
+                                                if args.pattern == RELEVANCY else None)),
                  device, what=f"measuring T = {T} (hidden {args.hidden}, inputs {inputs})",
-                 reduce="--T, --hidden or --inputs", skip=args.no_memory_check)
+                 reduce=("--T, --hidden, --inputs or --rho" if args.pattern == RELEVANCY
+                         else "--T, --hidden or --inputs"), skip=args.no_memory_check)
     if args.pattern != "file":
         pattern = _pattern(args)
     model, x = network({**vars(args), "T": T}, pattern)
@@ -273,7 +276,9 @@ def _loaded(args: argparse.Namespace, device: torch.device
     check_memory(estimate_measure(L, cfg.hidden, entries, args.mode,
                                   cfg.model in ("memrnn", *SCREENED),
                                   loss=args.loss != "none", dtype=args.dtype,
-                                  inputs=tasks.get(cfg.task).inputs),
+                                  inputs=tasks.get(cfg.task).inputs,
+                                  relevant_set=((cfg.nu, cfg.rho) if cfg.model in SCREENED
+                                                else None)),
                  device, what=f"measuring {cfg.model} over {L} steps (hidden {cfg.hidden})",
                  reduce="--T", skip=args.no_memory_check)
     model, x = checkpoint_run(ck, T, args.seed, args.dtype, device)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from verify.device import resolve_device
-from verify.option_uses import learned_attention
+from verify.option_uses import RELEVANCY, learned_attention
 from verify.resources import (
     check_memory,
     estimate_measure,
@@ -35,7 +35,9 @@ def estimate(point: Point) -> int:
         entries = pattern_entries(p["pattern"], p["T"], nu=p["width"], k=p["stride"],
                                   kappa=p["kappa"], E=p["events"], rho=p["rho"])
         return estimate_measure(p["T"], p["hidden"], entries, p["mode"],
-                                learned_attention(p["pattern"], p["learned"]), dtype=p["dtype"])
+                                learned_attention(p["pattern"], p["learned"]), dtype=p["dtype"],
+                                relevant_set=((p["width"], p["rho"]) if p["pattern"] == RELEVANCY
+                                              else None))
     if point.kind == "train":
         return estimate_train(Config(**{name: p[name] for name in Config.names()}))
     raise ValueError(f"parameter 'kind' must be one of {', '.join(REDUCE)}, got {point.kind!r}")
