@@ -384,8 +384,8 @@ def test_the_largest_point_must_fit(monkeypatch, tmp_path):
     key = expand(parse(SIZED))[1].key
     assert str(err.value) == (
         f"sweep point T=99 seed=0 (key {key}) would need about 279.3 KiB of memory, more than "
-        f"the 279.3 KiB available (a test limit); reduce T or hidden in the spec, or pass "
-        f"--no-memory-check to try anyway")
+        f"the 279.3 KiB available (a test limit); reduce T, hidden or inputs in the spec, or "
+        f"pass --no-memory-check to try anyway")
     assert listing(tmp_path) == set()  # refused before the table is written
     limit(monkeypatch, need)
     monkeypatch.setitem(POINTS, "measure", lambda params: {})
@@ -405,10 +405,26 @@ def test_as_many_points_as_workers_must_fit_together(monkeypatch):
     limit(monkeypatch, need - 1)
     with pytest.raises(ValueError, match=r"^2 workers running the largest sweep points at once "
                                          r"\(the largest: T=99, about 279\.3 KiB\) would need "
-                                         r"about 419\.8 KiB .*; reduce T or hidden in the spec "
-                                         r"or --workers, or pass --no-memory-check"):
+                                         r"about 419\.8 KiB .*; reduce T, hidden or inputs in the "
+                                         r"spec or --workers, or pass --no-memory-check"):
         estimate_module.check(points, at_once=2, label=lambda p: f"T={p.params['T']}")
     estimate_module.check(points, at_once=1, label=str)  # one at a time: the largest fits
+
+
+@pytest.mark.parametrize("fixed, reduce", [
+    ({"inputs": 10**12}, "reduce T, hidden or inputs in the spec"),
+    ({"pattern": "relevancy", "rho": 10**12}, "reduce T, hidden, inputs or rho in the spec"),
+])
+def test_inputs_and_the_relevant_set_count_in_a_points_estimate(fixed, reduce, monkeypatch,
+                                                               tmp_path):
+    """The sizes measure's own estimate counts: a point with a runaway input width or
+    relevant set is refused before the table is written, naming what shrinks it."""
+    limit(monkeypatch, 2**40)
+    spec = {"kind": "measure", "fixed": {"T": 8, "hidden": 4, **fixed}}
+    with pytest.raises(ValueError, match=f"would need about .*; {reduce}, or pass"), \
+            ThreadPoolExecutor(1) as pool:
+        run(spec, tmp_path / "t.jsonl", executor=pool)
+    assert listing(tmp_path) == set()
 
 
 def test_train_points_are_estimated_as_untangle_train(monkeypatch):

@@ -25,7 +25,7 @@ from verify.sweeps.grid import Point
 from verify.training.config import Config
 
 #: sweep kind -> what shrinks its points' memory
-REDUCE = {"measure": "T or hidden", "train": "T, hidden or batch"}
+REDUCE = {"measure": "T, hidden or inputs", "train": "T, hidden or batch"}
 
 
 def estimate(point: Point) -> int:
@@ -36,11 +36,19 @@ def estimate(point: Point) -> int:
                                   kappa=p["kappa"], E=p["events"], rho=p["rho"])
         return estimate_measure(p["T"], p["hidden"], entries, p["mode"],
                                 learned_attention(p["pattern"], p["learned"]), dtype=p["dtype"],
+                                inputs=p["inputs"],
                                 relevant_set=((p["width"], p["rho"]) if p["pattern"] == RELEVANCY
                                               else None))
     if point.kind == "train":
         return estimate_train(Config(**{name: p[name] for name in Config.names()}))
     raise ValueError(f"parameter 'kind' must be one of {', '.join(REDUCE)}, got {point.kind!r}")
+
+
+def _reduce(point: Point) -> str:
+    """What shrinks the point's memory: :data:`REDUCE`, and rho for relevancy screening."""
+    if point.kind == "measure" and point.params["pattern"] == RELEVANCY:
+        return "T, hidden, inputs or rho"
+    return REDUCE[point.kind]
 
 
 def check(points: Sequence[Point], *, at_once: int, label: Callable[[Point], str],
@@ -56,7 +64,7 @@ def check(points: Sequence[Point], *, at_once: int, label: Callable[[Point], str
     for device, sized in by_device.items():
         top = sorted(sized, key=lambda s: s[0], reverse=True)[:max(at_once, 1)]
         largest, point = top[0]
-        reduce = f"{REDUCE[point.kind]} in the spec"
+        reduce = f"{_reduce(point)} in the spec"
         if len(top) == 1:
             what = f"sweep point {label(point)}"
         else:
