@@ -65,6 +65,10 @@ def test_resume_is_bit_for_bit(name, tmp_path):
     (["--T", "9"], "parameter 'T' must be an integer >= K = 10, got 9"),
     (["--hidden", "0"], "parameter 'hidden' must be an integer >= 1"),
     (["--lr", "0"], "parameter 'lr' must be a real number in (0, inf)"),
+    # the optimizer holds lr in the parameters' dtype: float32's largest is 3.403e+38
+    (["--lr", "1e39"], "parameter 'lr' must be a real number > 0 and <= 3.403e+38 (the "
+                       "largest float32), got 1e+39"),
+    (["--lr", "1e309", "--dtype", "float64"], "parameter 'lr' must be a real number in (0, inf)"),
 ])
 def test_bad_parameters_are_refused(argv, message, capsys, tmp_path):
     code, _, err = run(["train", "--steps", "2", "--save", str(tmp_path / "x.pt"), *argv],

@@ -46,12 +46,15 @@ class Config:
         relevance.score_fn(self.score)
         POSITIVE_INT.check("hidden", self.hidden)
         POSITIVE.check("lr", self.lr)
+        top = torch.finfo(resolve_dtype(self.dtype)).max
+        if self.lr > top:  # the optimizer holds lr in the parameters' dtype
+            raise ValueError(f"parameter 'lr' must be a real number > 0 and <= {top:.4g} (the "
+                             f"largest {self.dtype}), got {self.lr:g}")
         POSITIVE_INT.check("batch", self.batch)
         NONNEG_INT.check("seed", self.seed)
         if self.seed > MAX_SEED:  # torch.Generator.manual_seed takes a signed 64-bit int
             raise ValueError(f"parameter 'seed' must be an integer >= 0 and <= {MAX_SEED}, "
                              f"got {self.seed}")
-        resolve_dtype(self.dtype)
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
