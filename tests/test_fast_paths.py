@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import pytest
@@ -39,6 +39,7 @@ from verify.models import (
     fused,
     relevance,
 )
+from verify.models.rollout import Trace
 from verify.training import Config, load, train
 
 RTOL = 1e-12
@@ -189,6 +190,33 @@ def test_fused_path_matches_the_reference(case):
         close(g, w, "parameter gradient", RTOL, scale)
 
 
+@settings(max_examples=60)
+@given(cases(), st.booleans())
+def test_a_forward_without_autograd_records_the_simple_loops_trace(case, detach):
+    """With autograd off (a measurement's or an evaluation's forward), a traced or detached
+    call takes the fused path, and its rollout and trace (weights, the relevant set's slot
+    times and frozen scores at every step, every state's score) are the simple loop's: bit
+    for bit where the forward is, within RTOL elsewhere; both tell the progress of T steps."""
+    ticks = {True: [], False: []}
+    with torch.no_grad():
+        assert fused.applies(case.core, None, detach, True)
+        got = case.core(case.x, detach_attention=detach, tick=ticks[False].append)
+        with fused.simple_path():
+            want = case.core(case.x, detach_attention=detach, tick=ticks[True].append)
+    assert sum(ticks[False]) == sum(ticks[True]) == case.x.shape[1]
+    pairs = [("h", got.h, want.h), ("a", got.a, want.a)] + [
+        (f.name, getattr(got.trace, f.name), getattr(want.trace, f.name))
+        for f in fields(Trace)]
+    for what, g, w in pairs:
+        if not isinstance(w, torch.Tensor):
+            assert g == w, what
+        elif case.bitwise or w.dtype == torch.long:
+            assert g.dtype == w.dtype and torch.equal(g, w), what
+        else:
+            assert g.shape == w.shape, what
+            close(g, w, what, RTOL)
+
+
 # ------------------------------------------------------------ admissions (THEORY.md section 7)
 
 
@@ -301,8 +329,8 @@ def test_admission_into_a_full_set_is_relevance_admit(case):
 
 def test_which_calls_take_the_fused_path():
     """Training calls (no probe, no trace, attention live) of the five models take it;
-    probes, traces, detached attention, fixed patterns, attention over a support, non-tanh
-    cells and the simple_path block do not."""
+    probes, traces and detached attention while autograd records, fixed patterns, attention
+    over a support, non-tanh cells and the simple_path block do not."""
     x = torch.randn(2, 6, 3, dtype=torch.float64)
     for name in ("rnn", "memrnn", "relrnn", "lstm", "rellstm"):
         core = build(name, 3, hidden=4, dtype=torch.float64)

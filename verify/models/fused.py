@@ -3,12 +3,16 @@
 hand, so that a training step costs a few tensor operations per time step instead of the
 simple loop's graph of many small ones.
 
-**When.** :func:`applies`: no probe, no trace, attention not detached, a tanh
-:class:`~verify.models.cells.VanillaCell` or an :class:`~verify.models.cells.LSTMCell`, and
-no memory, a :class:`~verify.models.memories.RelevantSet`, or learned attention over all of
-1..t (memrnn). Everything else (probes, traces, fixed patterns, attention over a support,
-other nonlinearities) takes the simple loop. :func:`simple_path` switches the fused path off
-for a block (to time or compare the two).
+**When.** :func:`applies`: no probe, a tanh :class:`~verify.models.cells.VanillaCell` or an
+:class:`~verify.models.cells.LSTMCell`, and no memory, a
+:class:`~verify.models.memories.RelevantSet`, or learned attention over all of 1..t
+(memrnn); with autograd recording, also no trace and attention not detached. With autograd
+off (a measurement's or an evaluation's forward) nothing is differentiated, so detaching
+changes nothing, and the loop records the trace the simple loop would
+(:class:`~verify.models.rollout.Trace`: weights, the relevant set's slots and scores at
+every step, every state's score), from the same values. Everything else (probes, fixed
+patterns, attention over a support, other nonlinearities) takes the simple loop.
+:func:`simple_path` switches the fused path off for a block (to time or compare the two).
 
 **Forward: the simple loop's arithmetic, bit for bit** (rnn, relrnn, rellstm, and any
 vanilla or LSTM cell with no memory or a relevant set). Every value the simple loop computes
@@ -74,7 +78,9 @@ def simple_path() -> Iterator[None]:
 def applies(model: rollout.Recurrent, probe: Tensor | None, detach_attention: bool,
             trace: bool) -> bool:
     """Whether ``model`` takes the fused path for this call (this module's docstring)."""
-    if probe is not None or detach_attention or trace or not _ENABLED[0]:
+    if probe is not None or not _ENABLED[0]:
+        return False
+    if (detach_attention or trace) and torch.is_grad_enabled():
         return False
     cell, memory = model.cell, model.memory
     if not (isinstance(cell, cells.LSTMCell)
@@ -101,11 +107,13 @@ class _Plan:
     first: int = 1
 
 
-def forward(model: rollout.Recurrent, x: Tensor, tick: Tick | None = None) -> rollout.Rollout:
+def forward(model: rollout.Recurrent, x: Tensor, tick: Tick | None = None,
+            trace: bool = False) -> rollout.Rollout:
     """The rollout of ``model`` on ``x`` (already checked and cast) by the fused path:
-    ``h`` equal to the simple path's, ``a`` too (not differentiable), an empty trace.
-    ``tick`` (:mod:`verify.progress`) is told of the T steps about every 1% of them (the
-    plain LSTM, one call of torch's, at its end)."""
+    ``h`` equal to the simple path's, ``a`` too (not differentiable), and with ``trace``
+    (autograd off: :func:`applies`) the simple path's trace, else an empty one. ``tick``
+    (:mod:`verify.progress`) is told of the T steps about every 1% of them (the plain LSTM,
+    one call of torch's, at its end)."""
     cell, memory = model.cell, model.memory
     lstm = isinstance(cell, cells.LSTMCell)
     if lstm and isinstance(memory, memories.NoMemory) and model.beta == 1.0:
@@ -114,7 +122,6 @@ def forward(model: rollout.Recurrent, x: Tensor, tick: Tick | None = None) -> ro
             tick(x.shape[1])
         return out
     weights = [cell.R if lstm else cell.V]
-    trace = rollout.Trace()
     if isinstance(memory, memories.NoMemory):
         plan = _Plan(lstm, "none", model.beta, model.gamma)
     else:
@@ -123,12 +130,21 @@ def forward(model: rollout.Recurrent, x: Tensor, tick: Tick | None = None) -> ro
         if isinstance(memory, memories.RelevantSet):
             plan = _Plan(lstm, "relevant", model.beta, model.gamma, memory.nu, memory.rho,
                          memory.score_fn)
-            trace = rollout.Trace(nu=memory.nu, rho=memory.rho)
         else:
             plan = _Plan(lstm, "full", model.beta, model.gamma, first=0 if memory.include_h0
                          else 1)
+    if trace:  # autograd is off: no node, the loop itself, recording
+        h, a, _, record = _run(plan, cell.drive(x), *weights, keep=False, tick=tick,
+                               trace=True)
+        return rollout.Rollout(h, None if lstm else a, record)
     h, a = _Sequence.apply(plan, tick, cell.drive(x), *weights)
-    return rollout.Rollout(h, None if lstm else a, trace)
+    return rollout.Rollout(h, None if lstm else a, _untraced(plan))
+
+
+def _untraced(plan: _Plan) -> rollout.Trace:
+    """The trace of an untraced call, as the simple loop's: the relevant set's sizes alone."""
+    return (rollout.Trace(nu=plan.nu, rho=plan.rho) if plan.memory == "relevant"
+            else rollout.Trace())
 
 
 def _lstm(cell: cells.LSTMCell, x: Tensor) -> rollout.Rollout:
@@ -186,7 +202,8 @@ class _Sequence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, plan: _Plan, tick: Tick | None, drive: Tensor, *weights: Tensor
                 ) -> tuple[Tensor, Tensor]:
-        h, a, tape = _run(plan, drive, *weights, keep=any(ctx.needs_input_grad), tick=tick)
+        h, a, tape, _ = _run(plan, drive, *weights, keep=any(ctx.needs_input_grad),
+                             tick=tick)
         ctx.plan, ctx.tape = plan, tape
         ctx.save_for_backward(*weights)
         ctx.mark_non_differentiable(a)
@@ -206,10 +223,12 @@ class _Sequence(torch.autograd.Function):
 
 def _run(plan: _Plan, drive: Tensor, cell_w: Tensor, W_s: Tensor | None = None,
          W_h: Tensor | None = None, v: Tensor | None = None, *, keep: bool,
-         tick: Tick | None = None) -> tuple[Tensor, Tensor, _Tape]:
+         tick: Tick | None = None, trace: bool = False
+         ) -> tuple[Tensor, Tensor, _Tape, rollout.Trace]:
     """The simple loop of :mod:`verify.models.rollout`, value for value (module docstring),
-    keeping what the backward needs where ``keep``, telling ``tick`` of its steps about every
-    1% of them. New values are fresh tensors, as there: MKL's matmul results depend on the
+    keeping what the backward needs where ``keep``, recording the memory's trace where
+    ``trace`` (else the untraced call's), telling ``tick`` of its steps about every 1% of
+    them. New values are fresh tensors, as there: MKL's matmul results depend on the
     operands' alignment."""
     B, T = drive.shape[:2]
     n = cell_w.shape[1]
@@ -218,9 +237,9 @@ def _run(plan: _Plan, drive: Tensor, cell_w: Tensor, W_s: Tensor | None = None,
     h = drive.new_zeros(B, n)
     carry = drive.new_zeros(B, n) if plan.lstm else None
     memory = (None if plan.memory == "none" else
-              _RelevantSet(plan, drive.new_zeros(B, T + 1, 2 * n), W_s, W_h, v, keep)
+              _RelevantSet(plan, drive.new_zeros(B, T + 1, 2 * n), W_s, W_h, v, keep, trace)
               if plan.memory == "relevant" else
-              _Full(plan, drive.new_zeros(B, T + 1, 2 * n), W_s, W_h, v, keep))
+              _Full(plan, drive.new_zeros(B, T + 1, 2 * n), W_s, W_h, v, keep, trace))
     s = torch.zeros_like(h)
     states, mixed, pre, saved = [h], [], [], []
     every = period(T) if tick is not None else 0
@@ -255,22 +274,29 @@ def _run(plan: _Plan, drive: Tensor, cell_w: Tensor, W_s: Tensor | None = None,
         table, attention = memory.table, memory.saved
         out = table[..., :n].contiguous()
     a = torch.stack(pre, 1) if pre else drive.new_empty(0)
-    return out, a, _Tape(table, torch.stack(mixed) if keep else None, saved, attention)
+    tape = _Tape(table, torch.stack(mixed) if keep else None, saved, attention)
+    return out, a, tape, memory.trace() if trace and memory is not None else _untraced(plan)
 
 
 class _Attention:
     """Additive attention over slots that are rows ``[h | W_h h]`` of the state table
     (B, T+1, 2n): the operations of :class:`verify.models.attention.AdditiveAttention` and
     of the memories' einsum on tensors of the same layout. ``saved``: per step what the
-    backward needs, None where the step attended nothing (nothing unless ``keep``)."""
+    backward needs, None where the step attended nothing (nothing unless ``keep``);
+    ``alphas``: per step the weights on h_0..h_{T-1}, (B, T) (nothing unless ``record``)."""
 
     def __init__(self, plan: _Plan, table: Tensor, W_s: Tensor, W_h: Tensor, v: Tensor,
-                 keep: bool) -> None:
-        self.plan, self.table, self.keep = plan, table, keep
+                 keep: bool, record: bool) -> None:
+        self.plan, self.table, self.keep, self.record = plan, table, keep, record
         n = table.shape[2] // 2
         self.h_rows, self.k_rows = table[..., :n].unbind(1), table[..., n:].unbind(1)
         self.W_s, self.W_h, self.v = W_s.T, W_h.T, v.T
         self.saved: list[tuple[Tensor | None, ...] | None] = []
+        self.alphas: list[Tensor] = []
+
+    def zero_row(self) -> Tensor:
+        """A step's (B, T) weights before any is written."""
+        return self.table.new_zeros(self.table.shape[0], self.table.shape[1] - 1)
 
     def attend(self, s_prev: Tensor, slots: Tensor, live: Tensor | None
                ) -> tuple[Tensor, Tensor, Tensor]:
@@ -284,7 +310,7 @@ class _Attention:
         w = torch.softmax(e, dim=-1)
         return w, th, torch.bmm(w.unsqueeze(1), slots[..., :n]).squeeze(1)
 
-    def record(self, saved: tuple[Tensor | None, ...] | None) -> None:
+    def save(self, saved: tuple[Tensor | None, ...] | None) -> None:
         if self.keep:
             self.saved.append(saved)
 
@@ -302,14 +328,24 @@ class _Full(_Attention):
 
     def read(self, t: int, s_prev: Tensor) -> Tensor | None:
         if t < self.plan.first:
-            self.record(None)
+            self.save(None)
+            if self.record:
+                self.alphas.append(self.zero_row())
             return None
         w, _, c = self.attend(s_prev, self.table[:, self.plan.first:t + 1], None)
-        self.record((None, None, w, None))
+        self.save((None, None, w, None))
+        if self.record:
+            self.alphas.append(self.zero_row())
+            self.alphas[-1][:, self.plan.first:t + 1] = w
         return c
 
     def write(self, t: int, h: Tensor) -> None:
         self.store(t, h)
+
+    def trace(self) -> rollout.Trace:
+        """The recorded weights of every step, as
+        :class:`~verify.models.memories.LearnedAttention`'s."""
+        return rollout.Trace(alpha=torch.stack(self.alphas, 1))
 
 
 class _RelevantSet(_Attention):
@@ -320,8 +356,8 @@ class _RelevantSet(_Attention):
     the same memory (a few microseconds, against tens for the tensor form)."""
 
     def __init__(self, plan: _Plan, table: Tensor, W_s: Tensor, W_h: Tensor, v: Tensor,
-                 keep: bool) -> None:
-        super().__init__(plan, table, W_s, W_h, v, keep)
+                 keep: bool, record: bool) -> None:
+        super().__init__(plan, table, W_s, W_h, v, keep, record)
         B, T1, _ = table.shape
         nu, rho = plan.nu, plan.rho
         self.flat = table.view(B * T1, -1)
@@ -334,13 +370,21 @@ class _RelevantSet(_Attention):
         self.score_windows = self.score[:, 1:].unfold(1, nu, 1).unbind(1) if T1 > nu else ()
         self.filled = 0
         self.live: Tensor | None = None  # every slot live: the set is full
+        self.times: list[Tensor] = []
+        self.frozen_at: list[Tensor] = []
         self.host = None if table.device.type != "cpu" else (
             self.members.numpy(), self.frozen.numpy(), self.score.numpy(),
             self.rows.numpy())
 
     def read(self, t: int, s_prev: Tensor) -> Tensor | None:
+        if self.record:  # the set as step t finds it: times (-1: empty) and frozen scores
+            held = torch.arange(self.plan.rho, device=self.rows.device) < self.filled
+            self.times.append(torch.where(held, self.members - self.rows[:, :1], -1))
+            self.frozen_at.append(self.frozen.clone())
         if t == 0:
-            self.record(None)
+            self.save(None)
+            if self.record:
+                self.alphas.append(self.zero_row())
             return None
         nu, rho = self.plan.nu, self.plan.rho
         B = s_prev.shape[0]
@@ -359,8 +403,18 @@ class _RelevantSet(_Attention):
             mask = None if self.filled == rho else live
         w, th, c = self.attend(s_prev, slots, mask)
         scores += self.plan.score_fn(w, live)[:, :nb]
-        self.record((idx, slots, w, th))
+        self.save((idx, slots, w, th))
+        if self.record:  # an empty slot holds h_0's row: time 0, weight 0 (its logit -inf)
+            self.alphas.append(self.zero_row().scatter_add(1, idx - self.rows[:, :1], w))
         return c
+
+    def trace(self) -> rollout.Trace:
+        """What :class:`~verify.models.memories.RelevantSet`'s loop records, as recorded:
+        the weights, the set's slots and frozen scores at every step, every state's score."""
+        return rollout.Trace(alpha=torch.stack(self.alphas, 1),
+                             relevant_time=torch.stack(self.times, 1),
+                             relevant_score=torch.stack(self.frozen_at, 1), score=self.score,
+                             nu=self.plan.nu, rho=self.plan.rho)
 
     def write(self, t: int, h: Tensor) -> None:
         self.store(t, h)

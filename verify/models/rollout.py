@@ -158,14 +158,14 @@ class Recurrent(nn.Module):
                 tick: Tick | None = None) -> Rollout:
         """Run on ``x`` (B, T, inputs) from ``h_0 = 0``; ``probe``, ``detach_attention`` and
         ``tick`` as in this module's docstring; ``trace=False`` skips recording the trace
-        (training), and then takes the fused path of :mod:`verify.models.fused` where it
-        applies (the same results, a fraction of the time; its forward pass ticks alike, its
-        backward pass not)."""
+        (training). Untraced calls, and with autograd off every call, take the fused path of
+        :mod:`verify.models.fused` where it applies (the same results and trace, a fraction
+        of the time; its forward pass ticks alike, its backward pass not)."""
         check_inputs(x, probe, self.inputs, self.hidden)
         ref = next(self.parameters())
         x = x.to(device=ref.device, dtype=ref.dtype)
         if fused.applies(self, probe, detach_attention, trace):
-            return fused.forward(self, x, tick)
+            return fused.forward(self, x, tick, trace)
         B, T = x.shape[:2]
         every = period(T) if tick is not None else 0
         drive = self.cell.drive(x).unbind(1)
