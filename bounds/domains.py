@@ -4,6 +4,7 @@ with assumptions and as a numeric check that raises a ValueError naming the para
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,6 +66,17 @@ UNIT = Domain(lo=0.0, hi=1.0, hi_open=False)
 UNIT_CLOSED = Domain(lo=0.0, hi=1.0, lo_open=False, hi_open=False)
 POSITIVE_INT = Domain(lo=0.0, integer=True)
 NONNEG_INT = Domain(lo=0.0, lo_open=False, integer=True)
+
+
+def check_seed(seed: object, top: int | None = None) -> int:
+    """``seed`` as an int >= 0 (and <= ``top`` when given), or a ValueError naming it: numpy's
+    generators take an int of any size whole, so it is never passed through a float (where
+    seeds above 2^53 would collide); floats, bools and negative numbers are refused."""
+    if (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0
+            or (top is not None and seed > top)):
+        most = "" if top is None else f" and <= {top}"
+        raise ValueError(f"parameter 'seed' must be an integer >= 0{most}, got {seed!r}")
+    return int(seed)
 
 
 @dataclass(frozen=True)

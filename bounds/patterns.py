@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import sympy as sp
 
-from bounds.domains import NONNEG_INT, POSITIVE_INT
+from bounds.domains import NONNEG_INT, POSITIVE_INT, check_seed
 
 #: Row sums of a float pattern may differ from 1 by at most this much (absolute); nothing is
 #: renormalised. 1e-10 admits float64 round-off of rows with up to ~10^5 entries.
@@ -146,7 +146,7 @@ def sparse(T: int, kappa: int, seed: int = 0, exact: bool = False) -> Pattern:
     with ``seed`` (all of ``0..t`` when ``t < kappa``)."""
     T = _check_T(T)
     kappa = int(POSITIVE_INT.check("kappa", kappa))
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     supports = []
     for t in range(T):
         if t < kappa:

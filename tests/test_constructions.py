@@ -4,9 +4,13 @@
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
-from verify.models import nonlin
+from bounds import patterns
+from verify.models import Classifier, build, nonlin
 from verify.models.spectra import KINDS, build_spectrum
+from verify.training import Config
 
 # Tolerances: constructions are a handful of float64 QR/matrix products of O(1) entries, exact
 # to a few ulps, so 1e-12 absolute. Eigenvalues of a non-normal matrix are ill-conditioned:
@@ -21,6 +25,36 @@ def test_seeded_and_real(kind):
     np.testing.assert_array_equal(a, build_spectrum(kind, 5, scale=0.8, seed=3))
     if kind != "identity":
         assert not np.array_equal(a, build_spectrum(kind, 5, scale=0.8, seed=4))
+
+
+#: Every construction that takes a seed, as ``seed -> something comparable``: the spectrum, a
+#: sparse pattern's supports, the read-out (drawn from :func:`verify.models.seeding.generator`
+#: alone), a training config.
+SEEDED = {
+    "build_spectrum": lambda seed: build_spectrum("gaussian", 4, seed=seed),
+    "patterns.sparse": lambda seed: patterns.sparse(12, 3, seed=seed).indices,
+    "read-out": lambda seed: Classifier(build("rnn", 2, hidden=3), 4, seed=seed).W.detach(),
+    "Config": lambda seed: Config(seed=seed).seed,
+}
+BAD_SEEDS = st.one_of(st.integers(max_value=-1), st.floats(allow_nan=True), st.booleans(),
+                      st.text(max_size=3), st.none(), st.just(np.float64(2.0)))
+
+
+@given(st.sampled_from(sorted(SEEDED)), BAD_SEEDS)
+def test_a_seed_that_is_not_an_int_at_least_0_is_refused_by_name(where, seed):
+    with pytest.raises(ValueError, match=r"parameter 'seed' must be an integer >= 0"):
+        SEEDED[where](seed)
+
+
+@pytest.mark.parametrize("where", sorted(set(SEEDED) - {"Config"}))
+@pytest.mark.parametrize("seed", [2**53, 2**80])
+def test_a_large_seed_is_taken_whole(where, seed):
+    """Seeds one apart beyond float64's 2^53 draw different values (through a float they
+    would be one seed); numpy integers are ints."""
+    a, b = SEEDED[where](seed), SEEDED[where](seed + 1)
+    assert not np.array_equal(np.asarray(a), np.asarray(b))
+    np.testing.assert_array_equal(np.asarray(SEEDED[where](np.int64(7))),
+                                  np.asarray(SEEDED[where](7)))
 
 
 def test_identity():

@@ -14,13 +14,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from bounds.domains import NONNEG_INT
+from bounds.domains import check_seed
 
 
 def generator(seed: int, part: str) -> np.random.Generator:
     """The generator of ``part`` (e.g. ``"U"``, ``"attention"``) of the model seeded ``seed``."""
-    seed = int(NONNEG_INT.check("seed", seed))
-    return np.random.default_rng([seed, zlib.crc32(part.encode())])
+    return np.random.default_rng([check_seed(seed), zlib.crc32(part.encode())])
 
 
 def parameter(value: np.ndarray, dtype: torch.dtype, device: torch.device | str | None

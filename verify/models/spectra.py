@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from bounds.domains import NONNEGATIVE, POSITIVE, POSITIVE_INT
+from bounds.domains import NONNEGATIVE, POSITIVE, POSITIVE_INT, check_seed
 
 KINDS = ("identity", "orthogonal", "singular", "eigen", "gaussian", "nonneg")
 
@@ -83,7 +83,7 @@ def build_spectrum(kind: str, n: int, *, scale: float = 1.0, gain: float = 1.0,
     scale = float(POSITIVE.check("scale", scale))
     gain = float(POSITIVE.check("gain", gain))
     nonnormal = float(NONNEGATIVE.check("nonnormal", nonnormal))
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     if kind == "identity":
         return scale * np.eye(n)
     if kind == "orthogonal":

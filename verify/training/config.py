@@ -6,7 +6,7 @@ from dataclasses import dataclass, fields
 
 import torch
 
-from bounds.domains import NONNEG_INT, POSITIVE, POSITIVE_INT
+from bounds.domains import NONNEG_INT, POSITIVE, POSITIVE_INT, check_seed
 from verify.device import resolve_device, resolve_dtype
 from verify.models import relevance, zoo
 from verify.training import tasks
@@ -51,10 +51,7 @@ class Config:
             raise ValueError(f"parameter 'lr' must be a real number > 0 and <= {top:.4g} (the "
                              f"largest {self.dtype}), got {self.lr:g}")
         POSITIVE_INT.check("batch", self.batch)
-        NONNEG_INT.check("seed", self.seed)
-        if self.seed > MAX_SEED:  # torch.Generator.manual_seed takes a signed 64-bit int
-            raise ValueError(f"parameter 'seed' must be an integer >= 0 and <= {MAX_SEED}, "
-                             f"got {self.seed}")
+        check_seed(self.seed, MAX_SEED)  # torch.Generator.manual_seed takes a signed int64
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
