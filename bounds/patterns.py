@@ -162,6 +162,9 @@ def events(T: int, E: Sequence[int], nu: int, exact: bool = False) -> Pattern:
     each step once."""
     T = _check_T(T)
     nu = int(POSITIVE_INT.check("nu", nu))
+    if isinstance(E, str | bytes) or not isinstance(E, Iterable):
+        raise ValueError(f"parameter 'E' must be a sequence of time steps in 0..{T - 1}, "
+                         f"got {E!r}")
     ev = NONNEG_INT.check("E", list(E)).reshape(-1)
     if ev.size and ev.max() >= T:
         raise ValueError(f"parameter 'E' must hold time steps in 0..{T - 1}, got {ev.max():g}")

@@ -82,8 +82,8 @@ def test_blocked_equals_reference_recursion(p, beta, gamma, n, seed, data):
     """float64: 1e-12 relative per node in the max norm (relative to the path sum of |J|,
     which is max |G| itself when no paths cancel; both sides are O(T n) ulps from the exact
     G_i on these O(1) matrices, summation order being the only difference). Block sizes from
-    1 to beyond T + 1, dividing T + 1 or not."""
-    block = data.draw(st.integers(1, p.T + 3), label="block")
+    1 to beyond T + 1, dividing T + 1 or not, up to 2^80 (one block of every node)."""
+    block = data.draw(st.integers(1, p.T + 3) | st.integers(p.T + 1, 2**80), label="block")
     g = graph(p, beta, gamma)
     J = jacobians(p.T, n, seed)
     assert_same_adjoint(g, J, blocked_adjoint(g, J, block=block), adjoint(g, J), 1e-12)

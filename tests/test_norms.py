@@ -155,6 +155,13 @@ def test_tensor_inputs_and_minus_inf_scale():
     (np.zeros((2, 3, 3)), np.zeros(3), "log10_scale"),
     (np.zeros((2, 3, 3)), np.array([0.0, np.nan]), "log10_scale"),
     (np.zeros((2, 3, 3)), np.array([0.0, np.inf]), "log10_scale"),
+    (10**30, np.zeros(2), "M"),  # no array at all: torch cannot hold it, or it is no number
+    ("x", np.zeros(2), "M"),
+    (None, np.zeros(2), "M"),
+    (np.zeros((2, 3, 3)), "x", "log10_scale"),
+    (np.zeros((2, 3, 3)), None, "log10_scale"),
+    (np.zeros((2, 3, 3)), [10**30, 0], "log10_scale"),
+    (np.zeros((2, 3, 3)), np.array([True, False]), "log10_scale"),
 ])
 def test_bad_input_is_refused(M, scale, name):
     with pytest.raises(ValueError, match=f"parameter '{name}'"):

@@ -327,9 +327,9 @@ def blocked_adjoint(g: Graph, J: StepJacobians, *, block: int | None = None,
     1% of them.
     """
     _check(g, J)
-    if block is not None:
-        block = int(POSITIVE_INT.check("block", block))
     T, n = J.shape[0], J.shape[-1]
+    if block is not None:  # blocks of more than the T + 1 nodes are one block of them all
+        block = min(int(POSITIVE_INT.check("block", block)), T + 1)
     sc = _schedule(g, block)
     B = sc.B
     dev, dt = J.device, J.dtype

@@ -89,13 +89,16 @@ def norms(M: Tensor | np.ndarray | DiagTimes, log10_scale: Tensor | np.ndarray, 
     matrix M[t] with an infinite entry (an overflowed measurement) has norms inf and
     sigma_min nan, one with a nan entry nan for all three: reported, not refused.
     """
-    X = M if isinstance(M, DiagTimes) else torch.as_tensor(M)
-    if X.ndim != 3 or X.shape[1] != X.shape[2] or X.dtype not in (torch.float32, torch.float64):
+    X = M if isinstance(M, DiagTimes) else _tensor(M)
+    if (X is None or X.ndim != 3 or X.shape[1] != X.shape[2]
+            or X.dtype not in (torch.float32, torch.float64)):
         raise ValueError("parameter 'M' must be a float32 or float64 array of shape (T, n, n)")
-    scale = np.asarray(torch.as_tensor(log10_scale).cpu(), dtype=float)
-    if scale.shape != (X.shape[0],) or np.isnan(scale).any() or (scale == np.inf).any():
+    scale = _tensor(log10_scale)
+    scale = None if scale is None else np.asarray(scale.cpu(), dtype=float)
+    if (scale is None or scale.shape != (X.shape[0],) or np.isnan(scale).any()
+            or (scale == np.inf).any()):
         raise ValueError(f"parameter 'log10_scale' must hold T = {X.shape[0]} numbers < inf, "
-                         f"got shape {scale.shape}")
+                         f"got {'no array' if scale is None else f'shape {scale.shape}'}")
     if _one_matrix(X):  # every J_k the same (a linear cell: J_k = V): one SVD, T copies
         logs = np.repeat(_chunk(X[0:1]).cpu().numpy(), X.shape[0], axis=0)
         if tick is not None:
@@ -105,6 +108,16 @@ def norms(M: Tensor | np.ndarray | DiagTimes, log10_scale: Tensor | np.ndarray, 
     out = {name: logs[:, k] + logs[:, 3] + scale  # -inf where G_t = 0 (or sigma_min = 0)
            for k, name in enumerate(("log10_norm2", "log10_fro", "log10_sigma_min"))}
     return {**out, **{k[6:]: linear(v) for k, v in out.items()}}
+
+
+def _tensor(a: Tensor | np.ndarray) -> Tensor | None:
+    """``a`` as a tensor, or None where it is not an array of real numbers (a string, None,
+    an integer beyond int64)."""
+    try:
+        out = torch.as_tensor(a)
+    except (TypeError, ValueError, RuntimeError, OverflowError):
+        return None
+    return None if out.is_complex() or out.dtype == torch.bool else out
 
 
 def _one_matrix(X: Tensor | DiagTimes) -> bool:
