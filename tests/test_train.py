@@ -77,6 +77,33 @@ def test_bad_parameters_are_refused(argv, message, capsys, tmp_path):
     assert not (tmp_path / "x.pt").exists()
 
 
+def test_the_python_api_takes_integral_counts_and_names_bad_ones(tmp_path):
+    """train's steps, evaluate's T, batches and batch, a batch's size: an integral float is
+    that integer (it passed the range check and then raised a TypeError where it was used);
+    anything else is refused by name, as at the command line."""
+    from verify.models import Classifier
+    from verify.training import build, evaluate, tasks
+
+    cfg = Config(model="rnn", T=10, hidden=4, batch=2, dtype="float64")
+    summary = train(cfg, 2.0, progress=False)
+    assert summary["steps"] == 2
+    model = build(cfg)
+    got = evaluate(model, "copy", 10.0, batches=2.0, batch=3.0)
+    want = evaluate(model, "copy", 10, batches=2, batch=3)
+    assert (got["loss"], got["accuracy"]) == (want["loss"], want["accuracy"])
+    x, y = tasks.batch("copy", 10, 2.0, torch.Generator().manual_seed(0))
+    assert x.shape[0] == y.shape[0] == 2
+    for call, name in [(lambda: evaluate(model, "copy", "x"), "T"),
+                       (lambda: evaluate(model, "copy", 9), "T"),
+                       (lambda: evaluate(model, "copy", 10, batches=1.5), "batches"),
+                       (lambda: train(cfg, 0, progress=False), "steps"),
+                       (lambda: Classifier(model.core, 0), "classes"),
+                       (lambda: Classifier(model.core, 2.5), "classes"),
+                       (lambda: Classifier(model.core, "x"), "classes")]:
+        with pytest.raises(ValueError, match=f"parameter '{name}'"):
+            call()
+
+
 def test_force_without_a_checkpoint_to_write_is_refused(capsys):
     """--force only lets --save (or a resumed run saved in place) overwrite a file: alone it
     would do nothing, so it is refused before any work (exit 2, one line)."""

@@ -166,6 +166,7 @@ class Classifier(nn.Module):
 
     def __init__(self, core: Recurrent, classes: int, *, seed: int = 0) -> None:
         super().__init__()
+        classes = int(POSITIVE_INT.check("classes", classes))
         like = next(core.parameters())
         rng = seeding.generator(seed, "read-out")
         bound = core.hidden ** -0.5

@@ -89,8 +89,9 @@ def evaluate(model: Classifier, task: str, T: int, *, batches: int = 20,
     the forward cost: seconds per batch and per sequence step, and peak memory;
     ``progress``: a bar on stderr over the time steps of the batches, moved about every 1%
     of a batch's steps."""
-    POSITIVE_INT.check("batches", batches)
-    POSITIVE_INT.check("batch", batch)
+    T = tasks.check_T(T)
+    batches = int(POSITIVE_INT.check("batches", batches))
+    batch = int(POSITIVE_INT.check("batch", batch))
     device = next(model.parameters()).device
     dtype = next(model.parameters()).dtype
     gen = torch.Generator().manual_seed(EVAL_SEED)

@@ -79,7 +79,7 @@ def sequence_length(T: int) -> int:
 def symbols(task: str, T: int, batch: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
     """Integer inputs and targets, each (batch, T + 20), drawn on the CPU from ``generator``."""
     spec, T = get(task), check_T(T)
-    POSITIVE_INT.check("batch", batch)
+    batch = int(POSITIVE_INT.check("batch", batch))
     length = sequence_length(T)
     seq = torch.randint(1, SYMBOLS + 1, (batch, K), generator=generator)
     x = torch.zeros(batch, length, dtype=torch.long)

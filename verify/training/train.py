@@ -207,7 +207,7 @@ def train(cfg: Config, steps: int, *, device: torch.device | str = "cpu",
     ``log_every`` and ``save_every`` default to the resumed run's, else to
     :data:`LOG_EVERY` and :data:`SAVE_EVERY`. Raises :class:`Interrupted` on SIGINT/SIGTERM
     and :class:`Diverged` (module docstring)."""
-    POSITIVE_INT.check("steps", steps)
+    steps = int(POSITIVE_INT.check("steps", steps))
     device = resolve_device(device)
     resume = None if resume is None else files.named_path(resume, "--resume")
     save = resume if save is None else files.named_path(save, "--save")
