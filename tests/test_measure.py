@@ -430,6 +430,37 @@ def test_score_term_gap_is_scale_free(n, seed, log10_scale, shift):
     np.testing.assert_allclose(moved, want, rtol=1e-12, atol=1e-12)
 
 
+@given(st.integers(1, 4), st.integers(0, 2**31), st.floats(-300.0, 300.0))
+def test_score_term_gap_of_a_zero_fixed_jacobian(n, seed, log10_scale):
+    """A fixed G_t = 0 (log scale -inf, as the adjoint reports it) against a live F_t: gap
+    1 where F_t != 0, nan where F_t = 0 too (0 / 0), whatever the mantissa holds; a
+    measurement on relu units that all die at a step has such G_t (it raised an SVD error)."""
+    from verify.measurement.jacobian_profile import _gap
+    rng = np.random.default_rng(seed)
+    F = rng.standard_normal((3, n, n)) * 10.0**log10_scale
+    F[2] = 0.0
+    M = rng.standard_normal((3, n, n))
+    s = np.array([-np.inf, log10_scale, -np.inf])
+    got = _gap(F, M, s)
+    assert got[0] == 1.0 and np.isnan(got[2])
+    want = np.linalg.norm(F[1] / 10.0**log10_scale - M[1], 2) / np.linalg.norm(
+        F[1] / 10.0**log10_scale, 2)
+    np.testing.assert_allclose(got[1], want, rtol=1e-12)
+
+
+def test_learned_full_mode_on_dead_relu_units_measures_a_zero_fixed_jacobian():
+    """relu units with a large bias die at some steps: the fixed G_t before them are 0 and
+    the live ones need not be (score terms); the run is measured, with every gap in [0, 1]
+    or nan (both 0) where the fixed G_t is 0."""
+    x = torch.as_tensor(np.random.default_rng([2, 1]).standard_normal((1, 12, 3)))
+    model = controlled("orthogonal", 3, 3, "relu", pattern=build("window", 12, nu=2),
+                       learned=True, bias_scale=2.0, seed=2, device="cpu")
+    zero = measure(model, x).log10_scale == -np.inf
+    assert zero.any()
+    gap = measure(model, x, mode="full").gap
+    assert np.all((gap[zero] == 1.0) | np.isnan(gap[zero]))
+
+
 def test_an_overflowing_forward_is_an_error_where_g_depends_on_the_states():
     """V = 8 Q (linear), uniform attention: h_t overflows float64 past t = 500 or so.
     Learned attention's weights of inf states are not the network's: a ValueError naming

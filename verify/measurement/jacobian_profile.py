@@ -404,10 +404,13 @@ def _gap(full: np.ndarray, M: np.ndarray, log10_scale: np.ndarray) -> np.ndarray
     """The score-term gap ``||F_t - G_t||_2 / ||F_t||_2`` (THEORY.md section 2) of the live
     G_t ``full`` (T, n, n) and the fixed ``G_t = M[t] 10**log10_scale[t]``, both scaled
     by one power of two per t so that neither overflows nor turns 0 * inf into nan; nan
-    where F_t is not finite or F_t = G_t = 0, inf where F_t = 0 != G_t."""
+    where F_t is not finite or F_t = G_t = 0, inf where F_t = 0 != G_t (a fixed G_t = 0, scale
+    -inf, is a zero matrix: gap 1 against a live F_t != 0)."""
     gap = np.full(full.shape[0], np.nan)
     ok = np.isfinite(full).all(axis=(1, 2))
     F, M, scale2 = full[ok], M[ok], log10_scale[ok] * LOG2_10
+    zero = scale2 == -np.inf  # G_t = 0: no path reaches T, or the paths cancel
+    M, scale2 = np.where(zero[:, None, None], 0.0, M), np.where(zero, 0.0, scale2)
     with np.errstate(divide="ignore", invalid="ignore"):
         r = np.fmax(np.log2(np.abs(F).max(axis=(1, 2), initial=0.0)),
                     np.log2(np.abs(M).max(axis=(1, 2), initial=0.0)) + scale2)
