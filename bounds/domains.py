@@ -72,10 +72,10 @@ def check_seed(seed: object, top: int | None = None) -> int:
     """``seed`` as an int >= 0 (and <= ``top`` when given), or a ValueError naming it: numpy's
     generators take an int of any size whole, so it is never passed through a float (where
     seeds above 2^53 would collide); floats, bools and negative numbers are refused."""
-    if (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0
-            or (top is not None and seed > top)):
-        most = "" if top is None else f" and <= {top}"
-        raise ValueError(f"parameter 'seed' must be an integer >= 0{most}, got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"parameter 'seed' must be an integer >= 0, got {seed!r}")
+    if top is not None and seed > top:
+        raise ValueError(f"parameter 'seed' must be an integer >= 0 and <= {top}, got {seed}")
     return int(seed)
 
 
