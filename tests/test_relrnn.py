@@ -161,7 +161,9 @@ def test_bad_input():
         build("relrnn", 10, hidden=4, nu=0)
     with pytest.raises(ValueError, match="parameter 'rho' must be an integer >= 0, got -1"):
         build("rellstm", 10, hidden=4, rho=-1)
-    with pytest.raises(ValueError, match="unknown score function 'best'"):
+    with pytest.raises(ValueError, match="parameter 'score': unknown score function 'best'"):
         build("relrnn", 10, hidden=4, score="best")
-    with pytest.raises(ValueError, match="unknown model 'gru'"):
+    with pytest.raises(ValueError, match="parameter 'score': unknown score function \\[1\\]"):
+        build("relrnn", 10, hidden=4, score=[1])  # unhashable: no TypeError from the lookup
+    with pytest.raises(ValueError, match="parameter 'name': unknown model 'gru'; known: rnn"):
         build("gru", 10)

@@ -79,7 +79,10 @@ def test_bad_T(T, message):
 
 
 def test_unknown_task_and_bad_batch():
-    with pytest.raises(ValueError, match="unknown task 'add'; known: copy, denoise"):
+    with pytest.raises(ValueError, match="parameter 'task': unknown task 'add'; known: copy, "
+                                         "denoise"):
         draw("add", 20, 2, 0)
+    with pytest.raises(ValueError, match="parameter 'task': unknown task \\['add'\\]"):
+        draw(["add"], 20, 2, 0)  # unhashable: no TypeError from the lookup
     with pytest.raises(ValueError, match="parameter 'batch' must be an integer >= 1"):
         draw("copy", 20, 0, 0)

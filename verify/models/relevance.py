@@ -50,9 +50,10 @@ def score_fn(score: str | ScoreFn) -> ScoreFn:
         return score
     try:
         return SCORES[score]
-    except KeyError:
+    except (KeyError, TypeError):  # TypeError: an unhashable name
         raise ValueError(
-            f"unknown score function {score!r}; known: {', '.join(SCORES)}") from None
+            f"parameter 'score': unknown score function {score!r}; known: "
+            f"{', '.join(SCORES)}") from None
 
 
 def empty(batch: int, rho: int, *, dtype: torch.dtype = torch.float32,

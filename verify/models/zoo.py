@@ -139,7 +139,7 @@ def build(name: str, inputs: int, *, hidden: int = 128, nu: int = 10, rho: int =
     """The model ``name`` (one of :data:`MODELS`, this module's table), seeded by ``seed``;
     ``include_h0`` lets memrnn attend h_0."""
     if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
+        raise ValueError(f"parameter 'name': unknown model {name!r}; known: {', '.join(MODELS)}")
     hidden = int(POSITIVE_INT.check("hidden", hidden))
     inputs = int(POSITIVE_INT.check("inputs", inputs))
     device, dtype = resolve_device(device), resolve_dtype(dtype)

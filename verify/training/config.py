@@ -40,7 +40,8 @@ class Config:
             object.__setattr__(self, "rho", spec.rho)
         tasks.check_T(self.T)
         if self.model not in zoo.MODELS:
-            raise ValueError(f"unknown model {self.model!r}; known: {', '.join(zoo.MODELS)}")
+            raise ValueError(f"parameter 'model': unknown model {self.model!r}; known: "
+                             f"{', '.join(zoo.MODELS)}")
         POSITIVE_INT.check("nu", self.nu)
         NONNEG_INT.check("rho", self.rho)
         relevance.score_fn(self.score)

@@ -56,8 +56,9 @@ def get(name: str) -> Task:
     """The task ``name``; a ValueError listing the tasks if there is none."""
     try:
         return TASKS[name]
-    except KeyError:
-        raise ValueError(f"unknown task {name!r}; known: {', '.join(TASKS)}") from None
+    except (KeyError, TypeError):  # TypeError: an unhashable name
+        raise ValueError(f"parameter 'task': unknown task {name!r}; known: "
+                         f"{', '.join(TASKS)}") from None
 
 
 def check_T(T: object, name: str = "T") -> int:
