@@ -283,7 +283,8 @@ class _Attention:
     (B, T+1, 2n): the operations of :class:`verify.models.attention.AdditiveAttention` and
     of the memories' einsum on tensors of the same layout. ``saved``: per step what the
     backward needs, None where the step attended nothing (nothing unless ``keep``);
-    ``alphas``: per step the weights on h_0..h_{T-1}, (B, T) (nothing unless ``record``)."""
+    ``alpha``: (B, T, T) the weights of step t on h_0..h_{T-1} (None unless ``record``),
+    written in place, so that the trace is not held twice."""
 
     def __init__(self, plan: _Plan, table: Tensor, W_s: Tensor, W_h: Tensor, v: Tensor,
                  keep: bool, record: bool) -> None:
@@ -292,11 +293,8 @@ class _Attention:
         self.h_rows, self.k_rows = table[..., :n].unbind(1), table[..., n:].unbind(1)
         self.W_s, self.W_h, self.v = W_s.T, W_h.T, v.T
         self.saved: list[tuple[Tensor | None, ...] | None] = []
-        self.alphas: list[Tensor] = []
-
-    def zero_row(self) -> Tensor:
-        """A step's (B, T) weights before any is written."""
-        return self.table.new_zeros(self.table.shape[0], self.table.shape[1] - 1)
+        B, T1 = table.shape[:2]
+        self.alpha = table.new_zeros(B, T1 - 1, T1 - 1) if record else None
 
     def attend(self, s_prev: Tensor, slots: Tensor, live: Tensor | None
                ) -> tuple[Tensor, Tensor, Tensor]:
@@ -329,14 +327,11 @@ class _Full(_Attention):
     def read(self, t: int, s_prev: Tensor) -> Tensor | None:
         if t < self.plan.first:
             self.save(None)
-            if self.record:
-                self.alphas.append(self.zero_row())
             return None
         w, _, c = self.attend(s_prev, self.table[:, self.plan.first:t + 1], None)
         self.save((None, None, w, None))
         if self.record:
-            self.alphas.append(self.zero_row())
-            self.alphas[-1][:, self.plan.first:t + 1] = w
+            self.alpha[:, t, self.plan.first:t + 1] = w
         return c
 
     def write(self, t: int, h: Tensor) -> None:
@@ -345,7 +340,7 @@ class _Full(_Attention):
     def trace(self) -> rollout.Trace:
         """The recorded weights of every step, as
         :class:`~verify.models.memories.LearnedAttention`'s."""
-        return rollout.Trace(alpha=torch.stack(self.alphas, 1))
+        return rollout.Trace(alpha=self.alpha)
 
 
 class _RelevantSet(_Attention):
@@ -370,21 +365,21 @@ class _RelevantSet(_Attention):
         self.score_windows = self.score[:, 1:].unfold(1, nu, 1).unbind(1) if T1 > nu else ()
         self.filled = 0
         self.live: Tensor | None = None  # every slot live: the set is full
-        self.times: list[Tensor] = []
-        self.frozen_at: list[Tensor] = []
+        # the set as each step finds it (record): times (-1: empty) and frozen scores
+        self.base = self.rows[:, :1]  # h_0's row: time 0
+        self.times = self.members.new_full((B, T1 - 1, rho), -1) if record else None
+        self.frozen_at = table.new_zeros(B, T1 - 1, rho) if record else None
         self.host = None if table.device.type != "cpu" else (
             self.members.numpy(), self.frozen.numpy(), self.score.numpy(),
             self.rows.numpy())
 
     def read(self, t: int, s_prev: Tensor) -> Tensor | None:
-        if self.record:  # the set as step t finds it: times (-1: empty) and frozen scores
-            held = torch.arange(self.plan.rho, device=self.rows.device) < self.filled
-            self.times.append(torch.where(held, self.members - self.rows[:, :1], -1))
-            self.frozen_at.append(self.frozen.clone())
+        if self.record and self.filled:
+            k = self.filled
+            torch.sub(self.members[:, :k], self.base, out=self.times[:, t, :k])
+            self.frozen_at[:, t, :k] = self.frozen[:, :k]
         if t == 0:
             self.save(None)
-            if self.record:
-                self.alphas.append(self.zero_row())
             return None
         nu, rho = self.plan.nu, self.plan.rho
         B = s_prev.shape[0]
@@ -405,15 +400,14 @@ class _RelevantSet(_Attention):
         scores += self.plan.score_fn(w, live)[:, :nb]
         self.save((idx, slots, w, th))
         if self.record:  # an empty slot holds h_0's row: time 0, weight 0 (its logit -inf)
-            self.alphas.append(self.zero_row().scatter_add(1, idx - self.rows[:, :1], w))
+            self.alpha[:, t].scatter_add_(1, idx - self.base, w)
         return c
 
     def trace(self) -> rollout.Trace:
         """What :class:`~verify.models.memories.RelevantSet`'s loop records, as recorded:
         the weights, the set's slots and frozen scores at every step, every state's score."""
-        return rollout.Trace(alpha=torch.stack(self.alphas, 1),
-                             relevant_time=torch.stack(self.times, 1),
-                             relevant_score=torch.stack(self.frozen_at, 1), score=self.score,
+        return rollout.Trace(alpha=self.alpha, relevant_time=self.times,
+                             relevant_score=self.frozen_at, score=self.score,
                              nu=self.plan.nu, rho=self.plan.rho)
 
     def write(self, t: int, h: Tensor) -> None:
