@@ -554,6 +554,8 @@ BASE = ["bounds", "eval", "path_sum_upper", "gamma=0.5"]
     (["pattern=window", "T=5", "nu=2", "lam=[1,2]"],
      "parameter 'lam' must be a number or a list of T = 5 numbers"),
     (["pattern=sparse", "T=5", "kappa=2", "seed=-1", "lam=1"], "parameter 'seed'"),
+    (["pattern=sparse", "T=5", "kappa=2", "seed=3.0", "lam=1"],  # numpy refused it in a traceback
+     "parameter 'seed' must be an integer >= 0, got 3.0"),
     (["pattern=events", "T=5", "nu=2", "E=3", "lam=1"], "parameter 'E' must be a list"),
     (["pattern=events", "T=5", "nu=2", "E=[1.5]", "lam=1"], "parameter 'E' must be an integer"),
     (["pattern=window", "T=5", "nu=2", "lam={}"], "parameter 'lam' must be a number"),

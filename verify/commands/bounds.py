@@ -89,8 +89,8 @@ def _check_keys(bound: Bound, kw: dict[str, object]) -> None:
 
 def _named_size(kind: str, options: dict[str, object]) -> tuple[int, int]:
     """``(T, entries)`` of the named pattern ``kind`` with ``options``, checked: each option
-    one the kind uses, T given, sizes positive integers, the seed >= 0."""
-    from bounds.domains import NONNEG_INT, POSITIVE_INT
+    one the kind uses, T given, sizes positive integers, the seed an integer >= 0."""
+    from bounds.domains import NONNEG_INT, POSITIVE_INT, check_seed
     from verify.resources import pattern_entries
 
     unused = [k for k in options if k not in USES[kind]]
@@ -103,7 +103,7 @@ def _named_size(kind: str, options: dict[str, object]) -> tuple[int, int]:
         if key in options:
             POSITIVE_INT.check(key, options[key])
     if "seed" in options:
-        NONNEG_INT.check("seed", options["seed"])
+        check_seed(options["seed"])
     if "E" in options:
         NONNEG_INT.check("E", options["E"])  # before events() truncates 1.5 to 1
     sizes = {k: int(v) for k, v in options.items() if k not in ("E", "seed")}

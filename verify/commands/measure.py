@@ -193,14 +193,14 @@ def _pattern(args: argparse.Namespace) -> Pattern | None:
 
 def run(args: argparse.Namespace) -> int:
     """Build or load, measure and report (the handler of ``untangle measure``)."""
-    from bounds.domains import NONNEG_INT, POSITIVE_INT
+    from bounds.domains import NONNEG_INT, POSITIVE_INT, check_seed
     from verify.device import resolve_device
     from verify.files import claim_plot, save_figure
     from verify.measurement import measure
 
     _given(args)
     threads(args)
-    NONNEG_INT.check("seed", args.seed)
+    check_seed(args.seed)
     for name in ("T", "hidden", "inputs", "width", "stride", "kappa", "rows"):
         value = getattr(args, name)
         if value is not None:
