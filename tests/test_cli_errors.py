@@ -165,6 +165,27 @@ def test_other_os_errors_still_name_their_path(monkeypatch, capsys):
     assert code == 2 and err == "untangle: error: '/data/out.png': No space left on device\n"
 
 
+def _linalg_errors() -> list:
+    import numpy as np
+    import torch
+    return [np.linalg.LinAlgError("SVD did not converge"),
+            torch.linalg.LinAlgError("linalg.svd: The algorithm failed to converge")]
+
+
+@pytest.mark.parametrize("failure", _linalg_errors(), ids=["numpy", "torch"])
+def test_a_numerical_failure_is_not_called_bad_input(failure, monkeypatch, capsys):
+    """numpy's LinAlgError is a ValueError and torch's a RuntimeError; neither is the user's
+    fault: exit 1 (not 2), one line that says so and keeps the library's reason."""
+    def fail(args):
+        raise failure
+
+    monkeypatch.setattr("verify.commands.bounds._list", fail)
+    code, _, err = untangle(["bounds", "list"], capsys)
+    reason = str(failure).splitlines()[0]
+    assert (code, err) == (1, f"untangle: error: numerical failure, not a fault of the input "
+                              f"({reason}); please report it with this command line\n")
+
+
 # --- progress bars are closed before the error line ----------------------------------------
 
 BROKEN = "parameter 'x' broke in the middle of the work"

@@ -17,7 +17,10 @@ The error contract: nothing a user can cause ends in a traceback. One line on st
 * exit 130 on Ctrl-C (``KeyboardInterrupt`` anywhere; ``untangle train`` saves first);
 * exit 141 (128 + SIGPIPE, the shell's convention) when stdout is a closed pipe
   (``untangle bounds list | head -1``), silently;
-* exit 1 when a certificate fails (``untangle check``), 0 otherwise.
+* exit 1 when a certificate fails (``untangle check``), and for a numerical failure inside
+  a computation (a ``LinAlgError`` of numpy or torch: an SVD or a factorisation that did not
+  converge), which is no fault of the input: the line says so and asks for a report;
+* 0 otherwise.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import NoReturn, TextIO
 
 #: Exit statuses (module docstring).
+EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141
@@ -109,6 +113,18 @@ def _out_of_memory(err: BaseException) -> bool:
                                               or "out of memory" in text.lower())
 
 
+def _numerical_failure(err: BaseException) -> bool:
+    """numpy's or torch's ``LinAlgError`` (a ValueError and a RuntimeError respectively)."""
+    numpy, torch = sys.modules.get("numpy"), sys.modules.get("torch")
+    return ((numpy is not None and isinstance(err, numpy.linalg.LinAlgError))
+            or (torch is not None and isinstance(err, torch.linalg.LinAlgError)))
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 def _os_error(err: OSError) -> str:
     """One line naming the path(s) of ``err``."""
     paths = " -> ".join(repr(str(p)) for p in (err.filename, err.filename2) if p is not None)
@@ -185,17 +201,22 @@ def _run(argv: Sequence[str] | None) -> int:
         sys.stdout = stream
         _silence_stdout()  # the interpreter's last flush would fail again
         _error(f"error: cannot write to standard output: {err.strerror}")
-    except ValueError as err:
-        _error(f"error: {err}")
+    except (ValueError, RuntimeError, MemoryError) as err:
+        if _numerical_failure(err):
+            _error(f"error: numerical failure, not a fault of the input ({_first_line(err)}); "
+                   f"please report it with this command line")
+            return EXIT_FAILURE
+        if _out_of_memory(err):
+            detail = str(err).strip().splitlines()[-1] if str(err).strip() else ""
+            _error(f"error: out of memory{f' ({detail})' if detail else ''}; {advice()}")
+        elif isinstance(err, ValueError):
+            _error(f"error: {err}")
+        else:
+            raise
     except BrokenPipeError:
         raise
     except OSError as err:
         _error(f"error: {_os_error(err)}")
-    except (MemoryError, RuntimeError) as err:
-        if not _out_of_memory(err):
-            raise
-        detail = str(err).strip().splitlines()[-1] if str(err).strip() else ""
-        _error(f"error: out of memory{f' ({detail})' if detail else ''}; {advice()}")
     finally:
         if isinstance(sys.stdout, _Stdout):
             sys.stdout = stream
