@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,6 +78,30 @@ def check_seed(seed: object, top: int | None = None) -> int:
     if top is not None and seed > top:
         raise ValueError(f"parameter 'seed' must be an integer >= 0 and <= {top}, got {seed}")
     return int(seed)
+
+
+def physical_memory() -> int | None:
+    """Bytes of physical memory of this machine (None where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_fits(name: str, value: object, need: float, what: str) -> None:
+    """Refuse, naming parameter ``name`` = ``value``, a size whose ``what`` needs at least
+    ``need`` bytes, more than the machine's physical memory: such a value could only end in
+    an allocation failure, or in a loop that runs for ever before it."""
+    have = physical_memory()
+    if have is not None and need > have:
+        raise ValueError(f"parameter {name!r} = {value} is too large: {what} would take at "
+                         f"least {count(need)} bytes, more than this machine's memory "
+                         f"({count(have)} bytes)")
+
+
+def count(x: float) -> str:
+    """A count or a size in bytes for a message: exact below 10^9, else to 4 digits."""
+    return f"{int(x)}" if x < 1e9 else f"{x:.4g}"
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,9 @@ Weights are float64, or exact ``sympy.Rational`` objects when built with ``exact
 The one exception to row-stochasticity is the ``none`` pattern (the plain RNN), whose every row
 is empty (``S_t`` empty, so ``c_t = 0``). A matrix with some empty rows and some non-empty rows
 is refused: a row of zeros in a user's matrix is far more often a mistake than a design.
+
+The named constructors count a pattern's entries first (:func:`entries`) and refuse, naming
+T, one whose arrays could not fit in the machine's physical memory.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import sympy as sp
 
-from bounds.domains import NONNEG_INT, POSITIVE_INT, check_seed
+from bounds.domains import NONNEG_INT, POSITIVE_INT, check_fits, check_seed, count
 
 #: Row sums of a float pattern may differ from 1 by at most this much (absolute); nothing is
 #: renormalised. 1e-10 admits float64 round-off of rows with up to ~10^5 entries.
@@ -84,6 +87,44 @@ def _check_T(T: object) -> int:
     return int(POSITIVE_INT.check("T", T))
 
 
+def entries(kind: str, T: int, *, nu: int = 1, k: int = 1, kappa: int = 1,
+            E: Sequence[int] = ()) -> int:
+    """The number of entries ``sum_t |S_t|`` of the named pattern (:data:`KINDS`), exactly,
+    without building it: none 0, uniform T(T+1)/2, window and sparse ``m(m+1)/2 + (T-m) w``
+    with ``m = min(w, T)``, strided ``T + sum_t floor(t/k)``, events the window's plus, per
+    event e, the rows ``t >= e + nu`` that reach it only as an event."""
+    T, nu, k, kappa = int(T), max(int(nu), 1), max(int(k), 1), max(int(kappa), 1)
+    if T < 1 or kind == "none":
+        return 0
+    if kind == "uniform":
+        return T * (T + 1) // 2
+    if kind == "window":
+        return capped_entries(T, nu)
+    if kind == "sparse":
+        return capped_entries(T, kappa)
+    if kind == "strided":
+        q, r = divmod(T, k)
+        return T + k * q * (q - 1) // 2 + r * q
+    if kind == "events":
+        return capped_entries(T, nu) + sum(max(0, T - int(e) - nu)
+                                           for e in set(E) if 0 <= int(e) < T)
+    raise ValueError(f"parameter 'kind' must be one of {', '.join(KINDS)}, got {kind!r}")
+
+
+def capped_entries(T: int, w: int) -> int:
+    """``sum_{t=0}^{T-1} min(t + 1, w)``: the entries of a window of width w over T steps."""
+    m = min(w, T)
+    return m * (m + 1) // 2 + (T - m) * w
+
+
+def _check_fits(kind: str, T: int, exact: bool, **sizes: object) -> None:
+    """Refuse a pattern whose arrays alone (an index and a weight per entry, 16 bytes, or a
+    sympy Rational's 56 for ``exact``; a row pointer per step) exceed physical memory."""
+    n = entries(kind, T, **sizes)
+    check_fits("T", T, (56 if exact else 16) * n + 8 * (T + 1),
+               f"the {kind} pattern ({count(n)} entries)")
+
+
 def from_supports(
     T: int, supports: Iterable[Iterable[int]], kind: str = "matrix", exact: bool = False
 ) -> Pattern:
@@ -118,12 +159,14 @@ def _support(s: Iterable[int]) -> np.ndarray:
 def none(T: int) -> Pattern:
     """The plain RNN: every ``S_t`` empty (THEORY.md section 6, pattern ``none``)."""
     T = _check_T(T)
+    _check_fits("none", T, False)
     return Pattern(T, np.zeros(T + 1, np.int64), np.zeros(0, np.int64), np.zeros(0), "none")
 
 
 def uniform(T: int, exact: bool = False) -> Pattern:
     """Uniform full attention: ``S_t = {0..t}``, ``alpha[t, i] = 1/(t+1)`` (B4)."""
     T = _check_T(T)
+    _check_fits("uniform", T, exact)
     return from_supports(T, (range(t + 1) for t in range(T)), "uniform", exact)
 
 
@@ -131,6 +174,7 @@ def window(T: int, nu: int, exact: bool = False) -> Pattern:
     """Sliding window of width nu: ``S_t = {max(0, t-nu+1) .. t}`` (B6)."""
     T = _check_T(T)
     nu = int(POSITIVE_INT.check("nu", nu))
+    _check_fits("window", T, exact, nu=nu)
     return from_supports(T, (range(max(0, t - nu + 1), t + 1) for t in range(T)), "window", exact)
 
 
@@ -138,6 +182,7 @@ def strided(T: int, k: int, exact: bool = False) -> Pattern:
     """Strided attention with stride k: ``S_t = {t, t-k, t-2k, ...} ∩ [0, t]``."""
     T = _check_T(T)
     k = int(POSITIVE_INT.check("k", k))
+    _check_fits("strided", T, exact, k=k)
     return from_supports(T, (range(t % k, t + 1, k) for t in range(T)), "strided", exact)
 
 
@@ -146,6 +191,7 @@ def sparse(T: int, kappa: int, seed: int = 0, exact: bool = False) -> Pattern:
     with ``seed`` (all of ``0..t`` when ``t < kappa``)."""
     T = _check_T(T)
     kappa = int(POSITIVE_INT.check("kappa", kappa))
+    _check_fits("sparse", T, exact, kappa=kappa)
     rng = np.random.default_rng(check_seed(seed))
     supports = []
     for t in range(T):
@@ -174,6 +220,7 @@ def events(T: int, E: Sequence[int], nu: int, exact: bool = False) -> Pattern:
         if counts.max() > 1:
             raise ValueError(f"parameter 'E' must name each time step once, got "
                              f"{steps[counts > 1][0]} {counts.max()} times")
+    _check_fits("events", T, exact, nu=nu, E=ev.tolist())
     supports = (
         set(ev[ev <= t].tolist()) | set(range(max(0, t - nu + 1), t + 1)) for t in range(T)
     )

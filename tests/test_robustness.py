@@ -329,6 +329,60 @@ def test_pattern_entries_bound_relevancy_screening(T, nu, rho, seed):
     assert used <= estimate == resources.pattern_entries("window", T, nu=nu + rho)
 
 
+def _memory(monkeypatch, nbytes: int) -> None:
+    """Pretend the machine has ``nbytes`` of physical memory."""
+    monkeypatch.setattr("bounds.domains.physical_memory", lambda: nbytes)
+
+
+@given(st.sampled_from(patterns.KINDS), st.integers(1, 60), st.integers(1, 12),
+       st.lists(st.integers(0, 70), max_size=4, unique=True), st.booleans())
+def test_a_pattern_is_refused_exactly_when_its_arrays_exceed_memory(kind, T, width, E, exact):
+    """The documented lower bound of a pattern's memory, counted here from the pattern built:
+    an index and a weight per entry (16 bytes; a Rational's 56 when exact) and a row pointer
+    per step. One byte less memory than that refuses it, naming T; that much builds it."""
+    E = [e for e in E if e < T]
+    kw = {"nu": width, "k": width, "kappa": width, "E": E, "exact": exact}
+    built = patterns.build(kind, T, **kw)
+    need = (56 if exact else 16) * built.indices.size + 8 * (built.indptr.size)
+    with pytest.MonkeyPatch.context() as mp:
+        _memory(mp, need - 1)
+        with pytest.raises(ValueError, match=rf"^parameter 'T' = {T} is too large: the {kind} "
+                                             rf"pattern \({built.indices.size} entries\)"):
+            patterns.build(kind, T, **kw)
+        _memory(mp, need)
+        assert patterns.build(kind, T, **kw).indices.size == built.indices.size
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: patterns.uniform(10**20), "T"),
+    (lambda: patterns.window(10**20, 3), "T"),
+    (lambda: patterns.strided(10**13, 2), "T"),
+    (lambda: patterns.sparse(10**19, 2), "T"),
+    (lambda: patterns.events(10**20, [1], 2), "T"),
+    (lambda: patterns.none(10**20), "T"),
+], ids=["uniform", "window", "strided", "sparse", "events", "none"])
+def test_absurd_pattern_sizes_are_refused_at_once(call, name):
+    """Before this check some of these ran a Python loop over 10^20 rows (for ever)."""
+    with pytest.raises(ValueError, match=rf"^parameter '{name}' = \d+ is too large"):
+        call()
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: __import__("verify.models").models.build("rnn", 3, hidden=10**20), "hidden"),
+    (lambda: __import__("verify.models").models.build("lstm", 10**12, hidden=4), "inputs"),
+    (lambda: __import__("verify.models").models.controlled("orthogonal", 10**8, 2), "hidden"),
+    (lambda: __import__("verify.models").models.spectra.build_spectrum("gaussian", 10**7), "n"),
+    (lambda: __import__("verify.training").training.tasks.batch(
+        "copy", 10**20, 2, torch.Generator()), "T"),
+    (lambda: __import__("verify.training").training.tasks.batch(
+        "copy", 20, 10**16, torch.Generator()), "batch"),
+])
+def test_absurd_model_and_batch_sizes_name_their_parameter(call, name):
+    """numpy's 'Maximum allowed dimension exceeded' and torch's C++ error named nothing."""
+    with pytest.raises(ValueError, match=rf"^parameter '{name}' = \d+ is too large"):
+        call()
+
+
 def test_estimates_scale_as_the_work_does():
     from verify.training.config import Config
 

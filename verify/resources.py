@@ -98,36 +98,16 @@ SET_TRACE_COPIES = 2
 
 def pattern_entries(kind: str, T: int, *, nu: int = 1, k: int = 1, kappa: int = 1,
                     E: Sequence[int] = (), rho: int = 0) -> int:
-    """The number of entries ``sum_t |S_t|`` of the named pattern (THEORY.md section 6),
-    exactly, without building it: none 0, uniform T(T+1)/2, window and sparse
-    ``m(m+1)/2 + (T-m) w`` with ``m = min(w, T)``, strided ``T + sum_t floor(t/k)``, events the
-    window's plus, per event e, the rows ``t >= e + nu`` that reach it only as an event;
-    for relevancy screening (section 7) at most the window's of width nu + rho."""
-    T, nu, k, kappa, rho = int(T), int(nu), int(k), int(kappa), int(rho)
-    if T < 1:
-        return 0
+    """The number of entries ``sum_t |S_t|`` of the named pattern, exactly, without building
+    it (:func:`bounds.patterns.entries`); for relevancy screening (THEORY.md section 7) at
+    most the window's of width nu + rho."""
+    from bounds.patterns import KINDS, capped_entries, entries  # numpy and sympy: not at import
 
-    def capped(w: int) -> int:  # sum over t = 0..T-1 of min(t + 1, w)
-        m = min(w, T)
-        return m * (m + 1) // 2 + (T - m) * w
-
-    if kind == "none":
-        return 0
-    if kind == "uniform":
-        return T * (T + 1) // 2
-    if kind == "window":
-        return capped(max(nu, 1))
-    if kind == "sparse":
-        return capped(max(kappa, 1))
-    if kind == "strided":
-        q, r = divmod(T, max(k, 1))
-        return T + max(k, 1) * q * (q - 1) // 2 + r * q
     if kind == RELEVANCY:
-        return capped(max(nu, 1) + max(rho, 0))
-    if kind == "events":
-        return capped(max(nu, 1)) + sum(max(0, T - int(e) - max(nu, 1))
-                                        for e in set(E) if 0 <= int(e) < T)
-    raise ValueError(f"parameter 'pattern' must be a named pattern, got {kind!r}")
+        return capped_entries(int(T), max(int(nu), 1) + max(int(rho), 0)) if int(T) >= 1 else 0
+    if kind not in KINDS:
+        raise ValueError(f"parameter 'pattern' must be a named pattern, got {kind!r}")
+    return entries(kind, T, nu=nu, k=k, kappa=kappa, E=E)
 
 
 def estimate_pattern(T: int, entries: int) -> int:

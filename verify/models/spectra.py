@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from bounds.domains import NONNEGATIVE, POSITIVE, POSITIVE_INT, check_seed
+from bounds.domains import NONNEGATIVE, POSITIVE, POSITIVE_INT, check_fits, check_seed
 
 KINDS = ("identity", "orthogonal", "singular", "eigen", "gaussian", "nonneg")
 
@@ -80,6 +80,7 @@ def build_spectrum(kind: str, n: int, *, scale: float = 1.0, gain: float = 1.0,
     * ``nonneg``: entries Uniform(0, 1), rescaled so that ``||V||_2 = scale``.
     """
     n = int(POSITIVE_INT.check("n", n))
+    check_fits("n", n, 8.0 * n * n, "an n x n float64 matrix")
     scale = float(POSITIVE.check("scale", scale))
     gain = float(POSITIVE.check("gain", gain))
     nonnormal = float(NONNEGATIVE.check("nonnormal", nonnormal))

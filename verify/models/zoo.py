@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from bounds.domains import NONNEGATIVE, POSITIVE_INT
+from bounds.domains import NONNEGATIVE, POSITIVE_INT, check_fits
 from bounds.patterns import Pattern, as_pattern
 from verify.device import resolve_device, resolve_dtype
 from verify.models import nonlin, relevance, seeding
@@ -75,8 +75,7 @@ def vanilla(V: object, inputs: int, phi: str | nonlin.Nonlinearity = "tanh", *,
     to 1/0 for the plain RNN (no pattern, or the ``none`` pattern, and not learned) and to
     1/2, 1/2 otherwise."""
     V = _matrix("V", V)
-    hidden = V.shape[0]
-    inputs = int(POSITIVE_INT.check("inputs", inputs))
+    hidden, inputs = _sizes(V.shape[0], inputs)
     device, dtype = resolve_device(device), resolve_dtype(dtype)
     p = None if pattern is None else as_pattern(pattern)
     if learned and p is not None and p.empty:
@@ -111,6 +110,17 @@ def vanilla(V: object, inputs: int, phi: str | nonlin.Nonlinearity = "tanh", *,
                      name=name or _describe(p, learned, relevant_set))
 
 
+def _sizes(hidden: object, inputs: object, gates: int = 1) -> tuple[int, int]:
+    """``hidden`` and ``inputs`` as ints >= 1 whose weights (``gates`` n x n and n x inputs
+    float64 matrices: 4 for an LSTM) fit in memory, or a ValueError naming the one that
+    does not."""
+    hidden = int(POSITIVE_INT.check("hidden", hidden))
+    inputs = int(POSITIVE_INT.check("inputs", inputs))
+    check_fits("hidden", hidden, 8.0 * gates * hidden * hidden, "the recurrent weights")
+    check_fits("inputs", inputs, 8.0 * gates * hidden * inputs, "the input weights")
+    return hidden, inputs
+
+
 def _describe(pattern: Pattern | None, learned: bool,
               relevant_set: tuple[int, int] | None) -> str:
     if relevant_set is not None:
@@ -126,7 +136,7 @@ def controlled(spectrum: str, hidden: int, inputs: int,
                seed: int = 0, **kw: object) -> Recurrent:
     """:func:`vanilla` with ``V = build_spectrum(spectrum, hidden, ...)`` (same ``seed``):
     THEORY.md section 6's controlled-spectrum networks."""
-    hidden = int(POSITIVE_INT.check("hidden", hidden))
+    hidden, _ = _sizes(hidden, inputs)
     V = build_spectrum(spectrum, hidden, scale=scale, gain=gain, sigma=sigma,
                        eigenvalues=eigenvalues, nonnormal=nonnormal, seed=seed)
     return vanilla(V, inputs, phi, seed=seed, **kw)
@@ -140,8 +150,7 @@ def build(name: str, inputs: int, *, hidden: int = 128, nu: int = 10, rho: int =
     ``include_h0`` lets memrnn attend h_0."""
     if name not in MODELS:
         raise ValueError(f"parameter 'name': unknown model {name!r}; known: {', '.join(MODELS)}")
-    hidden = int(POSITIVE_INT.check("hidden", hidden))
-    inputs = int(POSITIVE_INT.check("inputs", inputs))
+    hidden, inputs = _sizes(hidden, inputs, gates=4)
     device, dtype = resolve_device(device), resolve_dtype(dtype)
     kw = {"seed": seed, "dtype": dtype, "device": device}
     if name == "rnn":

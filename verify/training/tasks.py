@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from bounds.domains import POSITIVE_INT, Domain
+from bounds.domains import POSITIVE_INT, Domain, check_fits
 
 #: Number of symbols to remember (THEORY.md section 8).
 K = 10
@@ -82,6 +82,9 @@ def symbols(task: str, T: int, batch: int, generator: torch.Generator) -> tuple[
     spec, T = get(task), check_T(T)
     batch = int(POSITIVE_INT.check("batch", batch))
     length = sequence_length(T)
+    name, value = ("T", T) if length >= batch else ("batch", batch)
+    check_fits(name, value, 16.0 * batch * length,
+               f"a batch of {batch} sequences of length T + 20 = {length}")
     seq = torch.randint(1, SYMBOLS + 1, (batch, K), generator=generator)
     x = torch.zeros(batch, length, dtype=torch.long)
     if spec.name == "copy":
