@@ -146,6 +146,13 @@ RANGES = [
      "spec 'grid.T[1]': parameter 'T' must be an integer >= K = 10, got 9"),
     ({"kind": "train", "fixed": {"steps": 2, "lr": 0}},
      "spec 'fixed.lr': parameter 'lr' must be a real number in (0, inf), got 0"),
+    ({"kind": "train", "grid": {"lr": [1e-3, 1e60]}, "fixed": {"steps": 2}},
+     "spec 'grid.lr[1]': parameter 'lr' must be a real number > 0 and <= 3.403e+38 (the "
+     "largest float32), got 1e+60"),
+    ({"kind": "train", "grid": {"dtype": ["float64", "float32"]}, "fixed": {"steps": 2,
+                                                                             "lr": 1e300}},
+     "spec 'fixed.lr': parameter 'lr' must be a real number > 0 and <= 3.403e+38 (the "
+     "largest float32), got 1e+300"),
     ({"kind": "train", "fixed": {"steps": 2, "batch": 0}},
      "spec 'fixed.batch': parameter 'batch' must be an integer >= 1, got 0"),
     ({"kind": "train", "fixed": {"steps": 2, "nu": 0}},
@@ -162,6 +169,13 @@ def test_a_value_out_of_range_is_refused_naming_the_spec_key(spec, message):
     with pytest.raises(ValueError) as err:
         parse(spec)
     assert str(err.value) == message
+
+
+def test_a_large_lr_is_taken_where_every_dtype_holds_it():
+    """lr = 1e300 pairs with float64 alone; the check is the pair's, not lr's own."""
+    spec = parse({"kind": "train", "grid": {"lr": [1e-3, 1e300]},
+                  "fixed": {"steps": 2, "dtype": "float64"}})
+    assert spec.grid["lr"] == [1e-3, 1e300]
 
 
 @given(st.integers(-20, 40), st.sampled_from(["grid", "fixed"]))

@@ -7,6 +7,8 @@ import json
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from verify import cli
 from verify.models import MODELS
@@ -120,6 +122,19 @@ def test_unknown_task_or_model(option, capsys):
     assert exc.value.code == 2 and "invalid choice: 'nope'" in capsys.readouterr().err
     with pytest.raises(ValueError, match="unknown (task|model) 'nope'"):
         Config(**{option[2:]: "nope"})
+
+
+@given(st.sampled_from(["T", "nu", "rho", "hidden", "batch"]), st.integers(10, 2**70))
+def test_config_sizes_are_ints_taken_exactly(name, value):
+    """An integral float is the int it names (hidden=2.0 is 2, an int in the saved config);
+    an int beyond 2^53 is kept whole (a float round trip would change it); 2.5 is refused."""
+    cfg = Config(model="rnn", **{name: value})
+    assert type(getattr(cfg, name)) is int and getattr(cfg, name) == value
+    if value < 2**53:
+        as_float = Config(model="rnn", **{name: float(value)})
+        assert type(getattr(as_float, name)) is int and getattr(as_float, name) == value
+    with pytest.raises(ValueError, match=rf"parameter '{name}' must be an integer"):
+        Config(model="rnn", **{name: value + 0.5 if value < 2**52 else 10.5})
 
 
 def test_checkpoints_are_checked_and_never_overwritten(tmp_path, capsys):

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from verify import files
 from verify.sweeps.params import PARAMS, REQUIRED, USES, Param
-from verify.training.config import MAX_SEED
+from verify.training.config import MAX_SEED, check_lr
 
 KEYS = ("kind", "grid", "fixed", "seeds")
 
@@ -82,6 +82,8 @@ def parse(obj: object) -> Spec:
         raise ValueError(f"spec: parameter {missing[0]!r} of kind {kind!r} is required; give "
                          f"it in 'grid' or 'fixed'")
     _refuse_unused(kind, grid, fixed)
+    if kind == "train":
+        _refuse_lr_beyond_dtype(grid, fixed)
     seeds = _values("seeds", Param("int"), obj.get("seeds", [0]), "seed")
     if any(s < 0 for s in seeds):
         raise ValueError(f"spec 'seeds': must be integers >= 0, got {min(seeds)}")
@@ -109,6 +111,28 @@ def _refuse_unused(kind: str, grid: Mapping[str, list], fixed: Mapping[str, obje
                 f"spec '{where}.{name}': no point of the sweep uses it; it goes with "
                 f"{selector} {' or '.join(json.dumps(u) for u in users)} (the sweep's "
                 f"{selector}: {', '.join(json.dumps(v) for v in values)})")
+
+
+def _given(kind: str, name: str, grid: Mapping[str, list], fixed: Mapping[str, object]
+           ) -> list[tuple[str, object]]:
+    """(spec key, value) of every value the sweep takes of ``name``: its grid list, else its
+    fixed value, else its default (key 'default')."""
+    if name in grid:
+        return [(f"grid.{name}[{i}]", v) for i, v in enumerate(grid[name])]
+    if name in fixed:
+        return [(f"fixed.{name}", fixed[name])]
+    return [("default", PARAMS[kind][name].default)]
+
+
+def _refuse_lr_beyond_dtype(grid: Mapping[str, list], fixed: Mapping[str, object]) -> None:
+    """A train sweep's lr must be representable in every dtype it is paired with
+    (:func:`verify.training.config.check_lr`); the refusal names the lr's spec key."""
+    for where, lr in _given("train", "lr", grid, fixed):
+        for _, dtype in _given("train", "dtype", grid, fixed):
+            try:
+                check_lr(lr, dtype)
+            except ValueError as err:
+                raise ValueError(f"spec {where!r}: {err}") from None
 
 
 def _object(obj: Mapping, key: str) -> Mapping:

@@ -42,21 +42,30 @@ class Config:
         if self.model not in zoo.MODELS:
             raise ValueError(f"parameter 'model': unknown model {self.model!r}; known: "
                              f"{', '.join(zoo.MODELS)}")
-        POSITIVE_INT.check("nu", self.nu)
-        NONNEG_INT.check("rho", self.rho)
+        # sizes as ints (an integral float such as hidden=2.0 is taken as the int it names)
+        for name, domain in (("T", POSITIVE_INT), ("nu", POSITIVE_INT), ("rho", NONNEG_INT),
+                             ("hidden", POSITIVE_INT), ("batch", POSITIVE_INT)):
+            value = getattr(self, name)
+            domain.check(name, value)
+            object.__setattr__(self, name, int(value))  # exact for ints beyond 2^53
         relevance.score_fn(self.score)
-        POSITIVE_INT.check("hidden", self.hidden)
-        POSITIVE.check("lr", self.lr)
-        top = torch.finfo(resolve_dtype(self.dtype)).max
-        if self.lr > top:  # the optimizer holds lr in the parameters' dtype
-            raise ValueError(f"parameter 'lr' must be a real number > 0 and <= {top:.4g} (the "
-                             f"largest {self.dtype}), got {self.lr:g}")
-        POSITIVE_INT.check("batch", self.batch)
+        object.__setattr__(self, "lr", check_lr(self.lr, self.dtype))
         check_seed(self.seed, MAX_SEED)  # torch.Generator.manual_seed takes a signed int64
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls))
+
+
+def check_lr(lr: object, dtype: str) -> float:
+    """``lr`` as a float in ``(0, largest dtype]`` (the optimizer holds lr in the parameters'
+    dtype), or a ValueError naming 'lr' and that range."""
+    lr = float(POSITIVE.check("lr", lr))
+    top = torch.finfo(resolve_dtype(dtype)).max
+    if lr > top:
+        raise ValueError(f"parameter 'lr' must be a real number > 0 and <= {top:.4g} (the "
+                         f"largest {dtype}), got {lr:g}")
+    return lr
 
 
 def build(cfg: Config, device: torch.device | str = "cpu") -> zoo.Classifier:
