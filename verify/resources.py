@@ -69,9 +69,13 @@ FORWARD_FLOATS = {"rnn": 8, "lstm": 10, "relrnn": 10, "rellstm": 12, "memrnn": 3
 #: temporaries per step, summed over the steps whose temporaries are below the threshold
 #: (measured 0.35-0.65 of it).
 FRAGMENT_COPIES = 3
-#: The screening trace of ``screen``: the attention rows (sequence, step, T) of the model's
-#: dtype, recorded and then stacked (two copies).
-TRACE_COPIES = 2
+#: The screening trace of ``screen``, a forward without autograd, which the fused path
+#: (:mod:`verify.models.fused`) records in place: the attention rows (sequence, step, T) of
+#: the model's dtype and the relevant set's times (int64) and frozen scores (sequence, step,
+#: rho), one copy each, and half a copy for what the report and ``--plot`` compute from them
+#: (relrnn and rellstm at T = 2000-4000, with and without ``--plot``: peaks over the start
+#: 0.78-1.0 of the one-copy estimate; 0.4-0.5 of the two copies the simple loop stacks).
+TRACE_COPIES = 1.5
 
 #: ``measure``: the adjoint's M, (T + 1) n^2 values, its float64 host copy where the run is
 #: float32, and batches of step Jacobians, built from their factors, and of the SVDs' work
@@ -90,8 +94,9 @@ INPUT_COPIES = 3
 #: dtype per (sequence, slot, hidden unit) in the gathered slots, their keys, the attention's
 #: tanh and the members rewritten at admission (measured 2-4).
 SLOT_FLOATS = 8
-#: The screening trace holds, per step, the relevant set's times (int64) and frozen scores
-#: (B, rho), recorded and then stacked (two copies; measured 1.0 of this).
+#: ``measure``'s trace of a relevant set holds, per step, the set's times (int64) and frozen
+#: scores (B, rho); two copies, as the simple loop stacks them (a nonlinearity other than
+#: tanh; measured 1.0 of this), the fused path writing one.
 SET_TRACE_COPIES = 2
 
 
@@ -153,7 +158,7 @@ def estimate_forward(cfg: Config, T: int, batch: int, *, trace: bool = False) ->
     if cfg.model in ("relrnn", "rellstm"):
         out += size * SLOT_FLOATS * batch * (cfg.nu + cfg.rho) * cfg.hidden
         if trace:
-            out += (8 + size) * SET_TRACE_COPIES * batch * L * cfg.rho
+            out += (8 + size) * TRACE_COPIES * batch * L * cfg.rho
     if trace:
         out += size * TRACE_COPIES * batch * (L + 1) * L
     return int(out)
