@@ -11,6 +11,7 @@ import os
 import platform
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from tqdm import tqdm
@@ -150,9 +151,20 @@ def run(device: torch.device, *, quick: bool = False, progress: bool = False,
 
 
 def _device_name(device: torch.device) -> str:
+    """The GPU's name; for the CPU its model (``/proc/cpuinfo``), architecture and the
+    vector instructions torch's kernels use (AVX2, AVX512: elementwise functions such as
+    tanh differ several-fold between the two, so runs on different CPUs compare only with
+    it)."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return platform.processor() or platform.machine()
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        lines = []
+    model = next((x.split(":", 1)[1].strip() for x in lines if x.startswith("model name")),
+                 platform.processor())
+    parts = [model, platform.machine(), f"{torch.backends.cpu.get_cpu_capability()} kernels"]
+    return ", ".join(p for p in parts if p)
 
 
 __all__ = ["cases", "estimates", "long_T_of", "plan", "run"]
