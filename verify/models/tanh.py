@@ -3,11 +3,13 @@ vectorised ufunc on a float32 or float64 CPU tensor's memory, torch's elsewhere.
 
 On the recorded CPU torch's tanh took 84 to 117 us over one relevant-set step's (10, 25, 128)
 float32 values and numpy's 12 to 14 us (170 against 57 us in float64), within 1.4 ulp of the
-exact value in float32 and 1.2 in float64 (torch's: 0.5 and 0.7). The attention's tanh is
-most of a memrnn step (B n t values at step t) and a fifth of a relrnn one. The simple loop
-(:class:`verify.models.attention.AdditiveAttention`) and the fused path
-(:mod:`verify.models.fused`, by :func:`tanh_values`) compute it alike, so they stay equal
-bit for bit.
+exact value in float32 and 1.2 in float64 (torch's: 0.5 and 0.7). On an AVX2 CPU without
+AVX-512 numpy's tanh is not vectorised: 86 to 95 us in float32 against torch's 108 to 136, but
+440 in float64 against torch's 190 (the measurements' dtype, where the attention's values are
+few: one sequence). The attention's tanh is most of a memrnn step (B n t values at step t)
+and a fifth of a relrnn one. The simple loop (:class:`verify.models.attention.AdditiveAttention`)
+and the fused path (:mod:`verify.models.fused`, by :func:`tanh_values`) compute it alike, so
+they stay equal bit for bit.
 """
 
 from __future__ import annotations
