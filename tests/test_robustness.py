@@ -383,6 +383,22 @@ def test_absurd_model_and_batch_sizes_name_their_parameter(call, name):
         call()
 
 
+@given(st.sampled_from(["rnn", "memrnn", "relrnn", "lstm", "rellstm"]), st.integers(2, 24))
+def test_a_model_is_refused_exactly_when_its_recurrent_weights_exceed_memory(name, hidden):
+    """A vanilla cell's V is one n x n float64 matrix, an LSTM's R four: with exactly one
+    such matrix of memory the vanilla models are built and the LSTMs refused, naming hidden."""
+    from verify.models import build
+
+    with pytest.MonkeyPatch.context() as mp:
+        _memory(mp, 8 * hidden * hidden)
+        if name in ("lstm", "rellstm"):
+            with pytest.raises(ValueError, match=rf"^parameter 'hidden' = {hidden} is too "
+                                                 rf"large: the recurrent weights"):
+                build(name, 2, hidden=hidden)
+        else:
+            assert build(name, 2, hidden=hidden).hidden == hidden
+
+
 def test_estimates_scale_as_the_work_does():
     from verify.training.config import Config
 

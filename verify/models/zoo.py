@@ -150,7 +150,8 @@ def build(name: str, inputs: int, *, hidden: int = 128, nu: int = 10, rho: int =
     ``include_h0`` lets memrnn attend h_0."""
     if name not in MODELS:
         raise ValueError(f"parameter 'name': unknown model {name!r}; known: {', '.join(MODELS)}")
-    hidden, inputs = _sizes(hidden, inputs, gates=4)
+    hidden, inputs = _sizes(hidden, inputs, gates=1 if name in ("rnn", "memrnn", "relrnn")
+                            else 4)
     device, dtype = resolve_device(device), resolve_dtype(dtype)
     kw = {"seed": seed, "dtype": dtype, "device": device}
     if name == "rnn":
