@@ -198,13 +198,14 @@ def _backward(g: Graph, x: np.ndarray, ring: _Semiring) -> np.ndarray:
     p[g.T] = ring.one
     w = g.logs() if ring.log else g.weight
     xs = _log(x) if ring.log else x
-    for j in range(g.T, 0, -1):
-        lo, hi = g.ptr[j - 1], g.ptr[j]
-        if lo == hi:
-            continue
-        idx = g.src[lo:hi]
-        step = ring.times(xs[j - 1], p[j])
-        p[idx] = ring.plus(p[idx], ring.times(w[lo:hi], step))
+    with np.errstate(over="ignore"):  # a linear value past 1e308 is inf; the log domain has it
+        for j in range(g.T, 0, -1):
+            lo, hi = g.ptr[j - 1], g.ptr[j]
+            if lo == hi or xs[j - 1] == ring.zero:  # a dead step adds nothing (not 0 * inf)
+                continue
+            idx = g.src[lo:hi]
+            step = ring.times(xs[j - 1], p[j])
+            p[idx] = ring.plus(p[idx], ring.times(w[lo:hi], step))
     return p
 
 
@@ -278,11 +279,13 @@ def _along(g: Graph, edge: np.ndarray, x: np.ndarray, log: bool) -> np.ndarray:
     v = np.full(g.T + 1, -np.inf if log else 0, dtype=object if exact else float)
     v[g.T] = 0 if log else 1
     dst = g.dst()
-    for i in range(g.T - 1, -1, -1):
-        e = edge[i]
-        if e >= 0:
-            j = dst[e]
-            v[i] = times(w[e], times(xs[j - 1], v[j]))
+    dead = -np.inf if log else 0
+    with np.errstate(over="ignore"):  # as in _backward
+        for i in range(g.T - 1, -1, -1):
+            e = edge[i]
+            if e >= 0:
+                j = dst[e]
+                v[i] = dead if xs[j - 1] == dead else times(w[e], times(xs[j - 1], v[j]))
     return v
 
 

@@ -15,6 +15,7 @@ zeros (dead steps, THEORY.md section 9). Tolerances:
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 from fractions import Fraction
 
@@ -108,6 +109,51 @@ def test_a_dead_step_cuts_every_path_through_it(fn):
     np.testing.assert_array_equal(lin, [0.0, 0.0, 0.0, 0.5])
     np.testing.assert_array_equal(log[:3], [-np.inf] * 3)
     assert log[3] == pytest.approx(math.log10(0.5), abs=1e-15)
+
+
+@st.composite
+def overflowing_cases(draw):
+    """Steps of 1e100..1e300 (some dead): the path products overflow float64 for T >= 2."""
+    p = draw(random_patterns())
+    return (p, draw(st.floats(0.1, 1.0)), draw(st.floats(0.1, 1.0)),
+            draw(step_values(p.T, lo=1e100, hi=1e300, zeros=True)))
+
+
+def _float(q: Fraction) -> float:
+    """q in float64: inf past the largest float (float() raises there)."""
+    return float(q) if q <= Fraction(sys.float_info.max) else math.inf
+
+
+@pytest.mark.parametrize("fn, combine", [(path_sum, _sum), (max_path, max)],
+                         ids=["path_sum", "max_path"])
+@given(case=overflowing_cases())
+def test_the_linear_domain_overflows_to_inf_never_nan(fn, combine, case):
+    """Past 1e308 a linear value is inf (its log10 is the finite measurement), a value whose
+    every path crosses a dead step is 0, not 0 * inf = nan, and numpy warns of nothing."""
+    p, beta, gamma, x = case
+    want = exact_reference(p, beta, gamma, x, combine)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lin = fn(p, beta, gamma, x)
+    np.testing.assert_allclose(lin, [_float(q) for q in want], rtol=RTOL, atol=ATOL)
+    assert not np.isnan(lin).any()
+
+
+@given(overflowing_cases())
+def test_the_dominant_path_overflows_to_inf_never_nan(case):
+    """Along xi*, the linear values are the log10 ones exponentiated: inf past 1e308, 0 where
+    the path crosses a dead step (it was 0 * inf = nan), with no warning."""
+    p, beta, gamma, x = case
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lin = dominant_path(p, beta, gamma, x, x, log10=False)
+        log = dominant_path(p, beta, gamma, x, x, log10=True)
+    for got, logs in zip(lin, log, strict=True):
+        assert not np.isnan(got).any()
+        np.testing.assert_array_equal(got == 0, np.isneginf(logs))
+        np.testing.assert_array_equal(np.isinf(got), logs > math.log10(sys.float_info.max))
+        fin = np.isfinite(got) & (got > 0)
+        np.testing.assert_allclose(np.log10(got[fin]), logs[fin], rtol=0, atol=LOG_ATOL)
 
 
 # --- dominant path (B3's xi*) -------------------------------------------------------------
