@@ -106,7 +106,8 @@ STIRLING_FROM = 20.0
 
 def _stirling_remainder(x: np.ndarray) -> np.ndarray:
     """log Gamma(x) - ((x - 1/2) log x - x + log(2 pi)/2) for x >= :data:`STIRLING_FROM`."""
-    r = 1.0 / (x * x)
+    with np.errstate(over="ignore"):  # x^2 past 1e308 (x > 1.3e154): r = 0, as it should be
+        r = 1.0 / (x * x)
     return (1.0 / 12 - r * (1.0 / 360 - r * (1.0 / 1260 - r / 1680))) / x
 
 
@@ -256,19 +257,48 @@ def _dominant(vals: dict[str, object], log10: bool) -> np.ndarray:
     lead, along = dominant_path(pattern, beta, gamma, mu, lam, log10=log10)
     total = path_sum(pattern, beta, gamma, lam, log10=log10)
     if not log10:
-        rest = total - along
-        return lead - (rest if rest.dtype == object else np.maximum(rest, 0.0))
+        rest = total - along if total.dtype == object else _excess(total, along)
+        out = lead - (rest if rest.dtype == object else np.maximum(rest, 0.0))
+        if out.dtype == object or np.isfinite(total).all():
+            return out
+        # P overflowed (past 1e308): A - D from the logs, as a float (+-inf past the range)
+        logs = [np.asarray(x, dtype=float) for x in
+                dominant_path(pattern, beta, gamma, mu, lam, log10=True)]
+        big = ~np.isfinite(total)
+        out[big] = _difference(logs[0][big], _log10_rest(
+            logs[1][big], path_sum(pattern, beta, gamma, lam, log10=True)[big]))
+        return out
     out = np.full(lead.shape, -np.inf)
     live = np.isfinite(lead)  # A > 0, so B >= A > 0 and P >= B (mu_k <= lam_k)
     a, b, p = lead[live], along[live], total[live]
     with np.errstate(divide="ignore"):
-        rest = p + np.log10(-np.expm1(np.minimum(b - p, 0.0) * LN10))  # log10 D, -inf at D = 0
-        ratio = rest - a  # log10(D / A)
+        ratio = _log10_rest(b, p) - a  # log10(D / A)
         keep = ratio < 0
         kept = np.full(a.shape, -np.inf)
         kept[keep] = a[keep] + np.log1p(-(10.0 ** ratio[keep])) / LN10
     out[live] = kept
     return out
+
+
+def _excess(total: np.ndarray, along: np.ndarray) -> np.ndarray:
+    """``P - B`` in float64, nan (left to the log form) where both overflowed to inf."""
+    with np.errstate(invalid="ignore"):
+        return total - along
+
+
+def _log10_rest(b: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """``log10 D`` of ``D = P - B`` from ``log10 B`` and ``log10 P`` (-inf at D = 0)."""
+    with np.errstate(divide="ignore"):
+        return p + np.log10(-np.expm1(np.minimum(b - p, 0.0) * LN10))
+
+
+def _difference(a: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """``10^a - 10^d`` as floats, from the logs (-inf: 0): +-inf beyond float64's range."""
+    hi, lo = np.maximum(a, d), np.minimum(a, d)
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        size = hi + np.log10(-np.expm1((lo - hi) * LN10))  # log10 |10^a - 10^d|
+        out = np.where(a >= d, 1.0, -1.0) * 10.0 ** size
+    return np.where(np.isneginf(hi), 0.0, out)
 
 
 def _sym(*params: Param) -> dict[str, sp.Symbol]:

@@ -273,6 +273,46 @@ def test_B3_matches_its_definition(case):
             assert any(got_log[t] == pytest.approx(log10_exact(v), abs=1e-6) for v in values)
 
 
+def _agrees(got: float, v: Fraction, P: Fraction, top: Fraction) -> bool:
+    """``got`` is the float of the exact ``v``: anything (not nan) where |v| <= 1e-9 P (the
+    cancellation zone), +-inf past the float range ``top``, else to 1e-9."""
+    if abs(v) <= P / 10**9:
+        return True
+    if abs(v) > top:
+        return got == (math.inf if v > 0 else -math.inf)
+    return math.isclose(got, float(v), rel_tol=1e-9)
+
+
+@given(random_patterns(), st.floats(0.1, 1.0), st.floats(0.1, 1.0), st.data())
+def test_B3_past_float64_range_is_its_definition_never_nan(p, beta, gamma, data):
+    """Steps of 1e100..1e300 (some mu_k dead, lam_k = mu_k times 1..2): P_lambda overflows
+    float64, where P - B was inf - inf = nan. Against the exact enumeration (Fractions): +-inf
+    where |A - D| is past the float range, the value to 1e-9 where it is in range, and in
+    the cancellation zone |A - D| <= 1e-9 P any non-nan value (the logs of A, B and P carry
+    absolute errors of order 1e-13 P); no warning."""
+    big = st.floats(1e100, 1e300)
+    mu = np.array(data.draw(st.lists(big | st.just(0.0), min_size=p.T, max_size=p.T)))
+    lam = mu * np.array(data.draw(st.lists(st.floats(1.0, 2.0), min_size=p.T,
+                                           max_size=p.T)))
+    lam[mu == 0] = data.draw(big)
+    alpha, b, g, mus, lams = exact_inputs(p.dense(), beta, gamma, mu, lam)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = get("dominant_path_lower").evaluate(pattern=p, beta=beta, gamma=gamma, mu=mu,
+                                                  lam=lam)
+    top_float = Fraction(np.finfo(float).max)
+    for t in range(p.T):
+        scored = [(w * math.prod(mus[k - 1] for k in xi[1:]),
+                   w * math.prod(lams[k - 1] for k in xi[1:]))
+                  for xi, w in weighted_paths(alpha, b, g, t)]
+        assert not math.isnan(got[t])
+        P = sum(q for _, q in scored)
+        top = max(a for a, _ in scored)
+        values = [a - (P - q) for a, q in scored if a >= top * (1 - Fraction(1, 10**12))]
+        assert any(_agrees(got[t], v, P, top_float) for v in values), \
+            (t, got[t], [log10_exact(abs(v)) for v in values])
+
+
 @pytest.mark.parametrize("T", [20, 20_000])
 def test_B3_on_a_lone_path_is_the_mu_product(T):
     """With gamma = 0 there is one path, so B3 = prod mu_k exactly (D = 0): the log form must
@@ -419,17 +459,23 @@ def test_exact_inputs_with_zero_steps_stay_exact():
                                                                             **extra))
 
 
-@given(st.floats(0.0, 12.0), st.floats(0.0, 1.0), st.floats(0.01, 4.0), st.floats(0.01, 1.0))
+@given(st.floats(0.0, 12.0) | st.floats(150.0, 300.0), st.floats(0.0, 0.5),
+       st.floats(0.01, 4.0), st.floats(0.01, 1.0))
 def test_uniform_exact_log10_against_mpmath_at_any_horizon(log_T, frac, c, gamma):
-    """B4's exact form in log10 to 1e-13 relative for T up to 10^12: the log-Gamma ratios at
+    """B4's exact form in log10 to 1e-13 relative for T up to 10^12 and from 10^150 to 10^300
+    (where x^2 in the Stirling remainder overflows; no warning): the log-Gamma ratios at
     large T are formed without cancellation (the plain difference of log-Gammas loses about
-    log10(T log T) digits). Reference: mpmath at 40 digits."""
+    log10(T log T) digits). Reference: mpmath at 40 digits more than T has (its own
+    difference of log-Gammas cancels them). t <= T/2, so that t < T survives T's rounding to
+    a float."""
     import mpmath
 
     T = int(10**log_T) + 1
     t = min(T - 1, int(frac * T))
-    got = float(get("uniform_exact").log10(c=c, gamma=gamma, T=T, t=t))
-    with mpmath.workdps(40):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = float(get("uniform_exact").log10(c=c, gamma=gamma, T=T, t=t))
+    with mpmath.workdps(40 + len(str(T))):
         cg = mpmath.mpf(c) * mpmath.mpf(gamma)
         want = (mpmath.log(cg / T) + mpmath.loggamma(T + cg) - mpmath.loggamma(T)
                 - mpmath.loggamma(t + 1 + cg) + mpmath.loggamma(t + 1)) / mpmath.log(10)
