@@ -9,7 +9,10 @@ over the nodes ``T, T-1, .., 0`` in some semiring:
 * dependency depth ``d(t, T)``, the fewest edges from t to T               (min, plus)
 
 each also in the log domain (log-sum-exp / max-plus on natural logs), so that products over
-10^5 steps are reported as finite logarithms instead of underflowing to 0.
+10^5 steps are reported as finite logarithms instead of underflowing to 0. A float linear
+value is checked against its log-domain twin and replaced by it where a running product
+over- or underflowed on the way (:func:`_checked`), so it is the exact value to 1e-9
+relative (inf past 1e308, 0 below the subnormal range) whatever the path products did.
 Per-step values may be 0 (THEORY.md section 9: a dead step): a path through such a step
 contributes 0 (log -inf), and a quantity every path of which crosses one is 0 (log -inf).
 Paths are never enumerated.
@@ -213,8 +216,22 @@ def _profile(pattern: object, beta: object, gamma: object, x: object, name: str,
              ring: _Semiring, log10: bool) -> np.ndarray:
     g = graph(pattern, beta, gamma)
     xs = _steps(g, x, name)
-    p = _backward(g, xs, _LOGSUM if ring is _SUM else _LOGMAX) if log10 else _backward(g, xs, ring)
-    return (p[:-1].astype(float) / np.log(10.0)) if log10 else p[:-1]
+    log_ring = _LOGSUM if ring is _SUM else _LOGMAX
+    if log10:
+        return _backward(g, xs, log_ring)[:-1].astype(float) / np.log(10.0)
+    p = _backward(g, xs, ring)[:-1]
+    return p if p.dtype == object else _checked(p, _backward(g, xs, log_ring)[:-1])
+
+
+def _checked(linear: np.ndarray, logs: np.ndarray) -> np.ndarray:
+    """Float linear values, each replaced by ``exp`` of its log-domain twin (natural logs)
+    where the two differ by more than 1e-9 relative: the linear recursion loses a path whose
+    running product over- or underflowed on the way (1e-300 * 1e-200 is 0 before a later
+    1e200 would have brought it back), the log domain does not. Elsewhere the linear value
+    is kept: to a few ulps, against ``|ln value|`` ulps through exp."""
+    with np.errstate(over="ignore", under="ignore"):
+        twin = np.exp(logs.astype(float))
+    return np.where(np.isclose(linear, twin, rtol=1e-9, atol=0.0), linear, twin)
 
 
 def path_sum(pattern: object, beta: object, gamma: object, x: object,
@@ -303,7 +320,10 @@ def dominant_path(pattern: object, beta: object, gamma: object, mu: object, lam:
     lead, along = (_along(g, edge, x, log10)[:-1] for x in (mu, lam))
     if log10:
         return lead / np.log(10.0), along / np.log(10.0)
-    return lead, along
+    if lead.dtype == object:
+        return lead, along
+    return tuple(_checked(v, _along(g, edge, x, True)[:-1])
+                 for v, x in ((lead, mu), (along, lam)))
 
 
 def dependency_depth(pattern: object, beta: object, gamma: object,
