@@ -32,7 +32,7 @@ from bounds.domains import (
 )
 from bounds.hypotheses import HYPOTHESES
 from bounds.patterns import as_pattern
-from bounds.recursions import dominant_path, max_path, path_sum
+from bounds.recursions import check_step_shape, dominant_path, max_path, path_sum
 
 LN10 = float(np.log(10.0))
 
@@ -222,6 +222,8 @@ class ProfileBound(Bound):
 
     def _vals(self, kw: dict[str, object]) -> dict[str, object]:
         vals = self._bind(kw)
+        for name in STEP_PARAMS & vals.keys():
+            check_step_shape(vals["pattern"].T, vals[name], name)
         if "mu" in vals and "lam" in vals:
             T = vals["pattern"].T
             mu, lam = (np.broadcast_to(np.asarray(vals[k], float), (T,)) for k in ("mu", "lam"))
@@ -243,7 +245,8 @@ class ProfileBound(Bound):
 def _on_steps(recursion: Callable[..., np.ndarray], steps: str):
     """``compute`` for a bound that is one recursion over the per-step array ``steps``."""
     def compute(vals: dict[str, object], log10: bool) -> np.ndarray:
-        return recursion(vals["pattern"], vals["beta"], vals["gamma"], vals[steps], log10=log10)
+        return recursion(vals["pattern"], vals["beta"], vals["gamma"], vals[steps], log10=log10,
+                         name=steps)
     return compute
 
 

@@ -180,12 +180,17 @@ def _steps(g: Graph, x: object, name: str) -> np.ndarray:
         arr = NONNEGATIVE.check(name, arr)
     if g.weight.dtype == object and arr.dtype != object:
         arr = np.array([_exact(name, v) for v in arr.ravel()], dtype=object).reshape(arr.shape)
-    if arr.ndim == 0:
-        arr = np.full(g.T, arr.item(), dtype=arr.dtype)
-    if arr.shape != (g.T,):
-        raise ValueError(f"parameter {name!r} must be a scalar or have length T = {g.T} "
-                         f"(x_1..x_T), got shape {arr.shape}")
-    return arr
+    check_step_shape(g.T, arr, name)
+    return np.full(g.T, arr.item(), dtype=arr.dtype) if arr.ndim == 0 else arr
+
+
+def check_step_shape(T: int, x: object, name: str) -> None:
+    """Refuse per-step values ``x`` (x_1..x_T) that are neither one number nor T of them,
+    naming ``name``."""
+    shape = np.shape(x)
+    if shape not in ((), (T,)):
+        raise ValueError(f"parameter {name!r} must be a scalar or have length T = {T} "
+                         f"({name}_1..{name}_T), got shape {shape}")
 
 
 def _log(x: np.ndarray) -> np.ndarray:
@@ -235,22 +240,23 @@ def _checked(linear: np.ndarray, logs: np.ndarray) -> np.ndarray:
 
 
 def path_sum(pattern: object, beta: object, gamma: object, x: object,
-             log10: bool = False) -> np.ndarray:
+             log10: bool = False, *, name: str = "x") -> np.ndarray:
     """Scalar path sum ``P_x(t)`` for t = 0..T-1 (THEORY.md section 4); ``x`` holds x_1..x_T,
-    each >= 0.
+    each >= 0 (a refusal calls it ``name``: a bound's lam or c).
 
     With ``log10=True`` returns ``log10 P_x(t)`` computed in the log domain (-inf where no path
     reaches T or every path crosses a step with x_k = 0). Exact (sympy Rational) inputs give
     exact outputs in the linear domain.
     """
-    return _profile(pattern, beta, gamma, x, "x", _SUM, log10)
+    return _profile(pattern, beta, gamma, x, name, _SUM, log10)
 
 
 def max_path(pattern: object, beta: object, gamma: object, x: object,
-             log10: bool = False) -> np.ndarray:
+             log10: bool = False, *, name: str = "x") -> np.ndarray:
     """Max-product path ``M_x(t) = max_xi W(xi) prod x_k`` for t = 0..T-1 (THEORY.md §4);
-    x_k >= 0, 0 (log10 -inf) where every path crosses a step with x_k = 0."""
-    return _profile(pattern, beta, gamma, x, "x", _MAX, log10)
+    x_k >= 0, 0 (log10 -inf) where every path crosses a step with x_k = 0 (a refusal calls x
+    ``name``)."""
+    return _profile(pattern, beta, gamma, x, name, _MAX, log10)
 
 
 def _better(cand: np.ndarray, best: np.ndarray) -> np.ndarray:

@@ -313,6 +313,25 @@ def test_B3_past_float64_range_is_its_definition_never_nan(p, beta, gamma, data)
             (t, got[t], [log10_exact(abs(v)) for v in values])
 
 
+@given(st.sampled_from([("path_sum_upper", "lam"), ("aligned_exact", "c"),
+                        ("nonneg_lower", "mu"), ("dominant_path_lower", "mu"),
+                        ("dominant_path_lower", "lam")]),
+       st.integers(1, 8), st.lists(st.integers(0, 9), min_size=1, max_size=2))
+def test_per_step_values_of_the_wrong_length_name_their_parameter(which, T, shape):
+    """A profile bound's lam, mu or c must be one number or T of them; the refusal names the
+    bound's own parameter (the recursion under it called every one 'x', and B3's check of
+    mu <= lam raised numpy's nameless broadcast error)."""
+    name, bad = which
+    if tuple(shape) == (T,):
+        shape = [T + 1]
+    kw = {"pattern": patterns.window(T, 2), "beta": 0.5, "gamma": 0.5,
+          **{k: 1.0 for k in ("lam", "mu", "c") if k in get(name).param_names()}}
+    kw[bad] = np.ones(shape)
+    with pytest.raises(ValueError, match=rf"^parameter '{bad}' must be a scalar or have "
+                                         rf"length T = {T} \({bad}_1..{bad}_T\)"):
+        get(name).evaluate(**kw)
+
+
 @pytest.mark.parametrize("T", [20, 20_000])
 def test_B3_on_a_lone_path_is_the_mu_product(T):
     """With gamma = 0 there is one path, so B3 = prod mu_k exactly (D = 0): the log form must
