@@ -22,12 +22,14 @@ broadcasting, once over the whole grid. Values are the catalog's own ``evaluate`
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from bounds.catalog import STEP_PARAMS, Bound, ClosedFormBound
+from bounds.domains import check_fits, count
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -153,6 +155,11 @@ def grid(bound: Bound, **params: object) -> BoundGrid:
         if a.ndim != 1 or a.size == 0:
             raise ValueError(f"parameter {name!r}: an axis must be a non-empty 1-D sequence")
     fixed = {k: v for k, v in params.items() if k not in axes}
+    if axes:
+        points = math.prod(a.size for a in axes.values())
+        longest = max(axes, key=lambda k: axes[k].size)
+        check_fits(longest, f"an axis of {axes[longest].size} values", 16.0 * points,
+                   f"a grid of {count(points)} points (a value and a log10 each)")
     if isinstance(bound, ClosedFormBound):
         shape = tuple(a.size for a in axes.values())
         spread = {name: a.reshape([-1 if i == j else 1 for j in range(len(axes))])

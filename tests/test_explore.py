@@ -129,3 +129,19 @@ def test_bad_use_is_a_clear_error():
         grid(get("sparse_lower"), kappa=[1, 2], d=1, gamma=0.5)
     with pytest.raises(ValueError, match="non-empty"):
         grid(get("sparse_lower"), kappa=[], d=1, gamma=0.5, mu=0.9)
+
+
+def test_a_grid_beyond_memory_is_refused_naming_its_longest_axis(monkeypatch):
+    """10^7 x 10^7 points are refused up front (numpy's allocation failure came after the
+    axes were built), naming the longest axis; with the memory pretended to be exactly 16
+    bytes a point, the grid is built."""
+    with pytest.raises(ValueError, match=r"^parameter 'd' = an axis of 9999999 values is too "
+                                         r"large: a grid of 1e\+14 points"):
+        grid(get("sparse_lower"), kappa=range(1, 10**7 - 1), d=range(1, 10**7), gamma=0.5,
+             mu=0.9)
+    monkeypatch.setattr("bounds.domains.physical_memory", lambda: 16 * 6)
+    assert grid(get("sparse_lower"), kappa=[1, 2, 3], d=[1, 2], gamma=0.5, mu=0.9).shape \
+        == (3, 2)
+    monkeypatch.setattr("bounds.domains.physical_memory", lambda: 16 * 6 - 1)
+    with pytest.raises(ValueError, match=r"^parameter 'kappa' = an axis of 3 values"):
+        grid(get("sparse_lower"), kappa=[1, 2, 3], d=[1, 2], gamma=0.5, mu=0.9)
