@@ -253,7 +253,8 @@ def _on_steps(recursion: Callable[..., np.ndarray], steps: str):
 def _dominant(vals: dict[str, object], log10: bool) -> np.ndarray:
     """B3: ``A - D`` with ``A = W(xi*) prod mu`` and ``D = P_lambda - W(xi*) prod lambda`` (the
     other paths' share, formed first so that a lone path gives D = 0 exactly and A survives).
-    Linear: exact for exact inputs; in float64 a rounding excess of B over P counts as D = 0.
+    Linear: exact for exact inputs; in float64 a rounding excess of B over P counts as D = 0,
+    and where P overflows A - D is formed from the logs (+-inf past float64's range).
     log10: ``log10 max(A - D, 0)`` from the logs of A, B and P; -inf where A = 0 (every path
     crosses a step with mu_k = 0) or D >= A."""
     pattern, beta, gamma, mu, lam = (vals[k] for k in ("pattern", "beta", "gamma", "mu", "lam"))
