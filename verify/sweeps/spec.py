@@ -97,7 +97,6 @@ def _refuse_unused(kind: str, grid: Mapping[str, list], fixed: Mapping[str, obje
     """A ValueError for a parameter given (a value other than null or false) that no point of
     the sweep uses: every value the sweep takes of the parameter that uses it (:data:`USES`:
     its grid list, else its fixed value, else its default) is one that does not."""
-    params = PARAMS[kind]
     for name, (selector, users) in USES[kind].items():
         where = "grid" if name in grid else "fixed" if name in fixed else None
         if where is None:
@@ -105,7 +104,7 @@ def _refuse_unused(kind: str, grid: Mapping[str, list], fixed: Mapping[str, obje
         given = grid[name] if where == "grid" else [fixed[name]]
         if all(v is None or v is False for v in given):
             continue
-        values = grid.get(selector, [fixed.get(selector, params[selector].default)])
+        values = [v for _, v in _given(kind, selector, grid, fixed)]
         if not any(v in users for v in values):
             raise ValueError(
                 f"spec '{where}.{name}': no point of the sweep uses it; it goes with "

@@ -38,12 +38,12 @@ class Config:
             object.__setattr__(self, "nu", spec.nu)
         if self.rho is None:
             object.__setattr__(self, "rho", spec.rho)
-        tasks.check_T(self.T)
+        object.__setattr__(self, "T", tasks.check_T(self.T))
         if self.model not in zoo.MODELS:
             raise ValueError(f"parameter 'model': unknown model {self.model!r}; known: "
                              f"{', '.join(zoo.MODELS)}")
         # sizes as ints (an integral float such as hidden=2.0 is taken as the int it names)
-        for name, domain in (("T", POSITIVE_INT), ("nu", POSITIVE_INT), ("rho", NONNEG_INT),
+        for name, domain in (("nu", POSITIVE_INT), ("rho", NONNEG_INT),
                              ("hidden", POSITIVE_INT), ("batch", POSITIVE_INT)):
             value = getattr(self, name)
             domain.check(name, value)
