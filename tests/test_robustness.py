@@ -482,6 +482,28 @@ def test_inputs_and_the_relevant_set_count_in_the_estimates(argv, needle, option
     assert needle in err and f"reduce {options}" in err and "--no-memory-check" in err
 
 
+@pytest.mark.parametrize("model, rho", [("relrnn", 15), ("rellstm", 40)])
+def test_screen_counts_the_trace_once_and_a_half(model, rho):
+    """The trace that screen's forward (autograd off, the fused path) returns, counted here
+    by its tensors' bytes, is what the traced estimate adds: at least one copy, and less than
+    the two copies the simple loop would stack (1.6: one and a half, with the slack of L + 1
+    rows against L)."""
+    from verify.models import build
+    from verify.training import tasks
+    from verify.training.config import Config
+
+    cfg = Config(model=model, T=60, hidden=8, rho=rho)
+    core = build(model, tasks.get("copy").inputs, hidden=8, rho=rho)
+    x, _ = tasks.batch("copy", 60, 4, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        trace = core(x, trace=True).trace
+    held = sum(t.nbytes for t in (trace.alpha, trace.relevant_time, trace.relevant_score,
+                                  trace.score))
+    added = (resources.estimate_forward(cfg, 60, 4, trace=True)
+             - resources.estimate_forward(cfg, 60, 4))
+    assert held <= added < 1.6 * held
+
+
 def test_the_estimates_grow_with_inputs_nu_and_rho():
     from verify.training.config import Config
 
