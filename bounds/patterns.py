@@ -395,4 +395,4 @@ def build(kind: str, T: int, *, nu: int = 1, k: int = 1, kappa: int = 1, seed: i
         return sparse(T, kappa, seed, exact)
     if kind == "events":
         return events(T, E, nu, exact)
-    raise ValueError(f"parameter 'pattern' must be one of {', '.join(KINDS)}, got {kind!r}")
+    raise ValueError(f"parameter 'kind' must be one of {', '.join(KINDS)}, got {kind!r}")

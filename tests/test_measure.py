@@ -335,12 +335,14 @@ def test_cpu_and_cuda_agree():
     ({"batch_index": 2}, "batch_index"),
     ({"x": torch.zeros(1, 0, M, dtype=torch.float64)}, "T"),
     ({"x": torch.zeros(T, M, dtype=torch.float64)}, "x"),
+    ({"model": None}, "model"),
+    ({"model": torch.nn.Linear(M, 3)}, "model"),  # a module without the protocol
 ])
 def test_bad_measure_input(kw, name):
     model, x = make()
-    args = {"x": x, **kw}
+    args = {"model": model, "x": x, **kw}
     with pytest.raises(ValueError, match=f"'{name}'"):
-        measure(model, args.pop("x"), **args)
+        measure(args.pop("model"), args.pop("x"), **args)
 
 
 @pytest.mark.parametrize("spectrum", ["gaussian", "eigen", "singular"])

@@ -109,7 +109,7 @@ def test_all_zero_matrix_is_the_rnn():
     (lambda: patterns.events(5, 3, 2), "E"),  # one step, not a sequence of them
     (lambda: patterns.events(5, None, 2), "E"),
     (lambda: patterns.events(5, "12", 2), "E"),  # characters are no time steps
-    (lambda: patterns.build("diagonal", 5), "pattern"),
+    (lambda: patterns.build("diagonal", 5), "kind"),
 ])
 def test_constructors_name_the_bad_parameter(call, name):
     with pytest.raises(ValueError, match=f"parameter '{name}'"):

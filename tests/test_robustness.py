@@ -375,12 +375,34 @@ def test_absurd_pattern_sizes_are_refused_at_once(call, name):
     (lambda: __import__("verify.training").training.tasks.batch(
         "copy", 10**20, 2, torch.Generator()), "T"),
     (lambda: __import__("verify.training").training.tasks.batch(
+        "copy", 20, 10**16, torch.Generator()), "size"),
+    (lambda: __import__("verify.training").training.tasks.symbols(
         "copy", 20, 10**16, torch.Generator()), "batch"),
 ])
 def test_absurd_model_and_batch_sizes_name_their_parameter(call, name):
     """numpy's 'Maximum allowed dimension exceeded' and torch's C++ error named nothing."""
     with pytest.raises(ValueError, match=rf"^parameter '{name}' = \d+ is too large"):
         call()
+
+
+@given(st.sampled_from(["copy", "denoise"]), st.integers(10, 40), st.integers(1, 80),
+       st.sampled_from([torch.float32, torch.float64]))
+def test_a_task_batch_is_refused_exactly_when_its_tensors_exceed_memory(task, T, size, dtype):
+    """A batch holds, per entry of its (size, T + 20) grid, two int64 symbols and the one-hot
+    row of the task's inputs (10 or 11) in ``dtype``: counted here from the tensors returned.
+    One byte less memory than that refuses it, naming the larger of T + 20 and size; that
+    much draws it."""
+    from verify.training import tasks
+
+    x, y = tasks.batch(task, T, size, torch.Generator().manual_seed(0), dtype=dtype)
+    need = x.numel() * x.element_size() + 2 * y.numel() * y.element_size()
+    name = "T" if T + 20 >= size else "size"
+    with pytest.MonkeyPatch.context() as mp:
+        _memory(mp, need - 1)
+        with pytest.raises(ValueError, match=rf"^parameter '{name}' = \d+ is too large"):
+            tasks.batch(task, T, size, torch.Generator(), dtype=dtype)
+        _memory(mp, need)
+        assert tasks.batch(task, T, size, torch.Generator(), dtype=dtype)[0].shape == x.shape
 
 
 @given(st.sampled_from(["rnn", "memrnn", "relrnn", "lstm", "rellstm"]), st.integers(2, 24))

@@ -29,7 +29,7 @@ the backward pass stays linear in T.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -100,6 +100,7 @@ class Rollout:
     trace: Trace
 
 
+@runtime_checkable
 class RecurrentModel(Protocol):
     """The interface ``measure`` and ``train`` rely on (every :class:`Recurrent` has it).
 

@@ -77,14 +77,22 @@ def sequence_length(T: int) -> int:
     return T + 2 * K
 
 
+def _check_sizes(T: int, name: str, batch: object, per_entry: float, what: str) -> int:
+    """``batch`` (parameter ``name``) as an int >= 1, refused, naming the larger of T + 20
+    and it, where ``batch (T + 20) per_entry`` bytes of ``what`` exceed physical memory."""
+    batch = int(POSITIVE_INT.check(name, batch))
+    length = sequence_length(T)
+    big, value = ("T", T) if length >= batch else (name, batch)
+    check_fits(big, value, per_entry * batch * length,
+               f"a batch of {batch} {what} of length T + 20 = {length}")
+    return batch
+
+
 def symbols(task: str, T: int, batch: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
     """Integer inputs and targets, each (batch, T + 20), drawn on the CPU from ``generator``."""
     spec, T = get(task), check_T(T)
-    batch = int(POSITIVE_INT.check("batch", batch))
+    batch = _check_sizes(T, "batch", batch, 16.0, "sequences")
     length = sequence_length(T)
-    name, value = ("T", T) if length >= batch else ("batch", batch)
-    check_fits(name, value, 16.0 * batch * length,
-               f"a batch of {batch} sequences of length T + 20 = {length}")
     seq = torch.randint(1, SYMBOLS + 1, (batch, K), generator=generator)
     x = torch.zeros(batch, length, dtype=torch.long)
     if spec.name == "copy":
@@ -103,6 +111,9 @@ def batch(task: str, T: int, size: int, generator: torch.Generator, *,
           dtype: torch.dtype = torch.float32,
           device: torch.device | str | None = None) -> tuple[Tensor, Tensor]:
     """One-hot inputs (size, T + 20, inputs) and class targets (size, T + 20) on ``device``."""
+    T = check_T(T)
+    width = get(task).inputs * torch.empty(0, dtype=dtype).element_size()
+    size = _check_sizes(T, "size", size, 16.0 + width, "one-hot sequences")
     x, y = symbols(task, T, size, generator)
     onehot = F.one_hot(x, get(task).inputs).to(dtype)
     return onehot.to(device), y.to(device)
