@@ -167,19 +167,9 @@ def rnn(gamma: float, pattern: Pattern | None = None) -> Outcome:
     return Outcome(False, f"gamma = {float(gamma):g} with a non-empty attention pattern")
 
 
-def is_rnn(gamma: float) -> bool:
-    """``gamma = 0``: no attention term (B0)."""
-    return float(gamma) == 0.0
-
-
 def beta_zero(beta: float) -> Outcome:
     """``beta = 0``: no direct recurrent term (the exact form of B4)."""
     return Outcome(True) if float(beta) == 0.0 else Outcome(False, f"beta = {float(beta):g}")
-
-
-def is_beta_zero(beta: float) -> bool:
-    """``beta = 0``."""
-    return bool(beta_zero(beta).holds)
 
 
 def _uniform_rows(p: Pattern, sizes: np.ndarray) -> bool:

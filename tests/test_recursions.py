@@ -373,3 +373,16 @@ def test_graph_edges_are_the_dense_weights(p, beta, gamma):
         np.testing.assert_array_equal(w, W[j, want])
         lw = g.log_weight[g.ptr[j - 1]:g.ptr[j]]
         np.testing.assert_allclose(lw, np.log(W[j, want]), rtol=0, atol=1e-14)
+
+
+def test_a_float_graph_is_built_once_per_pattern_and_cannot_be_edited():
+    """The bounds and the measurement of one run share the graph of its pattern: a caller
+    writing into it would change every later bound of that pattern."""
+    from bounds.recursions import graph
+
+    p = patterns.window(8, 3)
+    g = graph(p, 0.5, 0.5)
+    assert graph(p, 0.5, 0.5) is g and graph(p, 0.5, 0.25) is not g
+    for a in (g.ptr, g.src, g.weight, g.log_weight):
+        with pytest.raises(ValueError, match="read-only"):
+            a[0] = a[0]
