@@ -12,6 +12,8 @@ import math
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 from reference import path_terms
 
 from bounds import patterns
@@ -372,3 +374,67 @@ def test_repr_json_and_plot():
     assert any("violated at 1 t" in label for label in labels)
     assert not any("violated" in label for label in
                    (line.get_label() for line in figure(m).axes[0].lines))
+
+
+# ----------------------------------------------------------- a verdict's report
+
+#: margins on a coarse grid, so that ties between t occur (first t wins) and +-inf appear
+report_values = st.sampled_from([-np.inf, -3.0, -0.5, 0.0, 0.5, 2.0, np.inf])
+
+
+@st.composite
+def verdicts(draw: st.DrawFn) -> Verdict:
+    """A verdict of drawn kind over T <= 20 steps: which t apply, hold, and the two log10s."""
+    T = draw(st.integers(1, 20))
+    mask = st.lists(st.booleans(), min_size=T, max_size=T).map(np.array)
+    applicable, holds = draw(mask), draw(mask)
+    measured = np.array(draw(st.lists(report_values, min_size=T, max_size=T)))
+    bound = np.where(applicable, np.array(draw(st.lists(report_values, min_size=T,
+                                                        max_size=T))), np.nan)
+    return Verdict("b", "B9", draw(st.sampled_from(["upper", "lower", "exact"])), applicable,
+                   "" if applicable.all() else "no reason", ("h",) if not applicable.all()
+                   else (), measured, bound, np.zeros(T), holds, "tol")
+
+
+def _naive_pick(v: Verdict, key) -> tuple[int, float] | None:
+    """The first t, among those that apply with a finite margin, of the largest key(margin)."""
+    best = None
+    for t in range(v.applicable.size):
+        if not v.applicable[t]:
+            continue
+        with np.errstate(invalid="ignore"):  # inf - inf: no finite margin
+            margin = v.log10_measured[t] - v.log10_bound[t]
+        if np.isfinite(margin) and (best is None or key(margin) > key(best[1])):
+            best = (t, float(margin))
+    return best
+
+
+@given(verdicts())
+def test_a_verdicts_summary_and_json_report_its_arrays(v):
+    """Counts, worst and tightest points, violations and the summary line against a loop
+    over t written here."""
+    T = v.applicable.size
+    applies = [t for t in range(T) if v.applicable[t]]
+    violated = [t for t in applies if not v.holds[t]]
+    worst = _naive_pick(v, {"upper": lambda m: m, "lower": lambda m: -m,
+                            "exact": abs}[v.kind])
+    tightest = _naive_pick(v, lambda m: -abs(m))
+    got = v.to_json()
+    assert got["applicable"] == bool(applies) and got["applicable_at"] == len(applies)
+    assert got["holds_at"] == len(applies) - len(violated)
+    assert got["violations"] == violated
+    assert got["why_not"] == (None if len(applies) == T else "no reason")
+    assert got["failed_hypotheses"] == ([] if len(applies) == T else ["h"])
+    for key, want in (("worst", worst), ("tightest", tightest)):
+        assert got[key] == (None if want is None else {"t": want[0], "margin": want[1]})
+    line = v.summary()
+    if not applies:
+        assert line.endswith("not applicable: no reason")
+        return
+    assert f"holds at {len(applies) - len(violated)} of {len(applies)} t" in line
+    assert ("(applies at" in line) == (len(applies) < T)
+    assert ("VIOLATED" in line) == bool(violated)
+    if violated:
+        shown = ", ".join(map(str, violated[:8]))
+        tail = f", ... ({len(violated)} in all)" if len(violated) > 8 else ""
+        assert line.endswith(f"VIOLATED at t = {shown}{tail}")
