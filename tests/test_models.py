@@ -388,3 +388,39 @@ def test_pattern_length_must_match():
     core = controlled("orthogonal", 3, 2, pattern=patterns.window(5, 2), device="cpu")
     with pytest.raises(ValueError, match="parameter 'x' must have T = 5"):
         core(torch.zeros(1, 6, 2, dtype=DT))
+
+
+# --- initialisations: the documented distributions -------------------------------------------
+
+def _variance_ratio(a: torch.Tensor, var: float) -> float:
+    """Sample second moment of ``a``'s entries over ``var`` (the entries have mean 0)."""
+    return float(a.detach().double().pow(2).mean()) / var
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(64, 96), st.integers(64, 96),
+       st.floats(0.1, 3.0), st.floats(0.1, 3.0))
+def test_weights_are_drawn_from_their_documented_distributions(seed, n, m, scale, bias):
+    """Attention W_s, W_h, v ~ N(0, 1/n); a vanilla cell's U ~ N(0, scale^2 / inputs) and
+    b ~ N(0, bias_scale^2) (b = 0 by default); an LSTM's W and b ~ Uniform(+-1/sqrt(n)) and R
+    four Haar orthogonal blocks. With at least 64 entries a ratio of sample to documented
+    variance outside [1/4, 4] has probability below 1e-10 (chi-square); a wrong scale is off
+    by a factor of n or more."""
+    from verify.models.attention import AdditiveAttention
+    from verify.models.cells import LSTMCell, VanillaCell
+
+    att = AdditiveAttention(n, seed=seed)
+    for w in (att.W_s, att.W_h, att.v):
+        assert 1 / 4 < _variance_ratio(w, 1 / n) < 4
+    V = np.eye(n)
+    cell = VanillaCell(V, m, input_scale=scale, bias_scale=bias, seed=seed)
+    assert 1 / 4 < _variance_ratio(cell.U, scale**2 / m) < 4
+    assert 1 / 4 < _variance_ratio(cell.b, bias**2) < 4
+    assert not VanillaCell(V, m, seed=seed).b.any()
+    lstm = LSTMCell(n, m, seed=seed)
+    for w in (lstm.W, lstm.b):
+        bound = n ** -0.5
+        assert w.abs().max() <= bound
+        assert 1 / 4 < _variance_ratio(w, bound**2 / 3) < 4
+    for block in lstm.R.detach().chunk(4):
+        torch.testing.assert_close(block @ block.T, torch.eye(n, dtype=block.dtype),
+                                   rtol=0, atol=1e-12)

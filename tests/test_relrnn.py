@@ -167,3 +167,14 @@ def test_bad_input():
         build("relrnn", 10, hidden=4, score=[1])  # unhashable: no TypeError from the lookup
     with pytest.raises(ValueError, match="parameter 'name': unknown model 'gru'; known: rnn"):
         build("gru", 10)
+
+
+def test_relevancy_screening_defaults_to_the_copy_task_reference():
+    """THEORY.md section 8: nu = 10, rho = 15, from build and from the memory itself."""
+    from verify.models.memories import RelevantSet
+
+    for name in SCREENED:
+        memory = build(name, 3, hidden=4).memory
+        assert (memory.nu, memory.rho) == (10, 15), name
+    memory = RelevantSet(4)
+    assert (memory.nu, memory.rho) == (10, 15)
