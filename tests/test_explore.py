@@ -111,6 +111,14 @@ def test_select_rows_and_plot():
     assert "log10" in ax.get_ylabel() and ax.get_legend() is not None
     one = sub.plot(x="kappa").axes[0]
     assert len(one.lines) == 1 and one.get_legend() is None
+    # x on a log scale by default where it is positive and spans more than a decade
+    assert ax.get_xscale() == "linear"
+    for kappas, scale in (([1, 10], "linear"), ([1, 11], "log")):
+        wide = grid(get("sparse_lower"), kappa=kappas, d=2, gamma=0.5, mu=0.9)
+        assert wide.plot(x="kappa").axes[0].get_xscale() == scale, kappas
+    from_zero = grid(get("sparse_lower"), kappa=2, d=2, gamma=0.5, mu=[0.0, 100.0])
+    assert from_zero.plot(x="mu").axes[0].get_xscale() == "linear"
+    assert sub.plot(x="kappa", logx=True).axes[0].get_xscale() == "log"
 
 
 def test_bad_use_is_a_clear_error():
