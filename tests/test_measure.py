@@ -335,6 +335,7 @@ def test_cpu_and_cuda_agree():
     ({"batch_index": 2}, "batch_index"),
     ({"x": torch.zeros(1, 0, M, dtype=torch.float64)}, "T"),
     ({"x": torch.zeros(T, M, dtype=torch.float64)}, "x"),
+    ({"x": [[[0.0] * M] * T]}, "x"),  # nested lists, not a tensor
     ({"model": None}, "model"),
     ({"model": torch.nn.Linear(M, 3)}, "model"),  # a module without the protocol
 ])

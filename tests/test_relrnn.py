@@ -178,3 +178,19 @@ def test_relevancy_screening_defaults_to_the_copy_task_reference():
         assert (memory.nu, memory.rho) == (10, 15), name
     memory = RelevantSet(4)
     assert (memory.nu, memory.rho) == (10, 15)
+
+
+@pytest.mark.parametrize("name", ["memrnn", "relrnn", "rellstm"])
+def test_learned_attention_is_live_unless_detached(name):
+    """A core called as is trains its attention: the gradient of h_T reaches W_s, W_h and v;
+    with ``detach_attention=True`` it reaches none of them (Lemma 1's fixed alpha)."""
+    core = build(name, 3, hidden=4, nu=2, rho=2, dtype=torch.float64)
+    x = torch.randn(2, 9, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    attention = [p for k, p in core.named_parameters() if "attention" in k]
+    assert len(attention) == 3
+    for detach in (None, True):
+        core.zero_grad(set_to_none=True)
+        kw = {} if detach is None else {"detach_attention": detach}
+        core(x, **kw).h[:, -1].sum().backward()
+        reached = [p.grad is not None and bool(p.grad.abs().sum() > 0) for p in attention]
+        assert reached == [detach is None] * 3, (name, detach)
