@@ -62,6 +62,8 @@ def test_symbols_carry_assumptions():
     assert syms["nu"].is_integer and syms["gamma"].is_positive and syms["mu"].is_nonnegative
     rho = {p.name: p.symbol for p in get("relevancy_lower").params}["rho"]
     assert rho.is_integer and rho.is_nonnegative
+    # 0 is allowed (a dead step, an empty relevant set): nonnegative, not known positive
+    assert syms["mu"].is_positive is None and rho.is_positive is None
 
 
 @given(st.floats(0.0, 1.0), st.one_of(st.just(0.0), positive), st.integers(1, 60), st.data())

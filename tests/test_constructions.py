@@ -159,3 +159,14 @@ def test_bad_nonlinearity():
         nonlin.get("sigmoid")
     with pytest.raises(ValueError, match="'phi'"):
         nonlin.Nonlinearity(torch.tanh, "not callable")
+
+
+def test_spectra_default_to_scale_and_gain_one():
+    """``scale`` defaults to 1: the identity is I, the orthogonal and nonneg kinds have
+    ||V||_2 = 1 (to rounding, 1e-12); ``gain`` too: gaussian entries have variance 1/n (4096
+    entries: the sample variance is within 2.2% of it to one standard deviation, so [0.8,
+    1.25] fails by chance with probability below 1e-15, and gain 2 is 4 times off)."""
+    np.testing.assert_array_equal(build_spectrum("identity", 4), np.eye(4))
+    for kind in ("orthogonal", "nonneg"):
+        assert abs(np.linalg.norm(build_spectrum(kind, 6, seed=2), 2) - 1.0) < 1e-12, kind
+    assert 0.8 < np.mean(build_spectrum("gaussian", 64, seed=2) ** 2) * 64 < 1.25

@@ -161,6 +161,10 @@ RANGES = [
      "spec 'fixed.rho': parameter 'rho' must be an integer >= 0, got -1"),
     ({"kind": "train", "fixed": {"steps": 2}, "seeds": [2**63]},
      f"spec 'seeds': must be integers >= 0 and <= {2**63 - 1} for kind 'train', got {2**63}"),
+    ({"kind": "train", "fixed": {"steps": 2}, "seeds": [0, 2**64, 3]},  # one seed beyond
+     f"spec 'seeds': must be integers >= 0 and <= {2**63 - 1} for kind 'train', got {2**64}"),
+    ({"kind": "measure", "fixed": {"T": 3}, "seeds": [5, -2, 3]},  # the most negative named
+     "spec 'seeds': must be integers >= 0, got -2"),
 ]
 
 
