@@ -71,6 +71,10 @@ def test_derivatives_equal_those_of_torch_tanh(x):
     got, want = (torch.autograd.grad(f(xr), xr, basis, is_grads_batched=True)[0]
                  for f in (ours, theirs))
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-15)
+    # under vmap, over either dimension, it is torch's tanh
+    for dim in (0, 1):
+        np.testing.assert_allclose(torch.func.vmap(tanh, in_dims=dim)(x),
+                                   torch.tanh(x.movedim(dim, 0)), rtol=0, atol=1e-15)
 
 
 def test_gradcheck():
