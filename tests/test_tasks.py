@@ -84,5 +84,5 @@ def test_unknown_task_and_bad_batch():
         draw("add", 20, 2, 0)
     with pytest.raises(ValueError, match="parameter 'task': unknown task \\['add'\\]"):
         draw(["add"], 20, 2, 0)  # unhashable: no TypeError from the lookup
-    with pytest.raises(ValueError, match="parameter 'batch' must be an integer >= 1"):
+    with pytest.raises(ValueError, match="parameter 'size' must be an integer >= 1"):
         draw("copy", 20, 0, 0)
