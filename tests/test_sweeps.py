@@ -429,6 +429,27 @@ def test_measure_row_adds_verdicts_when_the_measurement_has_them(monkeypatch):
     assert measure_row(m)["verdicts"] == verdicts
 
 
+def test_measure_row_takes_every_value_at_t_0():
+    """G_0's norms, d(0, T) and the score-term gap of a full-mode measurement of learned
+    attention, and each bound of a fixed pattern's, where all of them differ between t = 0
+    and t = 1."""
+    x = torch.randn(1, 7, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    for learned, mode in ((True, "full"), (False, "fixed")):
+        model = controlled("orthogonal", 3, 3, "tanh", pattern=build("window", 7, nu=2),
+                           learned=learned, seed=0, device="cpu")
+        m = measure(model, x, mode=mode)
+        row = measure_row(m)
+        want = {"log10_norm2_0": m.log10_norm2, "log10_fro_0": m.log10_fro,
+                "log10_sigma_min_0": m.log10_sigma_min, "depth_0": m.depth}
+        if learned:
+            want["gap_0"] = m.gap
+        for key, values in want.items():
+            assert values[0] != values[1] and row[key] == values[0], key
+    finite = {k: v[0] for k, v in m.bounds_log10.items() if np.isfinite(v[:2]).all()
+              and v[0] != v[1]}
+    assert finite and {k: row["bounds_log10_0"][k] for k in finite} == finite
+
+
 def test_jsonable_makes_plain_json():
     assert jsonable({"a": np.float64(0.5), "b": (1, np.nan), 3: np.arange(2), "c": None}) == {
         "a": 0.5, "b": [1, None], "3": [0, 1], "c": None}
