@@ -43,6 +43,7 @@ from verify.sweeps import (
 from verify.sweeps import points as points_module
 from verify.sweeps.memory import POINT
 from verify.sweeps.table import jsonable
+from verify.training.config import Config
 
 #: 3 patterns x learned or not x 2 seeds; learned attention over the none pattern (no
 #: support) raises a ValueError: 2 failing points of 12.
@@ -454,6 +455,9 @@ def test_jsonable_makes_plain_json():
     assert jsonable({"a": np.float64(0.5), "b": (1, np.nan), 3: np.arange(2), "c": None}) == {
         "a": 0.5, "b": [1, None], "3": [0, 1], "c": None}
     assert json.dumps(jsonable({"x": [-np.inf, np.bool_(True)]})) == '{"x": [null, true]}'
+    # a dataclass (a Config in a row) becomes the object of its fields
+    cfg = Config(model="rnn", T=12, lr=0.5)
+    assert jsonable({"config": cfg}) == {"config": vars(cfg)}
 
 
 def test_train_point_passes_every_parameter(monkeypatch):
