@@ -346,3 +346,53 @@ def test_version_3_checkpoints_resume_and_get_a_run_id(tmp_path, capsys):
     assert state["version"] == VERSION and state["run"] and rows == state["metrics"]
     assert [r.get("run") for r in rows] == [None, None, state["run"]]
     assert json.loads((tmp_path / "old.profile.json").read_text())["run"] == state["run"]
+
+
+def test_a_run_stopped_before_its_final_evaluation_resumes_at_its_last_step(tmp_path):
+    """A checkpoint of the last step without the final profile (the run was killed during
+    the final evaluation): resuming with the same steps does that evaluation and nothing
+    more, where a finished one is refused."""
+    cfg = Config(model="rnn", T=10, hidden=4, batch=2)
+    path = tmp_path / "r.pt"
+    done = train(cfg, 3, save=path, progress=False)
+    with pytest.raises(ValueError, match="'steps' must exceed the checkpoint's step 3"):
+        train(cfg, 3, resume=path, progress=False)
+    ck = torch.load(path, weights_only=False)
+    ck["profile"]["final"] = None
+    torch.save(ck, path)
+    again = train(cfg, 3, resume=path, progress=False)
+    assert load(path)["step"] == 3 and load(path)["profile"]["final"] is not None
+    assert again["eval_accuracy"] == done["eval_accuracy"]
+
+
+def test_divergence_is_a_loss_over_a_thousand_times_the_first_or_a_non_finite_value():
+    """The rule of verify.training.train's docstring, at its boundary: exactly 1000 times the
+    first loss still trains, the next float above does not; nan or inf loss or gradient norm
+    stop at once; the first step has nothing to compare with."""
+    import math
+
+    from verify.training.train import _divergence
+
+    assert _divergence(5, 2000.0, 1.0, 2.0) is None
+    assert "exceeds 1000 x the first" in _divergence(5, math.nextafter(2000.0, math.inf),
+                                                     1.0, 2.0)
+    assert _divergence(1, 1e30, 1.0, None) is None
+    assert _divergence(5, math.nan, 1.0, 2.0) == "the loss is nan"
+    assert "gradient norm before clipping is inf" in _divergence(5, 1.0, math.inf, 2.0)
+
+
+def test_a_run_with_stopped_clocks_reports_no_time(tmp_path, monkeypatch):
+    """With perf_counter and process_time frozen, a fresh run reports 0 wall and CPU seconds
+    and a resumed one exactly its checkpoint's: the only time counted is the clocks'."""
+    import time
+
+    monkeypatch.setattr(time, "perf_counter", lambda: 100.0)
+    monkeypatch.setattr(time, "process_time", lambda: 7.0)
+    cfg = Config(model="rnn", T=10, hidden=4, batch=2)
+    fresh = train(cfg, 2, save=tmp_path / "r.pt", progress=False)
+    assert (fresh["elapsed_s"], fresh["cpu_s"]) == (0.0, 0.0)
+    ck = torch.load(tmp_path / "r.pt", weights_only=False)
+    ck["elapsed_s"], ck["cpu_s"] = 12.5, 3.25
+    torch.save(ck, tmp_path / "r.pt")
+    resumed = train(cfg, 3, resume=tmp_path / "r.pt", progress=False)
+    assert (resumed["elapsed_s"], resumed["cpu_s"]) == (12.5, 3.25)
