@@ -157,6 +157,7 @@ class Trigger:
 @pytest.mark.parametrize("where, sig, saved", [
     ("backward", signal.SIGINT, 16),  # during the step's backward pass: step 17 is abandoned
     ("update", signal.SIGTERM, 17),  # after the update: step 17 is finished
+    ("check", signal.SIGINT, 17),  # after the backward, before the update: finished too
 ])
 def test_interrupt_abandons_or_finishes_the_step(where, sig, saved, tmp_path, monkeypatch,
                                                  capsys, reference):
@@ -166,6 +167,10 @@ def test_interrupt_abandons_or_finishes_the_step(where, sig, saved, tmp_path, mo
     if where == "backward":  # clip_grad_norm_ runs once per step, before the update
         hook = Trigger(torch.nn.utils.clip_grad_norm_, 17, sig)
         monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", hook)
+    elif where == "check":  # the divergence check: the loss and norm are known
+        train_module = sys.modules["verify.training.train"]
+        hook = Trigger(train_module._divergence, 17, sig)
+        monkeypatch.setattr(train_module, "_divergence", hook)
     else:  # the step's accuracy is taken after the update
         hook = Trigger(task_module.accuracy, 17, sig)
         monkeypatch.setattr(task_module, "accuracy", hook)
