@@ -391,8 +391,10 @@ def test_a_run_with_stopped_clocks_reports_no_time(tmp_path, monkeypatch):
     cfg = Config(model="rnn", T=10, hidden=4, batch=2)
     fresh = train(cfg, 2, save=tmp_path / "r.pt", progress=False)
     assert (fresh["elapsed_s"], fresh["cpu_s"]) == (0.0, 0.0)
+    resumed = train(cfg, 3, resume=tmp_path / "r.pt", progress=False)  # a checkpoint of 0 s
+    assert (resumed["elapsed_s"], resumed["cpu_s"]) == (0.0, 0.0)
     ck = torch.load(tmp_path / "r.pt", weights_only=False)
     ck["elapsed_s"], ck["cpu_s"] = 12.5, 3.25
     torch.save(ck, tmp_path / "r.pt")
-    resumed = train(cfg, 3, resume=tmp_path / "r.pt", progress=False)
+    resumed = train(cfg, 4, resume=tmp_path / "r.pt", progress=False)
     assert (resumed["elapsed_s"], resumed["cpu_s"]) == (12.5, 3.25)
