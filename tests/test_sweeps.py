@@ -501,6 +501,17 @@ def test_resume_after_deleted_rows_recomputes_only_those(monkeypatch, tmp_path):
     assert {r["key"]: r["wall_s"] for r in rerun if r["key"] in kept} == kept  # untouched
 
 
+def test_an_empty_file_is_taken_as_a_new_table(monkeypatch, tmp_path):
+    """An existing empty output (touched beforehand, or left by a crash before the header)
+    needs no --force: every point is computed into it, as into a new path."""
+    out = tmp_path / "t.jsonl"
+    out.touch()
+    calls = Counting()
+    rows = run_counting(monkeypatch, TINY, out, calls)
+    assert set(calls.calls) == ALL_TINY and T_seed(rows) == ALL_TINY
+    assert T_seed(read(out)[1]) == ALL_TINY
+
+
 def test_interrupted_sweep_keeps_its_rows_and_resumes(monkeypatch, tmp_path):
     """Ctrl-C at the third call (after the first two rows are in the table): the rows stay,
     and the next run computes exactly the points without a row."""
