@@ -416,9 +416,8 @@ def test_weights_are_drawn_from_their_documented_distributions(seed, n, m, scale
     assert 1 / 4 < _variance_ratio(cell.U, scale**2 / m) < 4
     assert 1 / 4 < _variance_ratio(cell.b, bias**2) < 4
     assert not VanillaCell(V, m, seed=seed).b.any()
-    lstm = LSTMCell(n, m, seed=seed)
+    lstm, bound = LSTMCell(n, m, seed=seed), n ** -0.5
     for w in (lstm.W, lstm.b):
-        bound = n ** -0.5
         assert w.abs().max() <= bound
         assert 1 / 4 < _variance_ratio(w, bound**2 / 3) < 4
     for block in lstm.R.detach().chunk(4):

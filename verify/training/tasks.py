@@ -111,11 +111,11 @@ def batch(task: str, T: int, size: int, generator: torch.Generator, *,
           dtype: torch.dtype = torch.float32,
           device: torch.device | str | None = None) -> tuple[Tensor, Tensor]:
     """One-hot inputs (size, T + 20, inputs) and class targets (size, T + 20) on ``device``."""
-    T = check_T(T)
-    width = get(task).inputs * torch.empty(0, dtype=dtype).element_size()
+    inputs, T = get(task).inputs, check_T(T)
+    width = inputs * torch.empty(0, dtype=dtype).element_size()
     size = _check_sizes(T, "size", size, 16.0 + width, "one-hot sequences")
     x, y = symbols(task, T, size, generator)
-    onehot = F.one_hot(x, get(task).inputs).to(dtype)
+    onehot = F.one_hot(x, inputs).to(dtype)
     return onehot.to(device), y.to(device)
 
 
