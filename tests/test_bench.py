@@ -8,6 +8,8 @@ import json
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from verify.bench import TRAIN_MODELS, long_horizon, profile_cases, timing
 from verify.cli import main
@@ -28,6 +30,12 @@ def test_quick_bench_runs_and_reports(capsys):
             assert r[key] > 0, key
     assert {r["model"] for r in result["training"]} == set(TRAIN_MODELS)
     assert all(r["step_s"] > 0 for r in result["training"] if "skipped" not in r)
+    assert result["matmul_flop_per_s_float32"] > 0 and result["tanh_per_s"] > 0
+    for r in result["training"]:  # every step has its floor, rnn and lstm no attention tanh
+        assert r["flop"] > 0 and r["floor_s"] == pytest.approx(
+            r["flop"] / result["matmul_flop_per_s_float32"] + r["tanh"] / result["tanh_per_s"],
+            rel=1e-12)
+        assert (r["tanh"] > 0) is (r["model"] in ("relrnn", "rellstm", "memrnn"))
     long = result["long"]
     assert long["T"] == long_horizon.QUICK_T and long["finite"] and long["measure_s"] > 0
 
@@ -188,3 +196,105 @@ def test_timed_warms_up_then_times_enough_calls(monkeypatch, first, slow, fast, 
     got = timing.timed(clock.step, torch.device("cpu"), 3, warmup=warmup, min_s=min_s)
     assert got == pytest.approx(want)
     assert clock.calls == calls
+
+
+def _counted_flop(name: str, T: int, batch: int, hidden: int, nu: int, rho: int) -> float:
+    """Matrix-product flop torch counts (FlopCounterMode) in one forward and backward of
+    ``name`` on a copy-task batch, on the simple loop (every product an aten kernel)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from verify.models import Classifier, build, fused
+    from verify.training import tasks
+
+    spec = tasks.get("copy")
+    x, y = tasks.batch("copy", T, batch, torch.Generator().manual_seed(0), dtype=torch.float64)
+    model = Classifier(build(name, spec.inputs, hidden=hidden, nu=nu, rho=rho,
+                             dtype=torch.float64), spec.classes)
+    with fused.simple_path(), FlopCounterMode(display=False) as counter:
+        logits, _ = model(x)
+        tasks.loss(logits, y).backward()
+    return float(counter.get_total_flops())
+
+
+@settings(max_examples=8, deadline=None)
+@given(name=st.sampled_from(["rnn", "lstm"]), T=st.integers(10, 30), batch=st.integers(1, 4),
+       hidden=st.integers(1, 9))
+def test_step_work_of_a_cell_is_the_flop_torch_counts(name, T, batch, hidden):
+    """Without attention every product of a step is a matrix-product kernel, so
+    :func:`step_work`'s flop equals torch's own count exactly: the drive, the recurrence (no
+    gradient of the constant s_0), the read-out, forward and backward."""
+    from verify.bench.training_steps import step_work
+
+    want = _counted_flop(name, T, batch, hidden, 1, 0)
+    assert step_work(name, T, batch=batch, hidden=hidden)[0] == want
+
+
+@settings(max_examples=6, deadline=None)
+@given(name=st.sampled_from(["relrnn", "rellstm", "memrnn"]), T=st.integers(10, 40))
+def test_step_work_with_attention_is_what_torch_counts_less_the_masked_slots(name, T):
+    """At the bench's sizes the simple loop's products, as torch counts them, are 1 to 1.1
+    times :func:`step_work`'s flop: the loop also multiplies out the relevant set's empty
+    (masked) slots and s_0's query (the count it should be a floor of); a missing term of
+    the query or the key (each over a fifth of a step's flop) or of the backward falls
+    outside."""
+    from verify.bench.training_steps import BATCH, HIDDEN, NU, RHO, step_work
+
+    counted = _counted_flop(name, T, BATCH, HIDDEN, NU, RHO)
+    assert 1.0 <= counted / step_work(name, T)[0] <= 1.1
+
+
+@settings(max_examples=10, deadline=None)
+@given(name=st.sampled_from(["relrnn", "rellstm", "memrnn", "rnn"]), T=st.integers(10, 30),
+       batch=st.integers(1, 3), hidden=st.integers(1, 5), nu=st.integers(1, 12),
+       rho=st.integers(0, 6))
+def test_step_work_tanh_counts_the_attended_states(name, T, batch, hidden, nu, rho):
+    """:func:`step_work`'s tanh is n times the (b, t, i) a forward pass attends: counted on
+    the recorded weights (alpha > 0) of a run of the model itself (none for rnn)."""
+    from verify.bench.training_steps import step_work
+    from verify.models import build
+    from verify.training import tasks
+
+    spec = tasks.get("copy")
+    x, _ = tasks.batch("copy", T, batch, torch.Generator().manual_seed(1), dtype=torch.float64)
+    core = build(name, spec.inputs, hidden=hidden, nu=nu, rho=rho, dtype=torch.float64)
+    with torch.no_grad():
+        alpha = core(x).trace.alpha
+    attended = 0 if alpha is None else int((alpha > 0).sum())
+    assert step_work(name, T, batch=batch, hidden=hidden, nu=nu, rho=rho)[1] == \
+        attended * hidden
+
+
+def test_the_report_gives_each_step_its_floor():
+    """The training table prints each step's work, floor and step / floor, and the rates the
+    floor was taken at; a result without them (an older run) prints the table without."""
+    from verify.commands.bench import report
+
+    row = {"model": "relrnn", "T": 1000, "step_s": 0.6, "peak_bytes": 2**20,
+           "flop": 3.7e9, "tanh": 3.2e7, "floor_s": 0.12}
+    base = {"device": "cpu", "device_name": "x", "torch": "2", "threads": 2, "date": "d",
+            "loadavg": None, "matmul_flop_per_s_float64": 1e10, "profile": [], "long": None,
+            "training": [row]}
+    text = report({**base, "matmul_flop_per_s_float32": 9.5e10, "tanh_per_s": 3.6e8})
+    assert "95.0 GFLOP/s (float32)" in text and "0.36 G/s" in text
+    line = next(x for x in text.splitlines() if x.startswith("relrnn"))
+    assert line.split() == ["relrnn", "1000", "600.0", "1.0", "3.700", "0.032", "120.0", "5.0"]
+    old = report({**base, "training": [{k: row[k] for k in ("model", "T", "step_s",
+                                                              "peak_bytes")}]})
+    assert "floor" not in old.split("Training step")[1]
+
+
+def test_tanh_rate_is_values_per_second_of_the_models_kernel(monkeypatch):
+    """:func:`verify.bench.timing.tanh_rate` times the models' tanh kernel on a tensor of the
+    shape and dtype given: with the timing fixed at 2 s, numel / 2 evaluations a second."""
+    seen = []
+
+    def fake_timed(fn, device, repeats=3, *, warmup=True, min_s=0.0):
+        seen.append(fn())
+        return 2.0
+
+    monkeypatch.setattr(timing, "timed", fake_timed)
+    rate = timing.tanh_rate((3, 4, 5), torch.float32, torch.device("cpu"))
+    assert rate == 3 * 4 * 5 / 2.0
+    (out,) = seen
+    assert out.shape == (3, 4, 5) and out.dtype == torch.float32
+    assert out.abs().max() < 1 and out.std() > 0.1  # tanh of standard normal values

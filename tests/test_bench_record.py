@@ -172,3 +172,20 @@ def test_record_written_once_and_refused_after(tmp_path, capsys):
     assert bench_record.main([*argv, "--force"]) == 0
     assert bench_record.main([str(tmp_path / "none.json"), "--out", str(out), "--command",
                               "x"]) == 2
+
+
+def test_the_relrnn_goal_says_how_many_floors_it_allows():
+    """Where the relrnn step at T = 1000 has its floor, the goal's row gives step / floor and
+    goal / floor (0.6 s over 0.1 s: 6.0x; 135 ms over 100 ms: 1.35x); the verdict is the
+    step's time against 135 ms alone; a row without a floor (an older run) says neither."""
+    goal = "relrnn training step at T = 1000 <= 135 ms"
+    res = result(relrnn_ms=600.0)
+    row = next(r for r in res["training"] if (r["model"], r["T"]) == ("relrnn", 1000))
+    plain = {g: (m, ok) for g, m, ok in bench_record.goals(res)}[goal]
+    assert plain == ("600 ms", False)
+    row["floor_s"] = 0.1
+    got = {g: (m, ok) for g, m, ok in bench_record.goals(res)}[goal]
+    assert got == ("600 ms (6.0x its floor of 100 ms on this machine; the goal is 1.35x it)",
+                   False)
+    row["step_s"] = 0.1
+    assert {g: ok for g, _, ok in bench_record.goals(res)}[goal] is True

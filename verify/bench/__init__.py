@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from bounds.domains import NONNEG_INT, POSITIVE_INT
 from verify.bench import long_horizon, profile_cases, training_steps
-from verify.bench.timing import matmul_rate
+from verify.bench.timing import matmul_rate, tanh_rate
 from verify.training import tasks
 
 #: The grid: (profile cases, training models, training T) for a full run on each device kind,
@@ -113,7 +113,9 @@ def run(device: torch.device, *, quick: bool = False, progress: bool = False,
     """Every benchmark on ``device``: float64 profiles at ``profile_T`` x ``profile_n``, the
     plain-RNN profile at ``long_T`` (:func:`long_T_of`; in the result as ``long``, None when
     0), float32 training steps (the paper's setting) at ``train_T`` (none without
-    ``training``), with the machine's matrix-product rates measured in the same run, every
+    ``training``) with their floors (:func:`training_steps.floor_s`), with the machine's
+    matrix-product rates (float64 for the profiles, float32 for the steps) and tanh rate
+    measured in the same run, every
     time the median over :data:`MIN_TIMED_S` of calls at least; a progress bar on stderr
     with ``progress``. ``quick``: tiny fixed sizes, one timed call each. The sizes are
     checked first (:func:`plan`, :func:`long_T_of`)."""
@@ -132,6 +134,12 @@ def run(device: torch.device, *, quick: bool = False, progress: bool = False,
             "quick": quick, "matmul_flop_per_s_float64": rate64, "profile": [],
             "long": None, "training": [],
         }
+        rates = None
+        if training_cases:
+            rates = (matmul_rate(torch.float32, device, 256 if quick else 1024, min_s=min_s),
+                     tanh_rate(training_steps.ATTENTION_SHAPE, torch.float32, device,
+                               min_s=min_s))
+            result["matmul_flop_per_s_float32"], result["tanh_per_s"] = rates
         for case in profile:
             bar.set_postfix_str(f"profile {case.pattern} T={case.T} n={case.n}")
             result["profile"].append(profile_cases.run_case(case, rate64, torch.float64,
@@ -144,8 +152,8 @@ def run(device: torch.device, *, quick: bool = False, progress: bool = False,
             bar.update()
         for name, T in training_cases:
             bar.set_postfix_str(f"training step {name} T={T}")
-            result["training"].append(training_steps.run_case(name, T, torch.float32, device,
-                                                              repeats=repeats, min_s=min_s))
+            result["training"].append(training_steps.run_case(
+                name, T, torch.float32, device, repeats=repeats, min_s=min_s, rates=rates))
             bar.update()
     return result
 

@@ -9,7 +9,8 @@
   once garbage is collected and the heap's free pages are returned (else a call that reuses
   memory freed by earlier work, still resident, would look smaller than it is).
 * :func:`matmul_rate`: floating-point operations per second of one large matrix product in the
-  given dtype and device, measured now: the floor the benchmarks compare against.
+  given dtype and device, measured now: the floor the benchmarks compare against;
+  :func:`tanh_rate`, the attention's tanh evaluations per second, likewise.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from verify.models.tanh import tanh_values
 from verify.resources import trim_heap
 
 _STATUS = Path("/proc/self/status")
@@ -100,3 +102,13 @@ def matmul_rate(dtype: torch.dtype, device: torch.device, size: int = 1024, *,
     a = torch.randn(size, size, dtype=dtype, device=device,
                     generator=torch.Generator(device=device).manual_seed(0))
     return 2.0 * size**3 / timed(lambda: a @ a, device, repeats=3, min_s=min_s)
+
+
+def tanh_rate(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device, *,
+              min_s: float = 0.0) -> float:
+    """tanh evaluations per second of the models' attention kernel
+    (:func:`verify.models.tanh.tanh_values`) on one tensor of ``shape``, timed as
+    :func:`matmul_rate`'s product."""
+    x = torch.randn(shape, dtype=dtype, device=device,
+                    generator=torch.Generator(device=device).manual_seed(0))
+    return x.numel() / timed(lambda: tanh_values(x), device, repeats=3, min_s=min_s)

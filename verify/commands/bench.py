@@ -55,15 +55,34 @@ def report(result: dict) -> str:
                   f"{peak} the T n^2 floor of {long['storage_floor_bytes'] / 2**20:.0f} MiB; "
                   f"log10 norms {'all finite' if long['finite'] else 'NOT all finite'}, "
                   f"log10 ||G_0|| = {long['log10_norm2_0']:.1f}"]
-    lines += ["", "Training step (copy, batch 10, hidden 128, float32): ms per step, peak MiB",
-              f"{'model':<14} {'T':>6} {'ms/step':>9} {'peak MiB':>9}"]
+    if result["training"]:
+        lines += ["", *_training(result)]
+    return "\n".join(lines)
+
+
+def _training(result: dict) -> list[str]:
+    """The training-step table, with each step's floor where the run measured the rates."""
+    head, rates = f"{'model':<14} {'T':>6} {'ms/step':>9} {'peak MiB':>9}", ""
+    if any("flop" in r for r in result["training"]):
+        head += f" {'GFLOP':>8} {'Gtanh':>7}"
+    if "tanh_per_s" in result:
+        head += f" {'floor ms':>9} {'x floor':>8}"
+        rates = (f"; floor = matrix-product flop at {result['matmul_flop_per_s_float32'] / 1e9:.1f}"
+                 f" GFLOP/s (float32) + attention tanh at {result['tanh_per_s'] / 1e9:.2f} "
+                 f"G/s, both measured in this run")
+    lines = [f"Training step (copy, batch 10, hidden 128, float32): ms per step, peak MiB{rates}",
+             head]
     for r in result["training"]:
         if "skipped" in r:
             lines.append(f"{r['model']:<14} {r['T']:>6}  skipped: {r['skipped']}")
-        else:
-            lines.append(f"{r['model']:<14} {r['T']:>6} {r['step_s'] * 1e3:9.1f} "
-                         f"{_mb(r['peak_bytes'])}")
-    return "\n".join(lines)
+            continue
+        line = f"{r['model']:<14} {r['T']:>6} {r['step_s'] * 1e3:9.1f} {_mb(r['peak_bytes'])}"
+        if "flop" in r:
+            line += f" {r['flop'] / 1e9:8.3f} {r['tanh'] / 1e9:7.3f}"
+        if "floor_s" in r:
+            line += f" {r['floor_s'] * 1e3:9.1f} {r['step_s'] / r['floor_s']:8.1f}"
+        lines.append(line)
+    return lines
 
 
 def _bench(args: argparse.Namespace) -> int:
