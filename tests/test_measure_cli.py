@@ -442,3 +442,65 @@ def patterns_window(T):
     from bounds.patterns import window
 
     return window(T, 3)
+
+
+def test_the_table_runs_from_t_0_to_the_last_step(capsys):
+    """The table's rows are ``--rows`` t spread evenly over 0..T-1, both ends included, or
+    every t where T is fewer."""
+    for T, rows, want in ((30, 5, [0, 7, 14, 22, 29]), (4, 20, [0, 1, 2, 3]), (9, 2, [0, 8])):
+        code, out, err = untangle(capsys, "--T", T, "--hidden", 3, "--rows", rows)
+        assert code == 0, err
+        table = out.split("verdicts (")[0].splitlines()
+        assert [int(line.split()[0]) for line in table[4:]] == want
+
+
+def _without_source(d: dict) -> dict:
+    return {k: v for k, v in d.items() if k != "source"}
+
+
+@pytest.mark.parametrize(("args", "default", "other"), [
+    ([], ["--seed", 0], ["--seed", 1]),
+    ([], ["--hidden", 16], ["--hidden", 15]),
+    ([], ["--spectrum", "orthogonal", "--scale", 1], ["--scale", 0.9]),
+    ([], ["--pattern", "none", "--nonlin", "tanh"], ["--nonlin", "relu"]),
+    ([], ["--input-scale", 1, "--bias-scale", 0], ["--bias-scale", 0.5]),
+    (["--spectrum", "gaussian"], ["--gain", 1], ["--gain", 0.5]),
+    (["--spectrum", "eigen", "--hidden", 4], ["--nonnormal", 0], ["--nonnormal", 1]),
+    (["--pattern", "window"], ["--width", 4], ["--width", 5]),
+    (["--pattern", "strided"], ["--stride", 2], ["--stride", 3]),
+    (["--pattern", "sparse"], ["--kappa", 3], ["--kappa", 2]),
+    (["--pattern", "relevancy"], ["--width", 4, "--rho", 4, "--score", "accumulated"],
+     ["--rho", 3]),
+])
+def test_left_out_network_options_take_their_documented_defaults(capsys, args, default, other):
+    """An option left out measures exactly what its documented default measures (``--help``
+    and :data:`verify.commands.measure.DEFAULTS`), and another value measures something
+    else (so the option counts in that setting)."""
+    common = ["--T", 14, *(["--hidden", 5] if "--hidden" not in [*args, *default] else [])]
+    left_out = _without_source(measured(capsys, *common, *args))
+    assert left_out == _without_source(measured(capsys, *common, *args, *default))
+    assert left_out["log10_norm2"] != measured(capsys, *common, *args, *other)["log10_norm2"]
+
+
+def test_a_loaded_model_needs_the_memory_of_its_attention(capsys, checkpoints, tmp_path,
+                                                           monkeypatch):
+    """--load checks the memory of the checkpoint's own model before measuring it: memrnn's
+    attention over 0..t (sum_t (t + 1) entries over the T + 20 steps), relevancy screening's
+    window of nu + rho, none for the LSTM (:func:`verify.resources.estimate_measure`)."""
+    from verify.resources import estimate_measure, pattern_entries
+    from verify.training import Config, tasks, train
+
+    train(Config(task="copy", model="memrnn", T=10, hidden=6), 2,
+          save=tmp_path / "memrnn.pt", progress=False)
+    needs = []
+    monkeypatch.setattr("verify.resources.check_memory",
+                        lambda need, *a, **k: needs.append(need))
+    for path in (tmp_path / "memrnn.pt", checkpoints / "lstm.pt", checkpoints / "relrnn.pt"):
+        assert untangle(capsys, "--load", path, "--json")[0] == 0
+    L = 30  # delay 10: T + 20 steps
+    copy, denoise = tasks.get("copy").inputs, tasks.get("denoise").inputs
+    assert needs == [
+        estimate_measure(L, 6, L * (L + 1) // 2, "fixed", True, inputs=copy),
+        estimate_measure(L, 6, 0, "fixed", False, inputs=denoise),
+        estimate_measure(L, 6, pattern_entries("relevancy", L, nu=3, rho=2), "fixed", True,
+                         inputs=copy, relevant_set=(3, 2))]
