@@ -76,3 +76,42 @@ def test_screen_command(tmp_path, capsys):
     train(Config(task="copy", model="rnn", T=10, hidden=8), 2, save=ck, progress=False)
     assert cli.main(["screen", "--load", str(ck)]) == 2
     assert "'model' must be one of relrnn, rellstm" in capsys.readouterr().err
+
+
+def test_screen_runs_one_score_function_alone(capsys):
+    """``--score normalised`` alone runs and reports that one, with the relevant set the run
+    with both score functions reports for it (same model and data)."""
+    argv = ["screen", "--model", "relrnn", "--task", "copy", "--T", "12", "--hidden", "6",
+            "--nu", "3", "--rho", "2", "--batch", "2", "--json"]
+    assert cli.main(argv) == 0
+    both = json.loads(capsys.readouterr().out)["scores"]
+    assert cli.main([*argv, "--score", "normalised"]) == 0
+    alone = json.loads(capsys.readouterr().out)["scores"]
+    assert list(alone) == ["normalised"] and alone["normalised"] == both["normalised"]
+
+
+def test_the_plot_shades_the_buffer_of_every_step(tmp_path, monkeypatch):
+    """The grey band of the screen plot covers, at step t, exactly the states of the buffer
+    max(1, t - nu + 1)..t (tested at the middle of each state's cell: (t, i + 1/2) lies in
+    the band for i = t - nu + 1 .. t - 1, the band's lower edge to its upper), one panel per
+    score function."""
+    from verify.commands import screen as command
+
+    figures = []
+    monkeypatch.setattr("verify.files.save_figure", lambda fig, path: figures.append(fig))
+    nu, T = 3, 10
+    model = build("relrnn", tasks.get("copy").inputs, hidden=6, nu=nu, rho=2,
+                  dtype=torch.float64)
+    trace, x, _ = screen.inspect(model, "copy", T, score="accumulated", batch=1, seed=0)
+    command.plot({"accumulated": (trace, x, "copy"), "again": (trace, x, "copy")}, nu, 0,
+                 tmp_path / "p.png", "title")
+    (fig,) = figures
+    panels = [ax for ax in fig.axes if ax.get_title().startswith("score:")]
+    assert len(panels) == 2
+    L = tasks.sequence_length(T)
+    for ax in panels:
+        (band,) = [c for c in ax.collections if type(c).__name__.startswith("FillBetween")]
+        path = band.get_paths()[0]
+        for t in range(1, L):
+            inside = [i for i in range(L + nu) if path.contains_point((t, i + 0.5))]
+            assert inside == list(range(max(1, t - nu + 1), t)), t
