@@ -930,3 +930,16 @@ def test_input_file_rule(tmp_path):
                          ("", "empty path")):
         with pytest.raises(ValueError, match=needle):
             files.input_file(path, "--x")
+
+
+def test_bounds_evaluate_checks_memory_unless_told_not_to(monkeypatch):
+    """From Python, :func:`verify.commands.bounds.evaluate` checks a named pattern's memory by
+    default (refused by name on a machine with 1 byte), and builds it with
+    ``memory_check=False``."""
+    from verify.commands.bounds import evaluate
+
+    monkeypatch.setattr(resources, "available", lambda device: (1, "a tiny machine"))
+    params = {"pattern": "window", "T": 6, "nu": 2, "lam": 1, "beta": 0.5, "gamma": 0.5}
+    with pytest.raises(ValueError, match="a tiny machine"):
+        evaluate("path_sum_upper", params)
+    assert len(evaluate("path_sum_upper", params, memory_check=False)["value"]) == 6
