@@ -115,3 +115,23 @@ def test_the_plot_shades_the_buffer_of_every_step(tmp_path, monkeypatch):
         for t in range(1, L):
             inside = [i for i in range(L + nu) if path.contains_point((t, i + 0.5))]
             assert inside == list(range(max(1, t - nu + 1), t)), t
+
+
+@pytest.mark.parametrize("task", ["copy", "denoise"])
+def test_screen_shows_the_set_at_the_marker_step(task, capsys):
+    """The table's set is the one at the step whose input is the task's marker (found here
+    in the inputs of the same seed), as the JSON lists it for that step."""
+    argv = ["screen", "--model", "relrnn", "--task", task, "--T", "12", "--hidden", "6",
+            "--nu", "3", "--rho", "2", "--batch", "2", "--seed", "5"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    step = int(out.split("at the marker (step ")[1].split(")")[0])
+    x, _ = tasks.batch(task, 12, 2, torch.Generator().manual_seed(5))
+    (where,) = torch.nonzero(x[0, :, tasks.get(task).marker]).flatten().tolist()
+    assert step == where
+    assert cli.main([*argv, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    for name, s in report["scores"].items():
+        line = next(x for x in out.splitlines() if x.startswith(name))
+        held = sorted(i for i in s["relevant_time"][step] if i >= 0)
+        assert line.endswith(f"  {held}")

@@ -943,3 +943,37 @@ def test_bounds_evaluate_checks_memory_unless_told_not_to(monkeypatch):
     with pytest.raises(ValueError, match="a tiny machine"):
         evaluate("path_sum_upper", params)
     assert len(evaluate("path_sum_upper", params, memory_check=False)["value"]) == 6
+
+
+@pytest.mark.parametrize("value", ["true", "null", "[]", "[[0.5]]", "[0.5,{}]"])
+def test_a_scalar_bound_refuses_what_is_not_a_number(value, capsys):
+    """A bound without a pattern (B0) takes numbers or flat lists of them: a boolean, null,
+    an empty or nested list is refused by name (exit 2), not broadcast."""
+    code, out, err = run(["bounds", "eval", "rnn_upper", "beta=1", "T=5", "t=0",
+                          f"lam={value}"], capsys)
+    assert (code, out) == (2, "")
+    assert "parameter 'lam' must be a number or a non-empty list of numbers" in err
+
+
+def test_bounds_eval_builds_an_events_pattern_from_its_steps(capsys):
+    """pattern=events with E=[3,6] is the events pattern of those steps: the bound's values
+    equal the catalog's on the pattern built here."""
+    from bounds import get
+
+    code, out, err = run([*BASE, "beta=0.5", "lam=0.9", "pattern=events", "T=8", "nu=2",
+                          "E=[3,6]", "--json"], capsys)
+    assert code == 0, err
+    pattern = patterns.build("events", 8, nu=2, E=[3, 6])
+    want = get("path_sum_upper").evaluate(pattern=pattern, beta=0.5, gamma=0.5, lam=0.9)
+    np.testing.assert_array_equal(strict(out)["value"], np.asarray(want, dtype=float))
+    other = patterns.build("events", 8, nu=2, E=[2, 6])  # E matters here
+    assert not np.array_equal(
+        want, get("path_sum_upper").evaluate(pattern=other, beta=0.5, gamma=0.5, lam=0.9))
+
+
+def test_bounds_eval_no_memory_check_goes_ahead(monkeypatch, capsys):
+    monkeypatch.setattr(resources, "available", lambda device: (1, "a tiny machine"))
+    argv = [*BASE, "beta=0.5", "lam=1", "pattern=window", "T=6", "nu=2", "--json"]
+    code, _, err = run(argv, capsys)
+    assert code == 2 and "a tiny machine" in err
+    assert run([*argv, "--no-memory-check"], capsys)[0] == 0
