@@ -132,3 +132,26 @@ def test_the_example_script_refuses_a_missing_folder(tmp_path):
     assert run.returncode == 2
     assert run.stderr.count("\n") == 1 and "'out'" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_the_margin_panel_draws_its_zero_line(window_run):
+    """Below the bounds, the margins panel has its reference line at margin 0 (a lower
+    bound holds above it, an upper one below): the last line, horizontal at y = 0."""
+    for fig in (plots.verdict_figure(window_run.verdicts["window_lower"]),
+                plots.comparison_figure(window_run.verdicts)):
+        zero = fig.axes[1].lines[-1]
+        assert set(np.asarray(zero.get_ydata(), dtype=float)) == {0.0}
+
+
+def test_figures_are_titled_by_their_run_when_no_title_is_given(window_run):
+    """Without a title, a verdict figure is titled by its bound, a measurement's figure by its
+    pattern and mixing weights, a comparison generically; a given title replaces each."""
+    v = window_run.verdicts["window_lower"]
+    assert plots.verdict_figure(v).axes[0].get_title().startswith(
+        "B6 window_lower (lower)\n")
+    assert plots.verdict_figure(v, "mine").axes[0].get_title().startswith("mine\n")
+    assert plots.figure(window_run).axes[0].get_title() == \
+        "window pattern, beta=0.5, gamma=0.5, n=3, mode fixed"
+    assert plots.figure(window_run, "mine").axes[0].get_title() == "mine"
+    assert plots.comparison_figure(window_run.verdicts).axes[0].get_title().startswith(
+        "measurement against the bounds")

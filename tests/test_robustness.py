@@ -977,3 +977,15 @@ def test_bounds_eval_no_memory_check_goes_ahead(monkeypatch, capsys):
     code, _, err = run(argv, capsys)
     assert code == 2 and "a tiny machine" in err
     assert run([*argv, "--no-memory-check"], capsys)[0] == 0
+
+
+@pytest.mark.parametrize("anonymous", [True, False])
+def test_written_files_have_the_mode_of_a_plain_open(tmp_path, anonymous):
+    """An atomically written file (anonymous temporary or named fallback) gets the
+    permissions ``open(path, "wb")`` gives under this umask: readable, never executable."""
+    plain = tmp_path / "plain.bin"
+    with open(plain, "wb") as f:
+        f.write(b"x")
+    out = tmp_path / "atomic.bin"
+    files.atomic_write(out, lambda f: f.write(b"x"), anonymous=anonymous)
+    assert out.stat().st_mode & 0o7777 == plain.stat().st_mode & 0o7777
