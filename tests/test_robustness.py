@@ -989,3 +989,29 @@ def test_written_files_have_the_mode_of_a_plain_open(tmp_path, anonymous):
     out = tmp_path / "atomic.bin"
     files.atomic_write(out, lambda f: f.write(b"x"), anonymous=anonymous)
     assert out.stat().st_mode & 0o7777 == plain.stat().st_mode & 0o7777
+
+
+class _NoLinkat:
+    """A libc whose linkat always fails (a kernel or file system that refuses to name an
+    anonymous file)."""
+
+    def __init__(self, *args, **kw) -> None:
+        self.linkat = lambda *a: -1
+
+
+def _no_libc(*args, **kw):
+    raise OSError("no libc")
+
+
+@pytest.mark.parametrize("libc", [_NoLinkat, _no_libc],
+                         ids=["linkat refused", "no libc"])
+def test_an_anonymous_file_that_cannot_be_named_is_copied_in(tmp_path, monkeypatch, libc):
+    """Where the anonymous temporary cannot be given a name, its contents are written through
+    the named fallback: the file holds them, replacing the old one, and no temporary is
+    left."""
+    monkeypatch.setattr(files.ctypes, "CDLL", libc)
+    out = tmp_path / "data.bin"
+    out.write_bytes(b"old")
+    files.atomic_write(out, lambda f: f.write(b"new contents"))
+    assert out.read_bytes() == b"new contents"
+    assert files.temporaries(out) == [] and sorted(tmp_path.iterdir()) == [out]
