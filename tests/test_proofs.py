@@ -547,3 +547,32 @@ def test_no_counterexample_with_nonnegative_entries():
 def test_bad_input_names_the_parameter(call, name):
     with pytest.raises(ValueError, match=f"parameter '{name}'"):
         call()
+
+
+def test_check_table_keeps_its_columns_aligned():
+    """A method longer than the method column is cut to exactly its width, ending in '...';
+    a shorter one is padded: the evidence column starts at the same place on every row,
+    under its header, after a rule as wide as the columns."""
+    from verify.commands.check import METHOD_WIDTH, table
+
+    certs = [Certificate("B1", "m" * (METHOD_WIDTH + 20), True, {"summary": "long"}),
+             Certificate("B12", "m" * METHOD_WIDTH, True, {"summary": "exact"}),
+             Certificate("B0", "short", False, {"summary": "short"})]
+    head, rule, *rows = table(certs).splitlines()
+    start = head.index("evidence")
+    assert [row[start:] for row in rows] == ["long", "exact", "short"]
+    assert rows[0].split()[2] == "m" * (METHOD_WIDTH - 3) + "..."
+    assert rows[1].split()[2] == "m" * METHOD_WIDTH
+    assert set(rule) == {"-"} and len(rule) >= start
+
+
+def test_counterexample_matrices_are_right_aligned_to_their_widest_entry():
+    """Each printed matrix pads every entry to its widest one, so its columns line up."""
+    from verify.commands.check import counterexamples
+
+    found = {"J": {"J_1": [["1", "-0.25"], ["10", "0"]]}, "G_0": [["2", "3"], ["-4", "5"]]}
+    found.update({k: "0" for k in ("norm_G0", "M_mu0", "gap", "max_product_path",
+                                   "B3_dominant_lower", "B1_path_sum_upper")})
+    text = counterexamples([Certificate("B3", "m", False, {"counterexample": found})])
+    assert "  J_1 = [    1  -0.25;    10      0]" in text.splitlines()
+    assert "  G_0 = [ 2   3; -4   5]" in text.splitlines()
