@@ -255,6 +255,37 @@ def test_eval_defaults_to_the_trained_T(checkpoint, capsys):
     assert "(default: the trained T)" in cli.command_parser("eval").format_help()
 
 
+def test_eval_takes_the_checkpoints_own_task_by_name(checkpoint, capsys):
+    """``--task copy`` for a checkpoint trained on copy is its task: the same result as the
+    default (transfer at the trained T); another task is refused by name."""
+    import json
+
+    argv = ["eval", "--load", str(checkpoint), "--batches", "1", "--json"]
+    code, out, err = untangle([*argv, "--task", "copy"], capsys)
+    assert code == 0, err
+    named = json.loads(out)
+    code, out, _ = untangle(argv, capsys)
+    default = json.loads(out)
+    assert (named["accuracy"], named["loss"]) == (default["accuracy"], default["loss"])
+    code, out, err = untangle([*argv, "--task", "denoise"], capsys)
+    assert code == 2 and "the checkpoint was trained on 'copy', got 'denoise'" in err
+
+
+def test_eval_prints_its_cost_in_ms_and_us(checkpoint, capsys, monkeypatch):
+    """The text report gives seconds per batch in ms and per sequence step in us (with the
+    evaluation's result fixed: 0.25 s a batch, 1.25e-4 s a step)."""
+    fixed = {"accuracy": 0.5, "loss": 1.0, "sec_per_batch": 0.25, "sec_per_step": 1.25e-4,
+             "peak_mem_mb": 12.0, "peak_mem_kind": "kind", "T": 10}
+    import importlib
+
+    module = importlib.import_module("verify.training.evaluate")  # the module, not the function
+    monkeypatch.setattr(module, "evaluate", lambda *a, **k: dict(fixed))
+    code, out, err = untangle(["eval", "--load", str(checkpoint), "--batch", "4"], capsys)
+    assert code == 0, err
+    assert ("250.0 ms per batch of 4 (125 us per sequence step), peak memory 12 MiB (kind)"
+            in out)
+
+
 # --- T of the tasks: the real range, from one place ----------------------------------------
 
 @pytest.mark.parametrize("T", ["0", "-1", "9"])
