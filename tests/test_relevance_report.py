@@ -11,6 +11,7 @@ import torch
 
 from verify import cli
 from verify.models import Recurrent, build
+from verify.models.rollout import Trace
 from verify.training import Config, tasks, train
 from verify.training import relevance_report as screen
 
@@ -135,3 +136,51 @@ def test_screen_shows_the_set_at_the_marker_step(task, capsys):
         line = next(x for x in out.splitlines() if x.startswith(name))
         held = sorted(i for i in s["relevant_time"][step] if i >= 0)
         assert line.endswith(f"  {held}")
+
+
+def _scored(score: list[float], nu: int, rho: int) -> Trace:
+    return Trace(score=torch.tensor([score], dtype=torch.float64), nu=nu, rho=rho)
+
+
+def test_favour_compares_the_early_and_the_late_finally_scored_states():
+    """States 1..nu+rho-1 are early, nu+rho..L-nu (the last whose score is final) late: with
+    scores equal to the index (nu = 2, rho = 3, L = 11), 2.5 against mean(5..9) = 7; an empty
+    group, or rho = 0, gives no favour and says why, with the ranges."""
+    nu, rho, L = 2, 3, 11
+    score = [float(i) for i in range(L + 1)]
+    every = torch.ones(1, L + 1, dtype=torch.bool)
+    got = screen.favour(_scored(score, nu, rho), every)
+    assert (got["early_score"], got["late_score"]) == (2.5, 7.0)
+    assert got["favour"] == 2.5 / 7.0 and got["favour_note"] is None
+    late_only = every.clone()
+    late_only[0, :5] = False
+    got = screen.favour(_scored(score, nu, rho), late_only)
+    assert got["favour"] is None
+    assert got["favour_note"] == "no blank state among the early states 1..4"
+    early_only = every.clone()
+    early_only[0, 5:] = False
+    got = screen.favour(_scored(score, nu, rho), early_only)
+    assert got["favour_note"] == ("no blank state with a final score after the early ones "
+                                  "(5 <= i <= 9): T is too short")
+    assert "rho = 0" in screen.favour(_scored(score, nu, 0), every)["favour_note"]
+
+
+def test_recall_is_the_fraction_of_symbol_states_held_at_the_marker():
+    """At the marker's step (T + K - 1) the set holds states 2 and 5 of symbol states 1..4:
+    recall 1/4; what the set held at other steps does not count."""
+    T, rho = 10, 3
+    L = tasks.sequence_length(T)
+    when = torch.full((1, L, rho), -1)
+    when[0, T + tasks.K - 1, :2] = torch.tensor([2, 5])
+    when[0, T + tasks.K - 2] = torch.tensor([1, 3, 4])
+    symbols = torch.zeros(1, L + 1, dtype=torch.bool)
+    symbols[0, 1:5] = True
+    assert screen.recall(Trace(relevant_time=when), symbols) == 0.25
+
+
+def test_inspect_draws_its_data_from_seed_0_by_default():
+    model = uniform_model(3, 2)
+    default = screen.inspect(model, "denoise", 12, score="accumulated", batch=2)
+    for i, seed in enumerate((0, 1)):
+        other = screen.inspect(model, "denoise", 12, score="accumulated", batch=2, seed=seed)
+        assert torch.equal(other[1], default[1]) is (i == 0)
