@@ -76,6 +76,11 @@ def ten_line_rnn(T: int, dtype: torch.dtype, device: torch.device):
     return step
 
 
+def _model(name: str) -> str:
+    """The model whose work and memory a case has: rnn for the ten-line baseline."""
+    return "rnn" if name == "ten-line rnn" else name
+
+
 def slots(name: str, t: int, *, nu: int = NU, rho: int = RHO) -> int:
     """|S_t|: the states step t attends (THEORY.md sections 1 and 7): for relrnn and rellstm the
     buffer's min(t, nu) and the relevant set's min(t - nu, rho) (0 before any state left the
@@ -157,8 +162,8 @@ def estimate(name: str, T: int, kind: str = "cpu") -> int:
         return 0
     if name == "memrnn":
         return int(memrnn_bytes(T, torch.float32))
-    model = "rnn" if name == "ten-line rnn" else name
-    return estimate_train(Config(model=model, T=T, hidden=HIDDEN, batch=BATCH, nu=NU, rho=RHO))
+    return estimate_train(Config(model=_model(name), T=T, hidden=HIDDEN, batch=BATCH, nu=NU,
+                                 rho=RHO))
 
 
 def run_case(name: str, T: int, dtype: torch.dtype, device: torch.device,
@@ -174,7 +179,7 @@ def run_case(name: str, T: int, dtype: torch.dtype, device: torch.device,
     if why is not None:
         row["skipped"] = why
         return row
-    work = step_work("rnn" if name == "ten-line rnn" else name, T)
+    work = step_work(_model(name), T)
     row["flop"], row["tanh"] = work
     if rates is not None:
         row["floor_s"] = floor_s(work, *rates)
