@@ -9,6 +9,8 @@ import csv
 import importlib
 import json
 import math
+import os
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -435,6 +437,43 @@ def test_figs_command_writes_refuses_and_forces(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert cli(["figs", "f9"]) == 2
     assert "'name' must be all or one of" in capsys.readouterr().err
+
+
+def test_figs_summary_counts_the_figures_and_gives_the_load(tmp_path, capsys, monkeypatch):
+    """The last line counts the figures made (singular for one) and gives the machine's load
+    average, two decimals each, at the start and at the end; 'unknown' where the platform
+    has none."""
+    import paper_figs
+
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.5, 0.125, 2.0))
+    assert cli(["figs", "f7", "--out", str(tmp_path / "one"), "--scale", "tiny"]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.startswith("1 figure at scale tiny: ")
+    assert last.endswith("load average 0.50 0.12 2.00 at the start, 0.50 0.12 2.00 at the end")
+    monkeypatch.delattr(os, "getloadavg")
+    monkeypatch.setattr(paper_figs, "FIGURES", ("f7_counterexample", "f1_patterns"))
+    assert cli(["figs", "all", "--out", str(tmp_path), "--scale", "tiny"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines[:2]] == ["f7_counterexample", "f1_patterns"]
+    assert lines[-1].startswith("2 figures at scale tiny: ")
+    assert lines[-1].endswith("load average unknown at the start, unknown at the end")
+    assert (tmp_path / "f1_patterns" / "command.txt").exists()
+
+
+def test_figs_threads_go_to_blas_before_numpy_loads(monkeypatch):
+    """``--threads`` sets the BLAS thread variables only while numpy is not loaded yet (they
+    are read at load) and never overrides one the environment sets."""
+    from verify.commands import figs
+
+    keys = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
+    for key in keys:
+        monkeypatch.delenv(key, raising=False)
+    figs._blas_threads(3)  # numpy is loaded here: too late, nothing set
+    assert [os.environ.get(key) for key in keys] == [None, None, None]
+    monkeypatch.setenv("MKL_NUM_THREADS", "7")
+    monkeypatch.delitem(sys.modules, "numpy")
+    figs._blas_threads(3)
+    assert [os.environ.get(key) for key in keys] == ["3", "7", "3"]
 
 
 def test_figs_all_checks_every_folder_before_any_work(tmp_path, capsys):
