@@ -232,6 +232,27 @@ def test_lemma1_fails_for_a_wrong_path_formula(formula):
     assert cert.evidence["failures"]
 
 
+def test_drawn_rational_patterns_have_random_supports_and_weights_0_to_3():
+    """Row t of a drawn pattern is integer weights 0..3 over 0..t, normalised exactly: across
+    seeds some rows leave states out (a zero below the diagonal) and the ratios of the
+    nonzero weights in a row reach 3 and never exceed it."""
+    from proofs import draws
+
+    zeros, ratios = 0, set()
+    for seed in range(30):
+        p = draws.rational_pattern(np.random.default_rng(seed), 5)
+        A = sp.Matrix(p.dense())
+        for t in range(5):
+            row = [A[t, i] for i in range(t + 1)]
+            assert all(isinstance(x, sp.Rational) for x in row) and sum(row) == 1
+            assert all(A[t, i] == 0 for i in range(t + 1, 5))
+            zeros += row[:-1].count(0)
+            nonzero = [x for x in row if x != 0]
+            ratios.add(max(nonzero) / min(nonzero))
+    assert zeros > 0
+    assert max(ratios) == 3 and {1, 2, sp.Rational(3, 2)} <= ratios
+
+
 @settings(max_examples=4)
 @given(seed=st.integers(0, 10**6), T=st.integers(2, 3))
 def test_lemma1_holds_on_drawn_rational_patterns(seed, T):
@@ -527,11 +548,21 @@ def test_search_and_shrink_keep_a_genuine_violation(seed):
     assert _violates(list(values[shrunk])) and shrunk.sum() <= found.sum()
 
 
-def test_no_counterexample_with_nonnegative_entries():
+def test_no_counterexample_with_nonnegative_entries(monkeypatch):
     # B2+: with entries in {0, 1/2, 1, 2} no violation exists, so the certificate must fail.
     grid = [sp.Rational(v) for v in ("0", "1/2", "1", "2")]
+    drawn = []
+    violates = counterexample.violates
+
+    def counted(J: np.ndarray) -> np.ndarray:
+        drawn.append(len(J))
+        return violates(J)
+
+    monkeypatch.setattr(counterexample, "violates", counted)
     cert = counterexample.check_naive_bound_fails(grid=grid)
-    assert not cert.passed and "no counterexample" in cert.evidence["summary"]
+    assert not cert.passed
+    assert cert.evidence["summary"] == f"no counterexample in {sum(drawn)} draws"
+    assert cert.evidence["trials"] == sum(drawn) and len(drawn) > 1
 
 
 # ---------------------------------------------------------------- bad input
