@@ -253,6 +253,28 @@ def test_drawn_rational_patterns_have_random_supports_and_weights_0_to_3():
     assert max(ratios) == 3 and {1, 2, sp.Rational(3, 2)} <= ratios
 
 
+def test_aligned_cases_are_exact_with_documented_weights_and_one_dead_step():
+    """Every aligned case is exact (Rational pattern entries, beta in {0, 1/4, .., 1}, gamma
+    in {1/4, .., 1}, c_k in 1/2 x {1, 5/4, 3/2, 2}); each kind comes once per seed, and with
+    ``dead`` again with exactly one step's c_k set to 0."""
+    from proofs import draws
+
+    cases = list(draws.aligned_cases((4,), (0, 1, 2), dead=True))
+    kinds = (*draws.ALIGNED_KINDS, "rational")
+    assert len(cases) == 2 * 3 * len(kinds)
+    quarters = {sp.Rational(i, 4) for i in range(5)}
+    for (label, p, beta, gamma, c), (dead_label, q, beta2, gamma2, dead) in zip(
+            cases[::2], cases[1::2], strict=True):
+        assert label.split()[0] in kinds
+        assert all(isinstance(x, sp.Rational) for x in sp.Matrix(p.dense()))
+        assert beta in quarters and gamma in quarters - {0}
+        assert {2 * x for x in c} <= {1, sp.Rational(5, 4), sp.Rational(3, 2), 2}
+        assert (q, beta2, gamma2) == (p, beta, gamma)
+        changed = [k for k in range(4) if dead[k] != c[k]]
+        assert len(changed) == 1 and dead[changed[0]] == 0
+        assert dead_label == f"{label} dead step {changed[0] + 1}"
+
+
 @settings(max_examples=4)
 @given(seed=st.integers(0, 10**6), T=st.integers(2, 3))
 def test_lemma1_holds_on_drawn_rational_patterns(seed, T):
@@ -563,6 +585,11 @@ def test_no_counterexample_with_nonnegative_entries(monkeypatch):
     assert not cert.passed
     assert cert.evidence["summary"] == f"no counterexample in {sum(drawn)} draws"
     assert cert.evidence["trials"] == sum(drawn) and len(drawn) > 1
+
+
+def test_two_distinct_grid_values_are_enough_to_search():
+    cert = counterexample.check_naive_bound_fails(grid=[sp.Integer(0), sp.Integer(1)])
+    assert not cert.passed and cert.evidence["grid"] == [0, 1]
 
 
 # ---------------------------------------------------------------- bad input
