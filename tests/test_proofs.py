@@ -291,6 +291,17 @@ def test_path_count_fails_for_a_wrong_formula(formula):
     assert not cert.passed and cert.evidence["mismatches"]
 
 
+@pytest.mark.parametrize("T_max", [1, 4])
+def test_path_count_covers_every_t_below_every_T_from_1(T_max):
+    """Every (T, t) with 1 <= T <= T_max and 0 <= t < T is counted: T_max (T_max + 1) / 2
+    cases holding sum_T (2^T - 1) paths, counted by hand here."""
+    cert = path_count.check_path_count(T_max=T_max)
+    assert cert.passed
+    assert cert.evidence["cases"] == T_max * (T_max + 1) // 2
+    assert cert.evidence["paths_enumerated"] == sum(2**T - 1 for T in range(1, T_max + 1))
+    assert f"T = 1..{T_max}" in cert.method
+
+
 # ---------------------------------------------------------------- non-vacuity: B4 closed form
 
 _c, _g, _T, _t = (uniform_closed_form.c, uniform_closed_form.gamma, uniform_closed_form.T,
