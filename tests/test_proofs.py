@@ -275,6 +275,31 @@ def test_aligned_cases_are_exact_with_documented_weights_and_one_dead_step():
         assert dead_label == f"{label} dead step {changed[0] + 1}"
 
 
+def test_lemma1_checks_every_t_through_every_step_and_needs_a_case():
+    """Each (pattern, T) is checked at every t < T, and sympy's Jacobian there went through
+    phi' at every step t+1..T (N atoms a step: the certificate is not vacuous); with no case
+    at all it does not pass."""
+    cert = lemma1.check_lemma1(lemma1.generic_cases((2, 3)), "generic")
+    assert cert.passed and not cert.evidence["failures"]
+    rows = cert.evidence["cases"]
+    assert [(r["T"], r["t"]) for r in rows] == [(2, 0), (2, 1), (3, 0), (3, 1), (3, 2)]
+    for r in rows:
+        assert r["derivative_atoms"] == lemma1.N * (r["T"] - r["t"])
+        assert r["jacobian_terms"] > 0 and r["nonzero_entries_of_difference"] == 0
+    assert not lemma1.check_lemma1([], "nothing").passed
+
+
+def test_lemma1_rational_cases_draw_each_T_per_draw_with_documented_weights():
+    cases = lemma1.rational_cases((2, 3), draws=3, seed=5)
+    assert [T for *_, T in cases] == [2, 3] * 3
+    quarters = {sp.Rational(i, 4) for i in range(5)}
+    for label, alpha, beta, gamma, T in cases:
+        assert beta in quarters and gamma in quarters - {0}
+        assert label.endswith(f"T={T} beta={beta} gamma={gamma}")
+        assert sp.Matrix(alpha).shape == (T, T)
+        assert all(sum(sp.Matrix(alpha).row(k)) == 1 for k in range(T))
+
+
 @settings(max_examples=4)
 @given(seed=st.integers(0, 10**6), T=st.integers(2, 3))
 def test_lemma1_holds_on_drawn_rational_patterns(seed, T):
