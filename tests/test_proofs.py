@@ -343,6 +343,20 @@ def test_b4_fails_for_a_wrong_closed_form(check, wrong):
     assert not check(wrong).passed
 
 
+def test_b4_grid_checks_every_case_from_T_1_and_needs_one():
+    """Every (c, gamma, T, t) with 1 <= T <= T_max and t < T is compared; an empty grid
+    certifies nothing; a wrong closed form reports its largest difference over all cases,
+    worked out here from the product form."""
+    cert = uniform_closed_form.check_against_recursion(cs=(1, "1/2"), gammas=("1/2",), T_max=3)
+    assert cert.passed and cert.evidence["cases"] == 2 * 1 * 6
+    assert cert.evidence["largest_difference"] == 0
+    assert not uniform_closed_form.check_against_recursion(cs=()).passed
+    wrong = uniform_closed_form.check_against_recursion(2 * _CATALOG_B4, cs=(1,), gammas=(1,),
+                                                        T_max=3)
+    # c gamma = 1: the exact value is 1/(t+1), so 2F is off by 1/(t+1): most at t = 0
+    assert not wrong.passed and wrong.evidence["largest_difference"] == 1
+
+
 def test_b4_growth_fails_for_a_wrong_rate():
     cert = uniform_closed_form.check_growth(_CATALOG_B4 * _T)
     assert not cert.passed and not cert.evidence["limit_T_finite_positive"]
