@@ -316,6 +316,12 @@ def test_path_count_fails_for_a_wrong_formula(formula):
     assert not cert.passed and cert.evidence["mismatches"]
 
 
+def test_registered_path_count_covers_T_1_to_10(results):
+    """The module's claim: enumeration for T = 1..10 and every t, 55 cases."""
+    cert = results["path_count"]
+    assert cert.evidence["cases"] == 55 and "T = 1..10" in cert.method
+
+
 @pytest.mark.parametrize("T_max", [1, 4])
 def test_path_count_covers_every_t_below_every_T_from_1(T_max):
     """Every (T, t) with 1 <= T <= T_max and 0 <= t < T is counted: T_max (T_max + 1) / 2
