@@ -153,3 +153,25 @@ def test_a_grid_beyond_memory_is_refused_naming_its_longest_axis(monkeypatch):
     monkeypatch.setattr("bounds.domains.physical_memory", lambda: 16 * 6 - 1)
     with pytest.raises(ValueError, match=r"^parameter 'kappa' = an axis of 3 values"):
         grid(get("sparse_lower"), kappa=[1, 2, 3], d=[1, 2], gamma=0.5, mu=0.9)
+
+
+def test_select_names_a_parameter_that_is_no_axis():
+    g = grid(get("sparse_lower"), kappa=[1, 2], d=[1, 2], gamma=0.5, mu=0.9)
+    with pytest.raises(ValueError, match="parameter 'gamma' is not an axis of this grid; "
+                                         "axes: kappa, d"):
+        g.select(gamma=0.5)  # held fixed, not an axis
+    with pytest.raises(ValueError, match="parameter 'nu' is not an axis of this grid"):
+        g.select(nu=1)  # not a parameter of B5 at all
+
+
+def test_plot_title_names_each_held_parameter_briefly():
+    """Held numbers print in %g, an array of per-step values by its size, a pattern by its
+    kind and T."""
+    T = 6
+    g = grid(get("path_sum_upper"), pattern=patterns.window(T, 2), beta=[0.25, 0.5],
+             gamma=0.5, lam=np.full(T, 0.9))
+    title = g.select(t=2).plot(x="beta").axes[0].get_title()
+    assert title.startswith("B1 path_sum_upper (upper): ")
+    held = title.split(": ", 1)[1]
+    assert "pattern=window pattern (T=6)" in held
+    assert "gamma=0.5" in held and "lam=array[6]" in held

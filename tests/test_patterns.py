@@ -114,3 +114,53 @@ def test_all_zero_matrix_is_the_rnn():
 def test_constructors_name_the_bad_parameter(call, name):
     with pytest.raises(ValueError, match=f"parameter '{name}'"):
         call()
+
+
+@given(st.integers(1, 12), st.data())
+def test_from_supports_and_mask_keep_the_supports_given(T, data):
+    """Any causal supports, each row non-empty, give alpha[t, i] = 1/|S_t| on S_t, and mask()
+    is exactly S_t (a naive loop over the given sets here)."""
+    rows = [sorted(data.draw(st.sets(st.integers(0, t), min_size=1))) for t in range(T)]
+    p = patterns.from_supports(T, rows, exact=True)
+    mask, dense = p.mask(), sp.Matrix(p.dense())
+    for t in range(T):
+        for i in range(T):
+            assert mask[t, i] == (i in rows[t])
+            assert dense[t, i] == (sp.Rational(1, len(rows[t])) if i in rows[t] else 0)
+
+
+@pytest.mark.parametrize("T, rows, match", [
+    (3, [[0], [0, 1]], "must have T = 3 rows, got 2"),
+    (2, [[0], [2]], "row 1 must lie within 0..1"),
+    (2, [[0], [-1, 0]], "row 1 must lie within 0..1"),
+    (3, [[0], [], [1]], "row 1 is empty while others are not"),
+])
+def test_from_supports_refuses_what_no_pattern_is(T, rows, match):
+    with pytest.raises(ValueError, match=f"parameter 'supports'.*{match}"):
+        patterns.from_supports(T, rows)
+
+
+def test_all_empty_supports_are_the_rnn():
+    p = patterns.from_supports(3, [[], [], []])
+    assert not p.mask().any() and not p.dense().any()
+
+
+def test_entries_of_an_unknown_kind_is_refused_by_name():
+    with pytest.raises(ValueError, match="parameter 'kind' must be one of .*got 'diagonal'"):
+        patterns.entries("diagonal", 5)
+
+
+def test_pattern_files_are_npy_csv_or_json_and_npy_2_0_headers_load(tmp_path):
+    """Any other suffix is refused by name (the contents unread); a .npy file written with a
+    version 2.0 header (numpy's format for large headers) loads like a 1.0 one."""
+    a = np.array([[1.0, 0.0], [0.25, 0.75]])
+    (tmp_path / "p.txt").write_text("1,0\n0.25,0.75\n")
+    with pytest.raises(ValueError, match=r"file must end in \.npy, \.csv or \.json, got "
+                                          f"'{tmp_path / 'p.txt'}'"):
+        patterns.load(tmp_path / "p.txt")
+    with open(tmp_path / "p.npy", "wb") as f:
+        np.lib.format.write_array(f, a, version=(2, 0))
+    assert (tmp_path / "p.npy").read_bytes()[6:8] == b"\x02\x00"
+    loaded = patterns.load(tmp_path / "p.npy")
+    np.testing.assert_array_equal(loaded.dense(), a)
+    np.testing.assert_array_equal(loaded.mask(), a != 0)
