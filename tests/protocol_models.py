@@ -21,3 +21,13 @@ class HiddenCell(torch.nn.Module):
 
     def step_jacobians(self, rollout, batch_index=0):
         return None
+
+
+class DenseJacobians(HiddenCell):
+    """The same model giving its step Jacobians as the protocol's plain (T, n, n) tensor, not
+    the toolkit's factored form."""
+
+    def step_jacobians(self, rollout, batch_index=0):
+        J = self.inner.step_jacobians(rollout, batch_index)
+        assert isinstance(J, torch.Tensor) and J.ndim == 3
+        return J

@@ -9,9 +9,9 @@ import time
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
-from protocol_models import HiddenCell
+from protocol_models import DenseJacobians, HiddenCell
 from reference import path_terms
 
 from bounds.patterns import build, from_matrix, uniform
@@ -96,6 +96,37 @@ def test_every_spectrum_matches_jacrev(spectrum, mode):
 def test_every_nonlinearity_matches_jacrev(phi, mode):
     model, x = make("orthogonal", phi, pattern="uniform", learned=True)
     assert_matches(measure(model, x, mode=mode), jacrev_reference(model, x, mode == "fixed"))
+
+
+@settings(max_examples=15)
+@given(spectrum=st.sampled_from(SPECTRA), phi=st.sampled_from(["linear", "tanh", "relu"]),
+       pattern=st.sampled_from(list(PATTERNS)), seed=st.integers(0, 1000))
+def test_dense_step_jacobians_of_a_protocol_model(spectrum, phi, pattern, seed):
+    """A model of another's that gives J_k as a plain (T, n, n) tensor is measured as well:
+    G_t against jacrev, lambda_k and mu_k against numpy's SVD of its J_k, and the step
+    hypotheses, bounds and verdicts as for the toolkit's own factored J_k. The dense J_k are
+    summarised a batch at a time: batches of 4 matrices here, so T = 6 takes two."""
+    model, x = make(spectrum, phi, pattern, seed=seed)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("verify.measurement.jacobian_profile.CHUNK_ENTRIES", 4 * N * N)
+        m = measure(DenseJacobians(model), x, batch_index=1)
+    ref = jacrev_reference(model, x[1:], detach=True)
+    for t in range(T):  # a dead relu network has G_t = 0: relative to the largest G_t
+        np.testing.assert_allclose(m.jacobian(t), ref[t], rtol=RTOL,
+                                   atol=RTOL * np.abs(ref).max())
+    J = model.step_jacobians(model(x), 1).numpy()
+    sv = np.linalg.svd(J, compute_uv=False)
+    np.testing.assert_allclose(m.lam, sv[:, 0], rtol=1e-12)
+    np.testing.assert_allclose(m.mu, sv[:, -1], rtol=1e-9, atol=1e-14 * sv[:, 0].max())
+    own = measure(model, x, batch_index=1)
+    assert m.hypotheses == own.hypotheses
+    for key, value in own.steps.items():
+        np.testing.assert_allclose(m.steps[key], value, rtol=1e-12, atol=0)
+    assert m.bounds.keys() == own.bounds.keys()
+    for key, value in own.bounds.items():
+        np.testing.assert_allclose(m.bounds[key], value, rtol=1e-12)
+    assert [v.summary() for v in m.verdicts.values()] == [v.summary() for v in
+                                                           own.verdicts.values()]
 
 
 def test_score_term_gap_is_full_minus_fixed():
