@@ -423,3 +423,19 @@ def test_weights_are_drawn_from_their_documented_distributions(seed, n, m, scale
     for block in lstm.R.detach().chunk(4):
         torch.testing.assert_close(block @ block.T, torch.eye(n, dtype=block.dtype),
                                    rtol=0, atol=1e-12)
+
+
+def test_a_model_prints_its_memory_and_refuses_exact_pattern_weights():
+    """repr names the memory's settings (a fixed pattern's kind and T, a learned attention's
+    support and include_h0, a relevant set's nu, rho and score); a fixed pattern with exact
+    (sympy) weights is refused by name: the model computes in floating point."""
+    fixed = repr(controlled("identity", 4, 3, "tanh", pattern=patterns.window(8, 2)))
+    assert "FixedPattern(window, T=8)" in fixed
+    learned = repr(controlled("identity", 4, 3, "tanh", pattern=patterns.strided(8, 2),
+                              learned=True, include_h0=True))
+    assert "over the strided support, include_h0=True" in learned
+    assert "over 1..t, include_h0=False" in repr(build("memrnn", 3, hidden=4))
+    assert "nu=2, rho=3, score=normalised" in repr(build("relrnn", 3, hidden=4, nu=2, rho=3,
+                                                         score="normalised"))
+    with pytest.raises(ValueError, match="parameter 'pattern' must have float weights"):
+        controlled("identity", 4, 3, "tanh", pattern=patterns.window(8, 2, exact=True))
