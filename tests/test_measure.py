@@ -369,6 +369,8 @@ def test_cpu_and_cuda_agree():
     ({"x": [[[0.0] * M] * T]}, "x"),  # nested lists, not a tensor
     ({"model": None}, "model"),
     ({"model": torch.nn.Linear(M, 3)}, "model"),  # a module without the protocol
+    ({"loss": 5}, "loss"),  # not a function
+    ({"loss": lambda r: r.h}, "loss"),  # not a scalar
 ])
 def test_bad_measure_input(kw, name):
     model, x = make()

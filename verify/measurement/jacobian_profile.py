@@ -242,13 +242,16 @@ def _probe_jacobians(model: RecurrentModel, x: Tensor, detach: bool,
     return torch.cat(rows).transpose(0, 1), r
 
 
-def _check(model: object, x: object, mode: str, batch_index: int) -> None:
+def _check(model: object, x: object, mode: str, loss: object, batch_index: int) -> None:
     if not isinstance(model, RecurrentModel):
         raise ValueError("parameter 'model' must be a recurrent model (verify.models.build, "
                          f"controlled or vanilla, or one with their interface), got "
                          f"{type(model).__name__}")
     if mode not in MODES:
         raise ValueError(f"parameter 'mode' must be one of {', '.join(MODES)}, got {mode!r}")
+    if loss is not None and not callable(loss):
+        raise ValueError(f"parameter 'loss' must be None or a function of a Rollout returning "
+                         f"a scalar tensor, got {type(loss).__name__}")
     if not isinstance(x, Tensor) or x.ndim != 3:
         raise ValueError("parameter 'x' must be a tensor of shape (B, T, inputs)")
     if x.shape[1] < 1:
@@ -271,7 +274,7 @@ def measure(model: RecurrentModel, x: Tensor, *, mode: str = "fixed",
     steps: the time steps of the forward and backward passes, the adjoint's nodes, the
     matrices whose norms are taken, the bounds.
     """
-    _check(model, x, mode, batch_index)
+    _check(model, x, mode, loss, batch_index)
     stages = _Stages(progress)
     try:  # the bar is closed on every exit: an error line starts on its own
         return _measured(model, x, mode, loss, batch_index, source, stages)
