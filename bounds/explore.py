@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bounds.catalog import STEP_PARAMS, Bound, ClosedFormBound
+from bounds.catalog import STEP_PARAMS, Bound, ClosedFormBound, get
 from bounds.domains import check_fits, count
 
 if TYPE_CHECKING:
@@ -144,11 +144,16 @@ def _is_axis(bound: Bound, name: str, value: object) -> bool:
     return isinstance(value, np.ndarray) and value.ndim == 1 and not step_values
 
 
-def grid(bound: Bound, **params: object) -> BoundGrid:
-    """``bound`` (a catalog entry, e.g. ``get("B5")``) over the grid of its parameters
-    (module docstring: which parameters are axes); every parameter of the bound must be
-    given. Domain and constraint errors are the bound's own ValueErrors, naming the
+def grid(bound: Bound | str, **params: object) -> BoundGrid:
+    """``bound`` (a catalog entry, e.g. ``get("B5")``, or its name or id) over the grid of its
+    parameters (module docstring: which parameters are axes); every parameter of the bound
+    must be given. Domain and constraint errors are the bound's own ValueErrors, naming the
     parameter."""
+    if isinstance(bound, str):
+        bound = get(bound)
+    elif not isinstance(bound, Bound):
+        raise ValueError(f"parameter 'bound' must be a catalog bound or its name, got "
+                         f"{type(bound).__name__}")
     axes = {name: np.asarray(list(v) if isinstance(v, range) else v)
             for name, v in params.items() if _is_axis(bound, name, v)}
     for name, a in axes.items():

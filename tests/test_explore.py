@@ -175,3 +175,14 @@ def test_plot_title_names_each_held_parameter_briefly():
     held = title.split(": ", 1)[1]
     assert "pattern=window pattern (T=6)" in held
     assert "gamma=0.5" in held and "lam=array[6]" in held
+
+
+def test_a_bound_may_be_named_and_anything_else_is_refused():
+    by_name = grid("B5", kappa=[1, 2, 4], d=2, gamma=0.5, mu=0.9)
+    assert by_name.bound is get("sparse_lower")
+    np.testing.assert_array_equal(by_name.values, [(0.5 * 0.9 / k) ** 2 for k in (1, 2, 4)])
+    with pytest.raises(ValueError, match="parameter 'bound' must be a catalog bound or its "
+                                         "name, got int"):
+        grid(5, kappa=[1, 2], d=2, gamma=0.5, mu=0.9)
+    with pytest.raises(ValueError, match="unknown bound 'B9'"):
+        grid("B9", kappa=[1, 2])

@@ -379,6 +379,16 @@ def test_bad_measure_input(kw, name):
         measure(args.pop("model"), args.pop("x"), **args)
 
 
+@pytest.mark.parametrize("t", [T, -1, 1.5, True, "2"])
+def test_a_jacobian_outside_0_to_T_minus_1_is_refused(t):
+    """G_t exists for t = 0..T-1 only: no negative indexing from the end, no rounding."""
+    model, x = make()
+    m = measure(model, x)
+    with pytest.raises(ValueError, match=f"parameter 't' must be an integer in 0..{T - 1}"):
+        m.jacobian(t)
+    assert m.jacobian(np.int64(T - 1)).shape == (N, N)
+
+
 @pytest.mark.parametrize("spectrum", ["gaussian", "eigen", "singular"])
 @pytest.mark.parametrize("batch_index", [0, 1])
 def test_norms_against_numpy_svd_of_the_autograd_jacobian(spectrum, batch_index):

@@ -103,6 +103,8 @@ class Measurement:
     def jacobian(self, t: int) -> np.ndarray:
         """``G_t = dh_T/dh_t`` as a float64 (n, n) array (entries may underflow to 0, or
         overflow to +-inf where ``10 ** log10_scale[t]`` does; zeros stay 0)."""
+        if isinstance(t, bool) or not isinstance(t, int | np.integer) or not 0 <= t < self.T:
+            raise ValueError(f"parameter 't' must be an integer in 0..{self.T - 1}, got {t!r}")
         M = self.mantissa[t]
         G = np.zeros(M.shape)
         nonzero = M != 0
