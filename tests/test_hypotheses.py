@@ -347,3 +347,9 @@ def test_step_summary_by_chunks_is_the_statement(monkeypatch):
         off = max(abs(j[a, b] - c * (a == b)) for a in range(3) for b in range(3))
         assert s["aligned"][k] == (off <= 1e-12 * np.abs(j).max())  # the stated tolerance
         assert s["nonnegative"][k] == bool((j >= 0).all())
+
+
+@pytest.mark.parametrize("shape", [(3, 2, 3), (3, 3, 2), (2, 2), (2, 2, 2, 2)])
+def test_step_summary_needs_square_step_jacobians(shape):
+    with pytest.raises(ValueError, match=r"parameter 'jac' must have shape \(T, n, n\)"):
+        step_summary(np.zeros(shape))
