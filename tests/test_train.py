@@ -411,3 +411,11 @@ def test_a_run_with_stopped_clocks_reports_no_time(tmp_path, monkeypatch):
     torch.save(ck, tmp_path / "r.pt")
     resumed = train(cfg, 4, resume=tmp_path / "r.pt", progress=False)
     assert (resumed["elapsed_s"], resumed["cpu_s"]) == (12.5, 3.25)
+
+
+@pytest.mark.parametrize("cfg", [{"T": 10}, None, "copy"])
+def test_train_takes_a_config_only(cfg, tmp_path):
+    with pytest.raises(ValueError, match="parameter 'cfg' must be a verify.training.config."
+                                         "Config, got "):
+        train(cfg, 2, save=tmp_path / "r.pt", progress=False)
+    assert not any(tmp_path.iterdir())  # refused before anything is written

@@ -207,6 +207,9 @@ def train(cfg: Config, steps: int, *, device: torch.device | str = "cpu",
     ``log_every`` and ``save_every`` default to the resumed run's, else to
     :data:`LOG_EVERY` and :data:`SAVE_EVERY`. Raises :class:`Interrupted` on SIGINT/SIGTERM
     and :class:`Diverged` (module docstring)."""
+    if not isinstance(cfg, Config):
+        raise ValueError(f"parameter 'cfg' must be a verify.training.config.Config, got "
+                         f"{type(cfg).__name__}")
     steps = int(POSITIVE_INT.check("steps", steps))
     device = resolve_device(device)
     resume = None if resume is None else files.named_path(resume, "--resume")
