@@ -18,7 +18,7 @@ from reference import path_terms
 
 from bounds import patterns
 from verify.measurement import measure
-from verify.measurement.compare import UNIT_ROUNDOFF, Verdict, compare
+from verify.measurement.compare import SAFETY, UNIT_ROUNDOFF, Verdict, compare
 from verify.measurement.plots import figure
 from verify.models import build, controlled
 
@@ -293,8 +293,12 @@ def test_zero_steps_make_lower_bounds_vacuous_not_invalid():
         v = m.verdicts[name]
         assert v.applicable.all() and v.holds_at == steps, (name, v.summary())
     assert np.all(m.log10_norm2[:4] == -np.inf) and np.all(np.isfinite(m.log10_norm2[4:]))
+    # where measured, bound and P_lambda are all 0 (S = -inf) the allowance is the stated
+    # one with |S| read as 0: SAFETY u (T - t) n
+    left = SAFETY * UNIT_ROUNDOFF["float64"] * (steps - np.arange(4)) * 2
     for name in ("nonneg_lower", "dominant_path_lower", "aligned_exact"):
         assert np.all(m.verdicts[name].log10_bound[:4] == -np.inf)
+        np.testing.assert_allclose(m.verdicts[name].allowance[:4], left, rtol=1e-15)
     assert np.all(np.isfinite(m.verdicts["path_sum_upper"].log10_bound[4:]))
 
 
@@ -433,6 +437,11 @@ def test_a_verdicts_summary_and_json_report_its_arrays(v):
         return
     assert f"holds at {len(applies) - len(violated)} of {len(applies)} t" in line
     assert ("(applies at" in line) == (len(applies) < T)
+    if worst is None:
+        assert "worst margin" not in line and "tightest" not in line
+    else:
+        assert f"; worst margin {worst[1]:+.3g} at t={worst[0]}" in line
+        assert f"; tightest at t={tightest[0]} ({tightest[1]:+.3g} decades)" in line
     assert ("VIOLATED" in line) == bool(violated)
     if violated:
         shown = ", ".join(map(str, violated[:8]))

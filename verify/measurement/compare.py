@@ -273,13 +273,13 @@ def tolerance_text(dtype: str) -> str:
 def _holds(kind: str, measured: np.ndarray, bound: np.ndarray, scale: np.ndarray,
            allowance_of: Callable[[np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """(holds, allowance) per t, comparing 10**measured and 10**bound relative to 10**S."""
+    bound = np.where(np.isnan(bound), -np.inf, bound)  # not applicable: no size
     with np.errstate(invalid="ignore", over="ignore", under="ignore"):
-        S = np.fmax(np.fmax(measured, np.nan_to_num(bound, nan=-np.inf)), scale)
+        S = np.fmax(np.fmax(measured, bound), scale)
         allowance = allowance_of(S)
         finite = np.isfinite(S)
         a = np.where(finite, 10.0 ** (measured - np.where(finite, S, 0.0)), 0.0)
-        b = np.where(finite, 10.0 ** (np.nan_to_num(bound, nan=-np.inf)
-                                      - np.where(finite, S, 0.0)), 0.0)
+        b = np.where(finite, 10.0 ** (bound - np.where(finite, S, 0.0)), 0.0)
     if kind == "upper":
         ok = a <= b + allowance
     elif kind == "lower":
