@@ -40,6 +40,7 @@ from verify.models import (
     relevance,
 )
 from verify.models.rollout import Trace
+from verify.progress import period
 from verify.training import Config, load, train
 
 RTOL = 1e-12
@@ -421,3 +422,22 @@ def test_cuda_matches_the_simple_loop():
         y = torch.randint(0, 3, (2, 30), device="cuda")
         case = Case(name, core, Memory("none"), "lstm" in name, x, y, bitwise=False)
         compare(case, RTOL)
+
+
+@pytest.mark.parametrize("T", [250, 301])
+@pytest.mark.parametrize("name", ["rnn", "relrnn", "memrnn"])
+def test_the_fused_forward_tells_every_step_once_in_batches(name, T):
+    """Past 200 steps the forward ticks about every 1% of them (period(T) >= 2), the last
+    batch short where the period does not divide T: the ticks add up to T on both paths,
+    and the fused path ticks as the simple loop does."""
+    core = build(name, 3, hidden=4, nu=3, rho=2, dtype=torch.float64)
+    x = torch.randn(1, T, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    ticks = {True: [], False: []}
+    with torch.no_grad():
+        assert fused.applies(core, None, False, False)
+        core(x, trace=False, tick=ticks[False].append)
+        with fused.simple_path():
+            core(x, trace=False, tick=ticks[True].append)
+    every = period(T)
+    assert sum(ticks[False]) == T and ticks[False] == ticks[True]
+    assert ticks[False] == [every] * (T // every) + ([T % every] if T % every else [])
