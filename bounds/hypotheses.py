@@ -226,10 +226,12 @@ def is_window(pattern: Pattern) -> Outcome:
 
 def strong_paths(pattern: object, beta: float, gamma: float) -> np.ndarray:
     """Per t: a shortest path t -> T (d(t, T) edges) uses only edges of weight
-    ``>= gamma/kappa`` (B5's hypothesis; False where T is unreachable)."""
+    ``>= gamma/kappa`` (B5's hypothesis; False where T is unreachable, and everywhere for a
+    pattern that attends nothing, kappa = 0). With gamma = 0 every edge qualifies: the
+    hypothesis is reachability, and the bound (gamma mu/kappa)^d is 0."""
     p = as_pattern(pattern)
     kappa = sparsity(p)
-    if kappa == 0 or float(gamma) == 0:
+    if kappa == 0:
         return np.zeros(p.T, dtype=bool)
     d = dependency_depth(p, beta, gamma)
     strong = dependency_depth(p, beta, gamma, min_weight=float(gamma) / kappa * (1 - 1e-12))

@@ -250,9 +250,11 @@ def depth_by_search(alpha: np.ndarray, beta: float, gamma: float, least: float) 
     return np.array([dist.get(t, np.inf) for t in range(T)])
 
 
-@given(random_patterns(max_T=7), st.floats(0.0, 1.0), st.floats(0.05, 1.0))
+@given(random_patterns(max_T=7), st.floats(0.0, 1.0),
+       st.one_of(st.just(0.0), st.floats(0.05, 1.0)))
 def test_strong_path_against_breadth_first_search(p, beta, gamma):
-    """B5's hypothesis: a path of d(t, T) edges whose every weight is >= gamma/kappa."""
+    """B5's hypothesis: a path of d(t, T) edges whose every weight is >= gamma/kappa (with
+    gamma = 0, any path: the search then walks the recurrent edges alone)."""
     alpha, kappa = p.dense(), sparsity(p)
     d = depth_by_search(alpha, beta, gamma, 0.0)
     strong = depth_by_search(alpha, beta, gamma, gamma / kappa * (1 - 1e-12))
