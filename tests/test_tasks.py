@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given
@@ -86,3 +87,18 @@ def test_unknown_task_and_bad_batch():
         draw(["add"], 20, 2, 0)  # unhashable: no TypeError from the lookup
     with pytest.raises(ValueError, match="parameter 'size' must be an integer >= 1"):
         draw("copy", 20, 0, 0)
+
+
+@pytest.mark.parametrize("generator", [0, None, np.random.default_rng(0), "seed"])
+def test_a_generator_that_is_not_torch_s_is_refused_by_name(generator):
+    for call in (lambda: tasks.batch("copy", 20, 2, generator),
+                 lambda: tasks.symbols("denoise", 20, 2, generator)):
+        with pytest.raises(ValueError, match="parameter 'generator' must be a torch.Generator "
+                                             "on the CPU"):
+            call()
+
+
+@pytest.mark.parametrize("dtype", ["float32", torch.int64, torch.bool, None])
+def test_a_dtype_that_is_not_a_floating_torch_dtype_is_refused_by_name(dtype):
+    with pytest.raises(ValueError, match="parameter 'dtype' must be a floating torch.dtype"):
+        tasks.batch("copy", 20, 2, torch.Generator().manual_seed(0), dtype=dtype)

@@ -91,6 +91,10 @@ def _check_sizes(T: int, name: str, batch: object, per_entry: float, what: str) 
 def symbols(task: str, T: int, batch: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
     """Integer inputs and targets, each (batch, T + 20), drawn on the CPU from ``generator``."""
     spec, T = get(task), check_T(T)
+    if not isinstance(generator, torch.Generator) or generator.device.type != "cpu":
+        raise ValueError(f"parameter 'generator' must be a torch.Generator on the CPU (the "
+                         f"draw is made there, whatever the device), got "
+                         f"{type(generator).__name__}")
     batch = _check_sizes(T, "batch", batch, 16.0, "sequences")
     length = sequence_length(T)
     seq = torch.randint(1, SYMBOLS + 1, (batch, K), generator=generator)
@@ -112,6 +116,9 @@ def batch(task: str, T: int, size: int, generator: torch.Generator, *,
           device: torch.device | str | None = None) -> tuple[Tensor, Tensor]:
     """One-hot inputs (size, T + 20, inputs) and class targets (size, T + 20) on ``device``."""
     inputs, T = get(task).inputs, check_T(T)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ValueError(f"parameter 'dtype' must be a floating torch.dtype (torch.float32, "
+                         f"torch.float64), got {dtype!r}")
     width = inputs * torch.empty(0, dtype=dtype).element_size()
     size = _check_sizes(T, "size", size, 16.0 + width, "one-hot sequences")
     x, y = symbols(task, T, size, generator)
