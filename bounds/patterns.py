@@ -141,7 +141,7 @@ def from_supports(
         t = int(np.argmin(sizes))
         raise ValueError(f"parameter 'supports': row {t} is empty while others are not")
     indptr = np.concatenate([[0], np.cumsum(sizes)])
-    indices = np.concatenate(rows) if T else np.zeros(0, np.int64)
+    indices = np.concatenate(rows)
     if exact:
         weights = np.array([sp.Rational(1, s) for s in sizes for _ in range(s)], dtype=object)
     else:

@@ -164,3 +164,28 @@ def test_pattern_files_are_npy_csv_or_json_and_npy_2_0_headers_load(tmp_path):
     loaded = patterns.load(tmp_path / "p.npy")
     np.testing.assert_array_equal(loaded.dense(), a)
     np.testing.assert_array_equal(loaded.mask(), a != 0)
+
+
+#: Every constructor with an ``exact`` flag, as (name, call taking exact=...).
+CONSTRUCTORS = [
+    ("uniform", lambda **kw: patterns.uniform(5, **kw)),
+    ("window", lambda **kw: patterns.window(5, 2, **kw)),
+    ("strided", lambda **kw: patterns.strided(5, 2, **kw)),
+    ("sparse", lambda **kw: patterns.sparse(5, 2, seed=3, **kw)),
+    ("events", lambda **kw: patterns.events(5, [1], 2, **kw)),
+    ("from_supports", lambda **kw: patterns.from_supports(3, [[0], [0, 1], [2]], **kw)),
+]
+
+
+@pytest.mark.parametrize("name, make", CONSTRUCTORS, ids=[c[0] for c in CONSTRUCTORS])
+def test_patterns_are_float_by_default_and_rational_when_exact(name, make):
+    """float64 weights unless asked (the measurement's kind); ``exact=True`` gives sympy
+    Rationals 1/|S_t| on the same supports, equal to the float weights to rounding."""
+    p, q = make(), make(exact=True)
+    assert not p.exact and p.weights.dtype == np.float64
+    assert q.exact and all(isinstance(w, sp.Rational) for w in q.weights)
+    np.testing.assert_array_equal(p.indptr, q.indptr)
+    np.testing.assert_array_equal(p.indices, q.indices)
+    np.testing.assert_allclose(p.weights, q.weights.astype(float), rtol=1e-15)
+    sizes = np.repeat(np.diff(q.indptr), np.diff(q.indptr))
+    assert all(w == sp.Rational(1, int(s)) for w, s in zip(q.weights, sizes, strict=True))
