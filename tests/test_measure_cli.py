@@ -504,3 +504,26 @@ def test_a_loaded_model_needs_the_memory_of_its_attention(capsys, checkpoints, t
         estimate_measure(L, 6, 0, "fixed", False, inputs=denoise),
         estimate_measure(L, 6, pattern_entries("relevancy", L, nu=3, rho=2), "fixed", True,
                          inputs=copy, relevant_set=(3, 2))]
+
+
+def test_the_bar_is_closed_on_every_exit(monkeypatch):
+    """``measure(progress=True)`` closes its bar when it returns and when it fails mid-run
+    (a loss that is not a scalar, refused after the norms stage began), so an error line
+    starts on its own; tqdm marks a closed bar disabled."""
+    from verify import controlled, measure
+    from verify.measurement import jacobian_profile
+
+    bars = []
+
+    class Kept(jacobian_profile.tqdm):
+        def __init__(self, *args, **kw):
+            super().__init__(*args, **kw)
+            bars.append(self)
+
+    monkeypatch.setattr(jacobian_profile, "tqdm", Kept)
+    model = controlled("orthogonal", 3, 3, pattern=patterns_window(20))
+    x = torch.randn(2, 20, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    measure(model, x, progress=True)
+    with pytest.raises(ValueError, match="parameter 'loss' must map a Rollout to a scalar"):
+        measure(model, x, loss=lambda r: r.h.sum(dim=(1, 2)), progress=True)
+    assert len(bars) == 2 and all(bar.disable for bar in bars)
