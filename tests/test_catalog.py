@@ -318,23 +318,28 @@ def test_B3_past_float64_range_is_its_definition_never_nan(p, beta, gamma, data)
 @given(st.one_of(st.just(-math.inf), st.floats(-300.0, 320.0)),
        st.one_of(st.just(-math.inf), st.floats(-300.0, 320.0)))
 def test_B3_difference_of_logs_against_mpmath(a, d):
-    """B3's ``10^a - 10^d`` from the logs (where P_lambda overflows) against mpmath at 50
-    digits: +-inf past float64's range, 0 where both are -inf, else within
-    1e-15 (20 + 5 |max(a, d)|) relative (10^x amplifies x's rounding, about |x| 1.1e-16, by
-    ln 10; the difference of the logs is exact where they are close)."""
+    """B3's ``10^a - 10^d`` from the logs (where P_lambda overflows) against mpmath at 60
+    digits more than a - d has leading zeros (so that 10^a and 10^d are told apart): +-inf
+    past float64's range, 0 where both are -inf, else within 1e-15 (20 + 5 e) relative, e
+    the largest of |a|, |d| and |log10 |10^a - 10^d||: the result is 10^x with x formed at
+    those magnitudes, and 10^x turns x's rounding, about |x| 1.1e-16, into a relative error
+    ln 10 times as large (the difference of the logs is exact where they are close)."""
     import mpmath
 
     from bounds.catalog import _difference
 
     got = float(_difference(np.array([a]), np.array([d]))[0])
-    with mpmath.workdps(50):
+    gap = abs(a - d) if math.isfinite(a) and math.isfinite(d) and a != d else 1.0
+    with mpmath.workdps(60 + max(0, -math.floor(math.log10(gap)))):
         want = sum(sign * mpmath.power(10, mpmath.mpf(x)) for sign, x in ((1, a), (-1, d))
                    if x != -math.inf)
         if abs(want) > np.finfo(float).max:
             assert got == (math.inf if want > 0 else -math.inf)
             return
+        e = max([abs(x) for x in (a, d) if math.isfinite(x)]
+                + ([abs(float(mpmath.log10(abs(want))))] if want else [0.0]))
         want = float(want)
-    assert math.isclose(got, want, rel_tol=1e-15 * (20 + 5 * abs(max(a, d))), abs_tol=1e-300)
+    assert math.isclose(got, want, rel_tol=1e-15 * (20 + 5 * e), abs_tol=1e-300)
 
 
 @given(st.sampled_from([("path_sum_upper", "lam"), ("aligned_exact", "c"),
