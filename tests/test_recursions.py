@@ -386,3 +386,50 @@ def test_a_float_graph_is_built_once_per_pattern_and_cannot_be_edited():
     for a in (g.ptr, g.src, g.weight, g.log_weight):
         with pytest.raises(ValueError, match="read-only"):
             a[0] = a[0]
+
+
+@given(cases(), st.data())
+def test_repeated_path_sums_over_one_graph_match_the_enumeration(case, data):
+    """The graph keeps its last few float path sums (one measurement needs P_lambda three
+    times): interleaved calls over one pattern object, with other steps x', other semirings
+    and domains in between, each still equal the exact enumeration for its own x, and a
+    caller writing into a result does not change the next one."""
+    p, beta, gamma, x = case
+    other = data.draw(step_values(p.T, zeros=True))
+    calls = [(fn, xs, log10) for fn, combine in ((path_sum, _sum), (max_path, max))
+             for xs in (x, other) for log10 in (False, True)]
+    for fn, xs, log10 in data.draw(st.lists(st.sampled_from(calls), min_size=2, max_size=12)):
+        combine = _sum if fn is path_sum else max
+        want = [float(q) for q in exact_reference(p, beta, gamma, xs, combine)]
+        got = fn(p, beta, gamma, xs, log10=log10)
+        if log10:
+            with np.errstate(divide="ignore"):
+                want = np.log10(want)
+            np.testing.assert_allclose(got, want, rtol=0, atol=LOG_ATOL)
+        else:
+            np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
+        got[:] = -1.0
+
+
+def test_three_path_sums_of_one_pattern_run_the_recursion_once(monkeypatch):
+    """B1, B3 and the verdicts' scale each ask for log10 P_lambda of one run: the recursion
+    runs once; a new x, or a new pattern object with the same entries, runs it again; the
+    graph keeps at most MEMO_SIZE of them."""
+    from bounds import recursions
+
+    runs = []
+    real = recursions._backward
+    monkeypatch.setattr(recursions, "_backward",
+                        lambda *a: runs.append(1) or real(*a))
+    p = patterns.window(30, 4)
+    lam = np.linspace(0.5, 1.5, 30)
+    first = path_sum(p, 0.5, 0.5, lam, log10=True)
+    for _ in range(2):
+        np.testing.assert_array_equal(path_sum(p, 0.5, 0.5, lam, log10=True), first)
+    assert len(runs) == 1
+    path_sum(p, 0.5, 0.5, lam * 2, log10=True)
+    path_sum(patterns.window(30, 4), 0.5, 0.5, lam, log10=True)
+    assert len(runs) == 3
+    for k in range(recursions.MEMO_SIZE + 3):
+        path_sum(p, 0.5, 0.5, lam + k, log10=True)
+    assert len(recursions.graph(p, 0.5, 0.5).memo) == recursions.MEMO_SIZE
