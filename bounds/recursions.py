@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,8 +46,9 @@ class Graph:
     src: np.ndarray
     weight: np.ndarray
     log_weight: np.ndarray | None = None
-    #: The last :data:`MEMO_SIZE` float path sums over this graph, by (semiring, steps):
-    #: one measurement's verdicts need P_lambda three times (B1, B3, the allowance's scale).
+    #: The last :data:`MEMO_SIZE` float path sums and depths over this graph, by (semiring,
+    #: steps) or minimum weight: one measurement needs log10 P_lambda three times (B1, B3,
+    #: the allowance's scale) and d(t, T) twice (its depth, B5's hypothesis).
     memo: dict[tuple[str, bytes], np.ndarray] = field(default_factory=dict, repr=False,
                                                        compare=False)
 
@@ -221,7 +223,7 @@ def _backward(g: Graph, x: np.ndarray, ring: _Semiring) -> np.ndarray:
     return p
 
 
-#: Path sums a float graph keeps (:attr:`Graph.memo`), the oldest dropped first.
+#: Path sums and depths a float graph keeps (:attr:`Graph.memo`), the oldest dropped first.
 MEMO_SIZE = 4
 
 
@@ -233,9 +235,16 @@ def _profile(pattern: object, beta: object, gamma: object, x: object, name: str,
         return _profiled(g, xs, ring, log10)
     key = (f"{'sum' if ring is _SUM else 'max'}{' log10' if log10 else ''}",
            xs.astype(float).tobytes())
+    return _memo(g, key, lambda: _profiled(g, xs, ring, log10))
+
+
+def _memo(g: Graph, key: tuple[str, bytes], compute: Callable[[], np.ndarray]) -> np.ndarray:
+    """A copy of ``g.memo[key]``, computed first where the graph does not hold it (the oldest
+    entries dropped to keep :data:`MEMO_SIZE`); safe with threads: at worst two compute the
+    same values."""
     value = g.memo.get(key)
-    if value is None:  # (safe with threads: at worst two compute the same values)
-        value = _profiled(g, xs, ring, log10)
+    if value is None:
+        value = compute()
         for old in list(g.memo)[:max(0, len(g.memo) - MEMO_SIZE + 1)]:
             g.memo.pop(old, None)
         g.memo[key] = value
@@ -364,14 +373,20 @@ def dependency_depth(pattern: object, beta: object, gamma: object,
     With ``min_weight`` > 0 only edges of weight ``>= min_weight`` count (B5's strong paths).
     """
     g = graph(pattern, beta, gamma)
-    strong = g.weight.astype(float) >= min_weight
-    d = np.full(g.T + 1, np.inf)
-    d[g.T] = 0.0
-    for j in range(g.T, 0, -1):
-        lo, hi = g.ptr[j - 1], g.ptr[j]
-        idx = g.src[lo:hi][strong[lo:hi]]
-        d[idx] = np.minimum(d[idx], d[j] + 1.0)
-    return d[:-1]
+
+    def depth() -> np.ndarray:
+        strong = g.weight.astype(float) >= min_weight
+        d = np.full(g.T + 1, np.inf)
+        d[g.T] = 0.0
+        for j in range(g.T, 0, -1):
+            lo, hi = g.ptr[j - 1], g.ptr[j]
+            idx = g.src[lo:hi][strong[lo:hi]]
+            d[idx] = np.minimum(d[idx], d[j] + 1.0)
+        return d[:-1]
+
+    if g.weight.dtype == object:
+        return depth()
+    return _memo(g, ("depth", np.float64(min_weight).tobytes()), depth)
 
 
 def sparsity(pattern: object) -> int:

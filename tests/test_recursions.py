@@ -399,22 +399,20 @@ def test_repeated_path_sums_over_one_graph_match_the_enumeration(case, data):
     calls = [(fn, xs, log10) for fn, combine in ((path_sum, _sum), (max_path, max))
              for xs in (x, other) for log10 in (False, True)]
     for fn, xs, log10 in data.draw(st.lists(st.sampled_from(calls), min_size=2, max_size=12)):
-        combine = _sum if fn is path_sum else max
-        want = [float(q) for q in exact_reference(p, beta, gamma, xs, combine)]
+        exact = exact_reference(p, beta, gamma, xs, _sum if fn is path_sum else max)
         got = fn(p, beta, gamma, xs, log10=log10)
         if log10:
-            with np.errstate(divide="ignore"):
-                want = np.log10(want)
-            np.testing.assert_allclose(got, want, rtol=0, atol=LOG_ATOL)
+            np.testing.assert_allclose(got, [log10_exact(q) for q in exact], rtol=0,
+                                       atol=LOG_ATOL)
         else:
-            np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
+            np.testing.assert_allclose(got, [float(q) for q in exact], rtol=RTOL, atol=ATOL)
         got[:] = -1.0
 
 
 def test_three_path_sums_of_one_pattern_run_the_recursion_once(monkeypatch):
     """B1, B3 and the verdicts' scale each ask for log10 P_lambda of one run: the recursion
     runs once; a new x, or a new pattern object with the same entries, runs it again; the
-    graph keeps at most MEMO_SIZE of them."""
+    graph keeps at most MEMO_SIZE of them, and d(t, T) as well."""
     from bounds import recursions
 
     runs = []
@@ -433,3 +431,6 @@ def test_three_path_sums_of_one_pattern_run_the_recursion_once(monkeypatch):
     for k in range(recursions.MEMO_SIZE + 3):
         path_sum(p, 0.5, 0.5, lam + k, log10=True)
     assert len(recursions.graph(p, 0.5, 0.5).memo) == recursions.MEMO_SIZE
+    d = dependency_depth(p, 0.5, 0.5)  # kept too: a caller's writes do not reach the next
+    d[:] = -1.0
+    np.testing.assert_array_equal(dependency_depth(p, 0.5, 0.5), np.ceil((30 - np.arange(30)) / 4))
