@@ -137,6 +137,34 @@ def test_config_sizes_are_ints_taken_exactly(name, value):
         Config(model="rnn", **{name: value + 0.5 if value < 2**52 else 10.5})
 
 
+@given(st.sampled_from(["copy", "denoise"]), st.sampled_from(MODELS),
+       st.one_of(st.integers(10, 2000), st.sampled_from([999, 1000, 1001])))
+def test_the_default_lr_is_the_reference_one(task, model, T):
+    """THEORY.md section 8: RMSprop at lr 1e-3, 2e-4 for copy at T = 1000 (and longer) with
+    tanh (the vanilla-cell models rnn, memrnn, relrnn; the LSTM models keep 1e-3); an lr
+    given is kept, and a run's saved config holds the number."""
+    tanh = model in ("rnn", "memrnn", "relrnn")
+    want = 2e-4 if task == "copy" and tanh and T >= 1000 else 1e-3
+    assert Config(task=task, model=model, T=T).lr == want
+    assert Config(task=task, model=model, T=T, lr=5e-3).lr == 5e-3
+
+
+def test_the_train_command_defaults_to_the_long_copy_lr(tmp_path, capsys):
+    """`untangle train` on copy at T = 1000 with rnn trains at 2e-4 and says so in its
+    summary and its checkpoint; --lr overrides it."""
+    ck = tmp_path / "long.pt"
+    code, out, err = run(["train", "--task", "copy", "--model", "rnn", "--T", "1000",
+                          "--hidden", "2", "--batch", "1", "--steps", "1", "--json",
+                          "--save", str(ck)], capsys)
+    assert code == 0, err
+    assert json.loads(out)["config"]["lr"] == 2e-4 and load(ck)["config"].lr == 2e-4
+    code, out, err = run(["train", "--task", "copy", "--model", "rnn", "--T", "1000",
+                          "--hidden", "2", "--batch", "1", "--steps", "1", "--json",
+                          "--lr", "0.01"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["config"]["lr"] == 0.01
+
+
 def test_checkpoints_are_checked_and_never_overwritten(tmp_path, capsys):
     ck = tmp_path / "r.pt"
     base = ["train", "--task", "copy", "--T", "10", "--hidden", "8", "--nu", "3", "--rho", "2"]

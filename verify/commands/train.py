@@ -93,7 +93,8 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--score", choices=tuple(SCORES),
                    help="relevancy score (relrnn, rellstm; default accumulated)")
     p.add_argument("--hidden", type=int, help="hidden size (default 128)")
-    p.add_argument("--lr", type=float, help="RMSprop learning rate (default 1e-3)")
+    p.add_argument("--lr", type=float, help="RMSprop learning rate (default 1e-3; 2e-4 for "
+                                            "copy at T >= 1000 with rnn, memrnn or relrnn)")
     p.add_argument("--batch", type=int, help="batch size (default 10)")
     p.add_argument("--seed", type=int, help="seed of the initialisation and data (default 0)")
     p.add_argument("--dtype", choices=("float32", "float64"), help="default float32")

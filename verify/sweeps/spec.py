@@ -125,9 +125,10 @@ def _given(kind: str, name: str, grid: Mapping[str, list], fixed: Mapping[str, o
 
 def _refuse_lr_beyond_dtype(grid: Mapping[str, list], fixed: Mapping[str, object]) -> None:
     """A train sweep's lr must be representable in every dtype it is paired with
-    (:func:`verify.training.config.check_lr`); the refusal names the lr's spec key."""
+    (:func:`verify.training.config.check_lr`; the default, None, is the reference lr, 2e-4
+    or 1e-3); the refusal names the lr's spec key."""
     for where, lr in _given("train", "lr", grid, fixed):
-        for _, dtype in _given("train", "dtype", grid, fixed):
+        for _, dtype in _given("train", "dtype", grid, fixed) if lr is not None else ():
             try:
                 check_lr(lr, dtype)
             except ValueError as err:

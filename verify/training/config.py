@@ -14,11 +14,25 @@ from verify.training import tasks
 #: The largest seed: the data generator's torch seed is a signed 64-bit integer.
 MAX_SEED = 2**63 - 1
 
+#: THEORY.md section 8's RMSprop learning rate, and the smaller one it takes for the copy task
+#: at T = 1000 (here from T = 1000 on) with a tanh model.
+REFERENCE_LR, LONG_COPY_LR, LONG_COPY_T = 1e-3, 2e-4, 1000
+#: The models whose cell is tanh (the LSTM models have gates).
+TANH_MODELS = ("rnn", "memrnn", "relrnn")
+
+
+def reference_lr(task: str, model: str, T: int) -> float:
+    """THEORY.md section 8's learning rate for a run: 2e-4 for copy at T >= 1000 with a tanh
+    model (rnn, memrnn, relrnn), else 1e-3."""
+    long_copy = task == "copy" and model in TANH_MODELS and T >= LONG_COPY_T
+    return LONG_COPY_LR if long_copy else REFERENCE_LR
+
 
 @dataclass(frozen=True)
 class Config:
-    """A training run (its length and device are not part of it). ``nu`` and ``rho`` default
-    to the task's reference values (copy: 10, 15; denoise: 15, 15)."""
+    """A training run (its length and device are not part of it). ``nu``, ``rho`` and ``lr``
+    default to the task's reference values (copy: 10, 15; denoise: 15, 15;
+    :func:`reference_lr`)."""
 
     task: str = "copy"
     model: str = "relrnn"
@@ -27,7 +41,7 @@ class Config:
     rho: int | None = None
     score: str = "accumulated"
     hidden: int = 128
-    lr: float = 1e-3
+    lr: float | None = None
     batch: int = 10
     seed: int = 0
     dtype: str = "float32"
@@ -49,6 +63,8 @@ class Config:
             domain.check(name, value)
             object.__setattr__(self, name, int(value))  # exact for ints beyond 2^53
         relevance.score_fn(self.score)
+        if self.lr is None:
+            object.__setattr__(self, "lr", reference_lr(self.task, self.model, self.T))
         object.__setattr__(self, "lr", check_lr(self.lr, self.dtype))
         check_seed(self.seed, MAX_SEED)  # torch.Generator.manual_seed takes a signed int64
 
