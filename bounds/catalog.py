@@ -353,8 +353,10 @@ def _closed_forms() -> list[ClosedFormBound]:
             "uniform_exact", "B4", "exact",
             "Uniform full attention, beta = 0, J_k = cI: ||dh_T/dh_t|| = P_c(t) = "
             "(c*gamma/T) prod_{k=t+1..T-1} (1 + c*gamma/k) = (c*gamma/T) Gamma(T + c*gamma) "
-            "Gamma(t+1) / (Gamma(T) Gamma(t+1+c*gamma)) ~ c*gamma T^(c*gamma-1) (t+1)^(-c*gamma);"
-            " exactly 1/(t+1) when c*gamma = 1.",
+            "Gamma(t+1) / (Gamma(T) Gamma(t+1+c*gamma)) ~ c*gamma T^(c*gamma-1) Gamma(t+1) / "
+            "Gamma(t+1+c*gamma) as T -> oo, and Gamma(t+1) / Gamma(t+1+c*gamma) ~ "
+            "(t+1)^(-c*gamma) only for large t (at t = 0, c*gamma = 1/2 it is 1.128, so the "
+            "prefactor is 0.564, not 0.5); exactly 1/(t+1) when c*gamma = 1.",
             r"\left\|\frac{\partial h_T}{\partial h_t}\right\|_2 = \frac{c\gamma}{T}\,"
             r"\frac{\Gamma(T+c\gamma)\,\Gamma(t+1)}{\Gamma(T)\,\Gamma(t+1+c\gamma)}",
             ("fixed_alpha", "uniform_full", "beta_zero", "aligned_constant"),

@@ -89,22 +89,32 @@ def check_recursion(expr: sp.Expr | None = None) -> Certificate:
 
 def check_growth(expr: sp.Expr | None = None) -> Certificate:
     """``L(t) = lim_{T->oo} F / T^(c gamma - 1)`` is finite and positive (sympy limit), so F
-    grows like T^(c gamma - 1); and ``lim_{t->oo} L(t) (t+1)^(c gamma) = c gamma``, THEORY's
-    ``c gamma T^(c gamma - 1) (t+1)^(-c gamma)`` shape (asymptotic in t as well)."""
+    grows like T^(c gamma - 1), and equals THEORY's prefactor ``c gamma Gamma(t+1) /
+    Gamma(t+1+c gamma)`` exactly; ``lim_{t->oo} L(t) (t+1)^(c gamma) = c gamma``, so the
+    ``(t+1)^(-c gamma)`` shape holds for large t only (at t = 0, c gamma = 1/2, L is
+    1/sqrt(pi) = 0.564, not c gamma = 0.5; the evidence says so)."""
     F = (_catalog_expr() if expr is None else expr).subs(c, s / gamma)
     L = _limit(F / T ** (s - 1), T)
     finite = isinstance(L, sp.Expr) and bool(L.is_finite) and bool(L.is_positive)
+    prefactor = s * sp.gamma(t + 1) / sp.gamma(t + 1 + s)
+    exact = finite and sp.simplify(sp.gammasimp(L - prefactor)) == 0
+    at_0 = float(L.subs({t: 0, s: sp.Rational(1, 2)})) if finite else float("nan")
     tail = _limit(L * (t + 1) ** s, t) if finite else "not computed"
     worst = _numeric_limit_error(F, L) if finite else float("inf")
-    passed = (finite and worst <= LIMIT_RTOL and isinstance(tail, sp.Expr)
+    passed = (exact and worst <= LIMIT_RTOL and isinstance(tail, sp.Expr)
               and sp.simplify(tail - s) == 0)
     return Certificate("B4", "sympy limit of F / T^(c*gamma - 1) as T -> oo (cross-checked "
                        f"with mpmath at T = {LARGE_T:.0e}), then of the constant times "
                        "(t+1)^(c*gamma) as t -> oo", passed, {
-                           "summary": f"lim F/T^(s-1) = {L} (s = c*gamma), mpmath rel. error "
-                                      f"{worst:.1e}; times (t+1)^s -> {tail}",
+                           "summary": f"lim F/T^(s-1) = {L} (s = c*gamma; the prefactor: "
+                                      f"{'yes' if exact else 'NO'}; {at_0:.3f} at t = 0, "
+                                      f"s = 1/2), mpmath rel. error {worst:.1e}; times "
+                                      f"(t+1)^s -> {tail}",
                            "limit_T": L,
                            "limit_T_finite_positive": finite,
+                           "limit_T_is_prefactor": exact,
+                           "prefactor": prefactor,
+                           "prefactor_t0_s_half": at_0,
                            "mpmath_check": {"T": LARGE_T, "s": list(_S_VALUES),
                                             "t": list(_T_VALUES), "worst_rel_error": worst,
                                             "tolerance": LIMIT_RTOL},

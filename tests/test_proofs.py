@@ -11,6 +11,7 @@ independently of the code under test (hand-derived path weights, Fractions, nump
 from __future__ import annotations
 
 import json
+import math
 from fractions import Fraction
 from itertools import pairwise
 
@@ -366,6 +367,20 @@ def test_b4_grid_checks_every_case_from_T_1_and_needs_one():
 def test_b4_growth_fails_for_a_wrong_rate():
     cert = uniform_closed_form.check_growth(_CATALOG_B4 * _T)
     assert not cert.passed and not cert.evidence["limit_T_finite_positive"]
+
+
+def test_b4_growth_certifies_the_prefactor_not_only_its_large_t_shape():
+    """THEORY.md section 4: for fixed t, P_c(t) ~ c gamma T^(c gamma - 1) Gamma(t+1) /
+    Gamma(t+1+c gamma); the (t+1)^(-c gamma) shape holds for large t only. A closed form off
+    by (t+2)/(t+1) has the right T-rate and the right large-t shape, and fails; at t = 0,
+    c gamma = 1/2 the prefactor is Gamma(1) / (2 Gamma(3/2)) = 1/sqrt(pi), not 1/2."""
+    good = uniform_closed_form.check_growth()
+    assert good.passed and good.evidence["limit_T_is_prefactor"]
+    assert good.evidence["prefactor_t0_s_half"] == pytest.approx(1 / math.sqrt(math.pi),
+                                                                rel=1e-15)
+    wrong = uniform_closed_form.check_growth(_CATALOG_B4 * (_t + 2) / (_t + 1))
+    assert wrong.evidence["limit_T_finite_positive"]
+    assert not wrong.evidence["limit_T_is_prefactor"] and not wrong.passed
 
 
 @settings(max_examples=15)
