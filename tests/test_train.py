@@ -149,6 +149,17 @@ def test_the_default_lr_is_the_reference_one(task, model, T):
     assert Config(task=task, model=model, T=T, lr=5e-3).lr == 5e-3
 
 
+@pytest.mark.parametrize("task, nu, rho", [("copy", 10, 15), ("denoise", 15, 15)])
+def test_config_defaults_are_the_reference_settings(task, nu, rho):
+    """THEORY.md section 8's reference settings are the defaults: hidden 128, batch 10, the
+    task's nu and rho, lr 1e-3 at the default T = 100, float32, seed 0, the accumulated
+    score, relrnn."""
+    cfg = Config(task=task)
+    assert (cfg.model, cfg.T, cfg.hidden, cfg.batch, cfg.nu, cfg.rho, cfg.lr, cfg.dtype,
+            cfg.seed, cfg.score) == ("relrnn", 100, 128, 10, nu, rho, 1e-3, "float32", 0,
+                                     "accumulated")
+
+
 def test_the_train_command_defaults_to_the_long_copy_lr(tmp_path, capsys):
     """`untangle train` on copy at T = 1000 with rnn trains at 2e-4 and says so in its
     summary and its checkpoint; --lr overrides it."""
