@@ -4,6 +4,7 @@ and its baselines computing the same Jacobians as ``measure`` (THEORY.md section
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -153,12 +154,39 @@ def test_peak_memory_counts_pages_the_heap_had_freed():
     del blocks
     if not trim_heap():
         pytest.skip("not glibc: malloc_trim is unavailable")
+    if not Path("/proc/self/clear_refs").exists():
+        pytest.skip("no /proc here")
     blocks = [bytearray(size) for _ in range(count)]
     del blocks
     peak = peak_memory(lambda: [bytearray(size) for _ in range(count)], torch.device("cpu"))
-    if peak is None:
-        pytest.skip("no /proc here")
-    assert peak >= 0.9 * size * count, (peak, pin[:0])
+    assert peak is not None and peak >= 0.9 * size * count, (peak, pin[:0])
+
+
+def test_peak_memory_is_none_where_the_platform_cannot_say(monkeypatch, tmp_path):
+    """No /proc/self/status (a CPU that is not Linux): None, not a number; with it, the peak
+    over the resident size before the call, in bytes (VmHWM - VmRSS, KiB read from it)."""
+    status = tmp_path / "status"
+    monkeypatch.setattr(timing, "_CLEAR_REFS", tmp_path / "clear_refs")
+    monkeypatch.setattr(timing, "_STATUS", status)
+    assert timing.peak_memory(lambda: None, torch.device("cpu")) is None
+    status.write_text("Name:\tpython\nVmHWM:\t  5000 kB\nVmRSS:\t  3000 kB\n")
+    assert timing.peak_memory(lambda: None, torch.device("cpu")) == 2000 * 1024.0
+
+
+def test_matmul_rate_is_two_n_cubed_over_the_time_of_one_product(monkeypatch):
+    """:func:`verify.bench.timing.matmul_rate` times one (size x size) product in the dtype
+    given: with the timing fixed at 0.5 s, 2 size^3 / 0.5 flop a second; min_s is passed on."""
+    seen = []
+
+    def fake_timed(fn, device, repeats=3, *, warmup=True, min_s=0.0):
+        seen.append((fn(), min_s))
+        return 0.5
+
+    monkeypatch.setattr(timing, "timed", fake_timed)
+    assert timing.matmul_rate(torch.float64, torch.device("cpu"), 12, min_s=0.25) == (
+        2 * 12**3 / 0.5)
+    ((out, min_s),) = seen
+    assert out.shape == (12, 12) and out.dtype == torch.float64 and min_s == 0.25
 
 
 class _Clock:
