@@ -60,11 +60,17 @@ def test_each_domain_accepts_its_range_and_names_it_when_it_refuses(domain, said
 
 
 @given(st.floats(-3, 3), st.floats(0, 3), st.booleans(), st.booleans(),
-       st.lists(st.floats(-5, 5), min_size=1, max_size=6))
-def test_an_interval_accepts_exactly_its_values(lo, width, lo_open, hi_open, values):
+       st.lists(st.floats(-5, 5), min_size=1, max_size=6), st.data())
+def test_an_interval_accepts_exactly_its_values(lo, width, lo_open, hi_open, values, data):
     """An array is accepted iff every value lies in the interval (a loop over the values with
-    the interval's comparisons written out); the refusal names the first value outside."""
+    the interval's comparisons written out; the ends themselves are drawn too); the refusal
+    names the first value outside. Its symbol is positive iff every value it accepts is > 0,
+    else nonnegative iff every one is >= 0."""
     d = Domain(lo=lo, hi=lo + width, lo_open=lo_open, hi_open=hi_open)
+    values = values + data.draw(st.lists(st.sampled_from([d.lo, d.hi]), max_size=2))
+    symbol = sp.Symbol("x", **d.assumptions())
+    assert bool(symbol.is_positive) == (lo > 0 or (lo == 0 and lo_open))
+    assert bool(symbol.is_nonnegative) == (lo >= 0)
     inside = [(v > d.lo if lo_open else v >= d.lo) and (v < d.hi if hi_open else v <= d.hi)
               for v in values]
     if all(inside):
