@@ -281,6 +281,9 @@ def test_step_jacobians_are_diag_phi_prime_V():
     for k in range(T):
         np.testing.assert_allclose(J[k], np.diag(1 - np.tanh(a[k]) ** 2) @ V, atol=1e-14,
                                    rtol=0)
+    # the cell's own call is dense unless asked (a plain tensor, as step_jacobians gives)
+    own = core.cell.jacobians(r.a[1])
+    assert type(own) is torch.Tensor and np.array_equal(own.numpy(), J)
     lstm = build("lstm", 2, hidden=3, dtype=DT)
     assert lstm.step_jacobians(lstm(torch.ones(1, 4, 2, dtype=DT))) is None
     assert lstm.step_jacobians(lstm(torch.ones(1, 4, 2, dtype=DT)), factored=True) is None
