@@ -47,8 +47,8 @@ class Graph:
     weight: np.ndarray
     log_weight: np.ndarray | None = None
     #: The last :data:`MEMO_SIZE` float path sums and depths over this graph, by (semiring,
-    #: steps) or minimum weight: one measurement needs log10 P_lambda three times (B1, B3,
-    #: the allowance's scale) and d(t, T) twice (its depth, B5's hypothesis).
+    #: steps) or minimum weight: one measurement's verdicts ask for log10 P_lambda more than
+    #: once (B1, B3), and d(t, T) twice (its depth, B5's hypothesis).
     memo: dict[tuple[str, bytes], np.ndarray] = field(default_factory=dict, repr=False,
                                                        compare=False)
 
@@ -231,7 +231,7 @@ def _profile(pattern: object, beta: object, gamma: object, x: object, name: str,
              ring: _Semiring, log10: bool) -> np.ndarray:
     g = graph(pattern, beta, gamma)
     xs = _steps(g, x, name)
-    if xs.dtype == object or g.weight.dtype == object:
+    if xs.dtype == object:  # exact steps, or steps made exact for an exact graph
         return _profiled(g, xs, ring, log10)
     key = (f"{'sum' if ring is _SUM else 'max'}{' log10' if log10 else ''}",
            xs.astype(float).tobytes())

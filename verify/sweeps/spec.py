@@ -128,7 +128,9 @@ def _refuse_lr_beyond_dtype(grid: Mapping[str, list], fixed: Mapping[str, object
     (:func:`verify.training.config.check_lr`; the default, None, is the reference lr, 2e-4
     or 1e-3); the refusal names the lr's spec key."""
     for where, lr in _given("train", "lr", grid, fixed):
-        for _, dtype in _given("train", "dtype", grid, fixed) if lr is not None else ():
+        if lr is None:
+            continue
+        for _, dtype in _given("train", "dtype", grid, fixed):
             try:
                 check_lr(lr, dtype)
             except ValueError as err:

@@ -63,9 +63,8 @@ class Config:
             domain.check(name, value)
             object.__setattr__(self, name, int(value))  # exact for ints beyond 2^53
         relevance.score_fn(self.score)
-        if self.lr is None:
-            object.__setattr__(self, "lr", reference_lr(self.task, self.model, self.T))
-        object.__setattr__(self, "lr", check_lr(self.lr, self.dtype))
+        lr = reference_lr(self.task, self.model, self.T) if self.lr is None else self.lr
+        object.__setattr__(self, "lr", check_lr(lr, self.dtype))
         check_seed(self.seed, MAX_SEED)  # torch.Generator.manual_seed takes a signed int64
 
     @classmethod
