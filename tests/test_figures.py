@@ -102,6 +102,31 @@ def test_measurement_plot_still_draws_every_applicable_bound(window_run, tmp_pat
     assert sum(label.startswith(("B1 ", "B2+ ", "B3 ", "B5 ", "B6 ")) for label in labels) == 5
 
 
+@pytest.mark.parametrize("where", ["missing/m.png", "folder", "m.txt", "file/m.png"])
+def test_plot_paths_are_checked_before_drawing(window_run, tmp_path, where):
+    """A path ``plot`` cannot write is a ValueError naming ``path``, raised before anything is
+    drawn; nothing is created."""
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file").write_bytes(b"x")
+    before = sorted(tmp_path.rglob("*"))
+    drawn = []
+    with pytest.raises(ValueError, match="^path: "):
+        plots.save(lambda: drawn.append(1), tmp_path / where)
+    assert drawn == []
+    with pytest.raises(ValueError, match="^path: "):
+        window_run.plot(tmp_path / where)
+    with pytest.raises(ValueError, match="^path: "):
+        window_run.verdicts["window_lower"].plot(str(tmp_path / where))
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_plot_replaces_a_file_as_savefig_does(window_run, tmp_path):
+    target = tmp_path / "v.svg"
+    target.write_bytes(b"old")
+    fig = window_run.verdicts["window_lower"].plot(target)
+    assert isinstance(fig, Figure)
+    assert target.read_bytes().lstrip().startswith(b"<?xml")  # the suffix chose the format
+    assert list(tmp_path.iterdir()) == [target]  # no temporary left beside it
 def _readme_block(heading: str) -> str:
     """The first python code block after ``heading`` in README.md."""
     text = (Path(__file__).parent.parent / "README.md").read_text()

@@ -26,6 +26,7 @@ relevant set (B7).
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -129,15 +130,13 @@ class Verdict:
         measurement."""
         return self._pick(np.abs)
 
-    def plot(self, path: str | None = None, title: str = "") -> Figure:
+    def plot(self, path: str | os.PathLike[str] | None = None, title: str = "") -> Figure:
         """The measured norm, this bound where it applies and its violations against t
-        (:func:`verify.measurement.plots.verdict_figure`); saved to ``path`` when given."""
-        from verify.measurement.plots import verdict_figure
+        (:func:`verify.measurement.plots.verdict_figure`); saved to ``path`` when given
+        (:func:`~verify.measurement.plots.save`: its folder must exist)."""
+        from verify.measurement.plots import save, verdict_figure
 
-        fig = verdict_figure(self, title)
-        if path is not None:
-            fig.savefig(path, dpi=120)
-        return fig
+        return save(lambda: verdict_figure(self, title), path)
 
     def findings(self) -> list[Finding]:
         return [Finding(self.name, self.theory_id, int(t), float(self.log10_measured[t]),

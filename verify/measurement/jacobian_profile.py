@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -139,15 +140,13 @@ class Measurement:
         """Every violation beyond the rounding allowance where the hypotheses hold."""
         return [f for v in self.verdicts.values() for f in v.findings()]
 
-    def plot(self, path: str | None = None, title: str = "") -> Figure:
+    def plot(self, path: str | os.PathLike[str] | None = None, title: str = "") -> Figure:
         """log10 ||G_t|| against t with every applicable bound and the violations marked
-        (:mod:`verify.measurement.plots`); saved to ``path`` when given."""
-        from verify.measurement.plots import figure
+        (:mod:`verify.measurement.plots`); saved to ``path`` when given
+        (:func:`~verify.measurement.plots.save`: its folder must exist)."""
+        from verify.measurement.plots import figure, save
 
-        fig = figure(self, title)
-        if path is not None:
-            fig.savefig(path, dpi=120)
-        return fig
+        return save(lambda: figure(self, title), path)
 
     def __repr__(self) -> str:
         held = ", ".join(f"{v.theory_id} {v.holds_at}/{v.applicable_at}"

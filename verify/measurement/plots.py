@@ -7,6 +7,7 @@ matplotlib state is touched.
 * :func:`draw_verdict`: one bound's line on an axes (the figures of ``paper_figs`` use it).
 * :func:`verdict_figure`: one :class:`Verdict` (bound and measured above, margin below).
 * :func:`comparison_figure`: the verdicts of :func:`verify.measurement.compare.compare`.
+* :func:`save`: where the ``plot`` methods write their figure.
 
 Each bound has one colour in every figure (:func:`bound_colour`), its line style says its
 kind (:data:`STYLE`).
@@ -14,7 +15,8 @@ kind (:data:`STYLE`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -154,4 +156,18 @@ def comparison_figure(verdicts: Mapping[str, Verdict], title: str = "") -> Figur
     top.set_title((title or "measurement against the bounds") + (
         f"\nnot applicable: {', '.join(idle)}" if idle else ""), fontsize=9)
     fig.tight_layout()
+    return fig
+
+
+def save(draw: Callable[[], Figure], path: os.PathLike[str] | str | None) -> Figure:
+    """The figure ``draw()`` makes, written to ``path`` when given (its format from the
+    suffix, atomically, replacing a file there as ``savefig`` does). The path is checked
+    before drawing: a missing or unwritable folder, a folder at ``path`` or a suffix that
+    names no image format is a ValueError naming ``path``."""
+    from verify.files import claim_plot, save_figure
+
+    target = None if path is None else claim_plot(path, force=True, option="path")
+    fig = draw()
+    if target is not None:
+        save_figure(fig, target)
     return fig
