@@ -45,8 +45,11 @@ class Domain:
         return out
 
     def check(self, name: str, value: object) -> np.ndarray:
-        """Return ``value`` as a float array, or raise ValueError naming ``name`` and the range."""
+        """Return ``value`` as a float array, or raise ValueError naming ``name`` and the range.
+        Booleans are refused: ``True`` is not the number 1 here."""
         try:
+            if np.asarray(value).dtype.kind == "b" or _holds_bool(value):
+                raise TypeError
             arr = np.asarray(value, dtype=float)
         except (TypeError, ValueError):
             raise ValueError(f"parameter {name!r} must be {self}, got {value!r}") from None
@@ -59,6 +62,13 @@ class Domain:
             first = np.atleast_1d(arr)[np.atleast_1d(bad)][0]
             raise ValueError(f"parameter {name!r} must be {self}, got {first:g}")
         return arr
+
+
+def _holds_bool(value: object) -> bool:
+    """Whether ``value`` is a bool or a (nested) list or tuple holding one."""
+    if isinstance(value, (bool, np.bool_)):
+        return True
+    return isinstance(value, (list, tuple)) and any(_holds_bool(v) for v in value)
 
 
 POSITIVE = Domain(lo=0.0)

@@ -87,6 +87,17 @@ def test_a_value_that_is_not_a_number_is_refused_by_name():
         UNIT_CLOSED.check("beta", "half")
 
 
+
+@given(st.sampled_from([d for d, *_ in CASES]), st.booleans(),
+       st.sampled_from([lambda b: b, np.bool_, lambda b: [1, b], lambda b: (2.0, [b]),
+                        lambda b: np.array([b, b])]))
+def test_a_boolean_is_not_a_number(domain, flag, wrap):
+    """True is not 1 and False is not 0 in any domain, alone, in numpy or inside a list."""
+    value = wrap(flag)
+    with pytest.raises(ValueError, match=rf"^parameter 'T' must be {re.escape(str(domain))}, "
+                                         rf"got "):
+        domain.check("T", value)
+
 def test_check_fits_refuses_only_what_exceeds_physical_memory(monkeypatch):
     """A size needing more bytes than the machine has is refused, naming the parameter, its
     value, what it sizes and both byte counts; as much as the machine has passes; where the OS

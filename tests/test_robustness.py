@@ -184,6 +184,34 @@ def test_a_failed_write_keeps_the_old_file_and_no_temporary(tmp_path, anonymous,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.bin"]
 
 
+@pytest.mark.parametrize("anonymous", [True, False])
+@pytest.mark.parametrize("code, fails", [(errno.EINVAL, False), (errno.EBADF, False),
+                                         (errno.EIO, True)])
+def test_a_directory_fsync_is_skipped_only_where_unsupported(tmp_path, monkeypatch, anonymous,
+                                                             code, fails):
+    """Syncing the folder after the rename: a file system that cannot sync directories
+    (EINVAL, EBADF) does not fail the write; a real I/O error does. Files still sync."""
+    real, synced = os.fsync, []
+
+    def fsync(fd):
+        if os.path.isdir(f"/proc/self/fd/{fd}"):
+            raise OSError(code, os.strerror(code))
+        synced.append(fd)
+        return real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    target = tmp_path / "x.bin"
+    if fails:
+        with pytest.raises(OSError) as err:
+            _write(target, b"new", anonymous=anonymous)
+        assert err.value.errno == code
+    else:
+        _write(target, b"new", anonymous=anonymous)
+    assert synced  # the file itself was synced before the rename
+    assert target.read_bytes() == b"new"  # renamed before the folder's sync
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.bin"]
+
+
 def test_this_machine_links_anonymous_files(tmp_path):
     """O_TMPFILE + linkat works here, so the anonymous path (not the fallback) is tested."""
     fd = os.open(tmp_path, os.O_TMPFILE | os.O_RDWR, 0o644)
