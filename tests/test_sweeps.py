@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -144,6 +145,41 @@ BAD_SPECS = [
 def test_bad_spec_is_refused_naming_the_key(spec, message):
     with pytest.raises(ValueError, match=message):
         parse(spec)
+
+
+#: (parameter, the options that use it, a value out of the range `untangle measure` accepts,
+#: that range as the commands state it): written out from THEORY.md section 6 and the
+#: commands' refusals, not read from the parameter table
+OUT_OF_RANGE = [
+    ("scale", {"spectrum": "identity"}, 0, r"be a real number in \(0, inf\), got 0"),
+    ("scale", {"spectrum": "nonneg"}, -0.5, r"be a real number in \(0, inf\), got -0.5"),
+    ("gain", {"spectrum": "gaussian"}, -1, r"be a real number in \(0, inf\), got -1"),
+    ("nonnormal", {"spectrum": "eigen"}, -0.1, r"be a real number in \[0, inf\), got -0.1"),
+    ("sigma", {"spectrum": "singular", "hidden": 2}, [1.0, -1.0],
+     r"be a real number in \[0, inf\), got -1"),
+    ("input_scale", {}, -2, r"be a real number in \[0, inf\), got -2"),
+    ("bias_scale", {}, -1e-300, r"be a real number in \[0, inf\), got -1e-300"),
+    ("beta", {"pattern": "uniform"}, -1, r"be a real number in \[0, inf\), got -1"),
+    ("gamma", {"pattern": "window"}, -0.5, r"be a real number in \[0, inf\), got -0.5"),
+    ("events", {"pattern": "events"}, [2, -1], r"be an integer >= 0, got -1"),
+    ("events", {"pattern": "events"}, [1, 2, 1], r"name each time step once, got 1 2 times"),
+]
+
+
+@pytest.mark.parametrize(("name", "uses", "value", "said"), OUT_OF_RANGE)
+@pytest.mark.parametrize("where", ["fixed", "grid"])
+def test_a_value_out_of_range_is_refused_before_any_point_runs(name, uses, value, said, where):
+    """The spec's own check, naming its key and the parameter, as `untangle measure` refuses
+    the option (not a failed point at run time); the value in range passes."""
+    given = {"fixed": {"T": 5, **uses, name: value}} if where == "fixed" else {
+        "fixed": {"T": 5, **uses}, "grid": {name: [value]}}
+    key = f"{where}.{name}" + ("[0]" if where == "grid" else "")
+    with pytest.raises(ValueError, match=rf"^spec {re.escape(repr(key))}: parameter "
+                                         rf"{re.escape(repr(name))} must {said}$"):
+        parse({"kind": "measure", **given})
+    fine = {"fixed": {"T": 5, **uses, name: [2, 0] if name == "events" else
+                      [1.0, 0.0] if name == "sigma" else 0.5}}
+    assert parse({"kind": "measure", **fine}).fixed[name] is not None
 
 
 #: (kind, grid, fixed) where no point uses an option that only some patterns, spectra,

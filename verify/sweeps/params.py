@@ -4,9 +4,11 @@
 underscores), ``train`` those of ``untangle train`` (THEORY.md section 8). The seed is not
 among them: a spec gives its seeds apart (:mod:`verify.sweeps.spec`). A spec's values are
 checked here, each on its own, by type and by the range the commands check (the same
-functions: ``T``, ``hidden`` ... >= 1, a train ``T`` >= K, ``lr`` > 0, a ``device`` that is
-there); combinations (learned attention over the pattern ``none``, say) are the point's to
-check, and a point that raises is recorded with its error.
+functions: ``T``, ``hidden`` ... >= 1, ``scale`` and ``gain`` > 0, ``beta``, ``gamma``,
+``sigma`` ... >= 0, ``events`` distinct steps >= 0, a train ``T`` >= K, ``lr`` > 0, a
+``device`` that is there); combinations (learned attention over the pattern ``none``,
+events beyond T, a ``sigma`` of another length than ``hidden``) are the point's to check,
+and a point that raises is recorded with its error.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 
-from bounds.domains import NONNEG_INT, POSITIVE, POSITIVE_INT
+from bounds.domains import NONNEG_INT, NONNEGATIVE, POSITIVE, POSITIVE_INT
 from bounds.patterns import KINDS as PATTERNS
+from bounds.patterns import event_steps
 from verify.device import DTYPES, resolve_device
 from verify.measurement import MODES
 from verify.models.nonlin import KINDS as NONLINS
@@ -127,7 +130,7 @@ MEASURE = {
     "width": Param("int", 4, valid=POSITIVE_INT.check),
     "stride": Param("int", 2, valid=POSITIVE_INT.check),
     "kappa": Param("int", 3, valid=POSITIVE_INT.check),
-    "events": Param("ints", []),
+    "events": Param("ints", [], valid=lambda name, v: event_steps(v, name)),
     "rho": Param("int", 4, valid=NONNEG_INT.check),
     "score": Param("str", "accumulated", tuple(SCORES)),
     "learned": Param("bool", False),
@@ -135,16 +138,16 @@ MEASURE = {
     "hidden": Param("int", 16, valid=POSITIVE_INT.check),
     "inputs": Param("int", None, valid=POSITIVE_INT.check),
     "spectrum": Param("str", "orthogonal", SPECTRA),
-    "scale": Param("float", 1.0),
-    "gain": Param("float", 1.0),
-    "sigma": Param("floats", None),
+    "scale": Param("float", 1.0, valid=POSITIVE.check),
+    "gain": Param("float", 1.0, valid=POSITIVE.check),
+    "sigma": Param("floats", None, valid=NONNEGATIVE.check),
     "eigenvalues": Param("complexes", None),
-    "nonnormal": Param("float", 0.0),
+    "nonnormal": Param("float", 0.0, valid=NONNEGATIVE.check),
     "nonlin": Param("str", "tanh", NONLINS),
-    "input_scale": Param("float", 1.0),
-    "bias_scale": Param("float", 0.0),
-    "beta": Param("float", None),
-    "gamma": Param("float", None),
+    "input_scale": Param("float", 1.0, valid=NONNEGATIVE.check),
+    "bias_scale": Param("float", 0.0, valid=NONNEGATIVE.check),
+    "beta": Param("float", None, valid=NONNEGATIVE.check),
+    "gamma": Param("float", None, valid=NONNEGATIVE.check),
     "mode": Param("str", "fixed", MODES),
     "dtype": Param("str", "float64", tuple(DTYPES)),
     "device": Param("str", "cpu", valid=_device),
