@@ -374,6 +374,16 @@ def test_bad_model_input(kw, name):
         vanilla(args.pop("V"), args.pop("inputs"), args.pop("phi"), **args)
 
 
+@pytest.mark.parametrize("name", ["rnn", "relrnn", "lstm", "rellstm"])
+def test_include_h0_goes_with_memrnn_alone(name):
+    """Only memrnn's attention ranges over 0..t; elsewhere include_h0 would be ignored, so it
+    is refused by name (THEORY.md sections 1 and 7: relevancy screening never holds h_0)."""
+    with pytest.raises(ValueError, match=r"^parameter 'include_h0' goes with memrnn"):
+        build(name, 3, hidden=4, include_h0=True)
+    build(name, 3, hidden=4, include_h0=False)
+    assert build("memrnn", 3, hidden=4, include_h0=True).memory.include_h0
+
+
 @pytest.mark.parametrize("name", ["rnn", "memrnn", "relrnn", "lstm", "rellstm"])
 def test_bad_forward_input(name):
     m = build(name, 10, hidden=4)

@@ -147,9 +147,13 @@ def build(name: str, inputs: int, *, hidden: int = 128, nu: int = 10, rho: int =
           seed: int = 0, dtype: str | torch.dtype = torch.float32,
           device: str | torch.device = "cpu") -> Recurrent:
     """The model ``name`` (one of :data:`MODELS`, this module's table), seeded by ``seed``;
-    ``include_h0`` lets memrnn attend h_0."""
+    ``include_h0`` lets memrnn attend h_0 (no other model attends over 0..t: refused there,
+    as :func:`controlled` refuses it without learned attention)."""
     if name not in MODELS:
         raise ValueError(f"parameter 'name': unknown model {name!r}; known: {', '.join(MODELS)}")
+    if include_h0 and name != "memrnn":
+        raise ValueError(f"parameter 'include_h0' goes with memrnn (the learned attention over "
+                         f"0..t); model {name!r} has none that could attend h_0")
     hidden, inputs = _sizes(hidden, inputs, gates=1 if name in ("rnn", "memrnn", "relrnn")
                             else 4)
     device, dtype = resolve_device(device), resolve_dtype(dtype)
