@@ -374,6 +374,49 @@ def test_bad_model_input(kw, name):
         vanilla(args.pop("V"), args.pop("inputs"), args.pop("phi"), **args)
 
 
+#: The zoo's mixing s_t = beta h_t + gamma c_t, written from THEORY.md: a plain RNN or LSTM
+#: feeds h_t (beta 1, gamma 0, section 1); every attention model is the reference code's
+#: beta = gamma = 1/2 (sections 1 and 7: s_t = (h_t + c_t)/2). The reference models of the
+#: other tests take beta and gamma from the model, so they are pinned here.
+MIXING = {"rnn": (1.0, 0.0), "lstm": (1.0, 0.0), "memrnn": (0.5, 0.5), "relrnn": (0.5, 0.5),
+          "rellstm": (0.5, 0.5)}
+
+
+@pytest.mark.parametrize("name", sorted(MIXING))
+def test_each_model_mixes_as_theory_says(name):
+    core = build(name, 3, hidden=4, dtype=DT)
+    assert (core.beta, core.gamma) == MIXING[name]
+
+
+def test_build_defaults_are_the_reference_settings():
+    """THEORY.md section 8's copy settings (nu 10, rho 15) and an unknown name refused."""
+    memory = build("relrnn", 3, hidden=4).memory
+    assert (memory.nu, memory.rho) == (10, 15)
+    with pytest.raises(ValueError, match=r"^parameter 'name': unknown model 'gru'"):
+        build("gru", 3)
+
+
+def test_controlled_defaults_seed_0_and_no_bias():
+    def params(**kw):
+        return list(controlled("gaussian", 4, 3, "tanh", device="cpu", **kw).parameters())
+
+    plain, zero, one = params(), params(seed=0), params(seed=1)
+    assert all(torch.equal(a, b) for a, b in zip(plain, zero, strict=True))
+    assert not any(torch.equal(a, b) for a, b in zip(plain, one, strict=True) if a.abs().sum())
+    assert controlled("gaussian", 4, 3, "tanh", device="cpu").cell.b.abs().max() == 0
+
+
+def test_the_read_out_is_uniform_within_one_over_sqrt_hidden():
+    """torch's default for a linear layer: Uniform(-1/sqrt(hidden), 1/sqrt(hidden)). Over the
+    1152 weights of hidden 128 and 9 classes the largest |w| is above 0.99 of the bound unless
+    a 0.99^1152 < 1e-5 chance; the seed fixes the draw."""
+    head = Classifier(build("rnn", 3, hidden=128, dtype=DT), 9, seed=0)
+    bound = 128 ** -0.5
+    for w in (head.W, head.c):
+        assert w.abs().max() <= bound
+    assert head.W.abs().max() >= 0.99 * bound
+
+
 @pytest.mark.parametrize("name", ["rnn", "relrnn", "lstm", "rellstm"])
 def test_include_h0_goes_with_memrnn_alone(name):
     """Only memrnn's attention ranges over 0..t; elsewhere include_h0 would be ignored, so it
