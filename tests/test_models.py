@@ -396,14 +396,14 @@ def test_build_defaults_are_the_reference_settings():
         build("gru", 3)
 
 
-def test_controlled_defaults_seed_0_and_no_bias():
-    def params(**kw):
-        return list(controlled("gaussian", 4, 3, "tanh", device="cpu", **kw).parameters())
-
-    plain, zero, one = params(), params(seed=0), params(seed=1)
+@pytest.mark.parametrize("make", [
+    lambda **kw: controlled("gaussian", 4, 3, "tanh", device="cpu", **kw),
+    lambda **kw: vanilla(np.eye(4), 3, "tanh", device="cpu", **kw)])
+def test_networks_default_to_seed_0_and_no_bias(make):
+    plain, zero, one = (list(make(**kw).parameters()) for kw in ({}, {"seed": 0}, {"seed": 1}))
     assert all(torch.equal(a, b) for a, b in zip(plain, zero, strict=True))
-    assert not any(torch.equal(a, b) for a, b in zip(plain, one, strict=True) if a.abs().sum())
-    assert controlled("gaussian", 4, 3, "tanh", device="cpu").cell.b.abs().max() == 0
+    assert not all(torch.equal(a, b) for a, b in zip(plain, one, strict=True))
+    assert make().cell.b.abs().max() == 0  # bias_scale 0: b = 0
 
 
 def test_the_read_out_is_uniform_within_one_over_sqrt_hidden():
