@@ -151,6 +151,17 @@ def test_bad_spec_is_refused_naming_the_key(spec, message):
         parse(spec)
 
 
+def test_train_seeds_stop_at_torchs_largest_seed():
+    """A train point seeds a torch.Generator, whose seed is a signed int64: 2^63 - 1 is the
+    largest; a measure point's numpy seed has no such limit."""
+    top = 2**63 - 1
+    assert parse({"kind": "train", "fixed": {"steps": 1}, "seeds": [0, top]}).seeds == [0, top]
+    with pytest.raises(ValueError, match=rf"^spec 'seeds': must be integers >= 0 and <= {top} "
+                                         rf"for kind 'train', got {top + 1}$"):
+        parse({"kind": "train", "fixed": {"steps": 1}, "seeds": [top + 1]})
+    assert parse({"kind": "measure", "fixed": {"T": 3}, "seeds": [top + 1]}).seeds == [top + 1]
+
+
 #: (parameter, the options that use it, a value out of the range `untangle measure` accepts,
 #: that range as the commands state it): written out from THEORY.md section 6 and the
 #: commands' refusals, not read from the parameter table
