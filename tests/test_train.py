@@ -4,6 +4,8 @@ section 8), at tiny sizes: hidden 8, T = 10, a few dozen steps."""
 from __future__ import annotations
 
 import json
+import resource
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,6 +16,7 @@ from verify import cli
 from verify.models import MODELS
 from verify.training import Config, load, train
 from verify.training.checkpoint import VERSION
+from verify.training.evaluate import peak_memory
 
 TINY = {"T": 10, "hidden": 8, "nu": 3, "rho": 2, "lr": 1e-2}
 
@@ -458,3 +461,23 @@ def test_train_takes_a_config_only(cfg, tmp_path):
                                          "Config, got "):
         train(cfg, 2, save=tmp_path / "r.pt", progress=False)
     assert not any(tmp_path.iterdir())  # refused before anything is written
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="Linux /proc only")
+def test_cpu_peak_memory_is_the_process_high_water_mark_in_mib():
+    """Between the resident size now (VmRSS) and the kernel's lifetime peak (getrusage's
+    ru_maxrss, KiB on Linux: a counter that clear_refs does not reset, read by another
+    system call), and it follows 64 MiB touched here."""
+    def status_kib(key):
+        line = next(x for x in Path("/proc/self/status").read_text().splitlines()
+                    if x.startswith(key + ":"))
+        return int(line.split()[1])
+
+    block = bytearray(64 * 2**20)
+    block[::4096] = b"x" * len(block[::4096])  # touch every page
+    rss = status_kib("VmRSS") / 1024
+    peak, kind = peak_memory(torch.device("cpu"))
+    assert kind == "cpu_peak_rss"
+    # the two kernel counters are updated at different moments: within 1% of each other
+    assert rss <= peak <= 1.01 * resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    assert peak >= 64
