@@ -4,6 +4,7 @@ section 8), at tiny sizes: hidden 8, T = 10, a few dozen steps."""
 from __future__ import annotations
 
 import json
+import math
 import resource
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 
 from verify import cli
 from verify.models import MODELS
-from verify.training import Config, load, train
+from verify.training import Config, build, load, profiles, tasks, train
 from verify.training.checkpoint import VERSION
 from verify.training.evaluate import peak_memory
 
@@ -481,3 +482,19 @@ def test_cpu_peak_memory_is_the_process_high_water_mark_in_mib():
     # the two kernel counters are updated at different moments: within 1% of each other
     assert rss <= peak <= 1.01 * resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     assert peak >= 64
+
+
+@pytest.mark.parametrize("name", ["rnn", "relrnn", "lstm"])
+def test_profiles_are_of_the_training_loss_and_of_the_recall_loss(name):
+    """THEORY.md section 8: the training loss averages the cross-entropy over all L = T + 20
+    steps, the recall loss over the last K. The last state feeds only the last logits, so its
+    gradient under the two differs by exactly the factor L / K (float64: 1e-12 in log10); the
+    profile runs over h_0..h_L."""
+    T = 10
+    model = build(Config(model=name, T=T, hidden=6, batch=3, dtype="float64"))
+    out = profiles(model, "copy", T, 3)
+    L = tasks.sequence_length(T)
+    assert len(out["loss"]) == len(out["recall"]) == L + 1
+    assert out["recall"][-1] - out["loss"][-1] == pytest.approx(math.log10(L / tasks.K),
+                                                                abs=1e-12)
+    assert out["loss"] != out["recall"]
