@@ -509,6 +509,9 @@ def test_jsonable_makes_plain_json():
     # a dataclass (a Config in a row) becomes the object of its fields
     cfg = Config(model="rnn", T=12, lr=0.5)
     assert jsonable({"config": cfg}) == {"config": vars(cfg)}
+    # anything else JSON has no type for is written as its text
+    assert jsonable({"device": torch.device("cpu"), "dtype": torch.float32}) == {
+        "device": "cpu", "dtype": "torch.float32"}
 
 
 def test_train_point_passes_every_parameter(monkeypatch):
@@ -628,6 +631,15 @@ def test_a_file_that_is_no_table_is_refused_unless_forced(monkeypatch, tmp_path)
     with pytest.raises(ValueError, match="not a sweep table .*--force overwrites it"):
         run_counting(monkeypatch, TINY, out, Counting())
     assert T_seed(run_counting(monkeypatch, TINY, out, Counting(), force=True)) == ALL_TINY
+
+
+def test_a_table_of_another_version_is_refused_naming_both(monkeypatch, tmp_path):
+    out = tmp_path / "t.jsonl"
+    run_counting(monkeypatch, TINY, out, Counting())
+    header, *rows = out.read_text().splitlines()
+    out.write_text("\n".join([json.dumps({**json.loads(header), "version": 2}), *rows]) + "\n")
+    with pytest.raises(ValueError, match=r"sweep table version 2, this untangle reads 1"):
+        run_counting(monkeypatch, TINY, out, Counting())
 
 
 class LosingPool(ThreadPoolExecutor):
