@@ -176,6 +176,9 @@ def test_recall_is_the_fraction_of_symbol_states_held_at_the_marker():
     symbols = torch.zeros(1, L + 1, dtype=torch.bool)
     symbols[0, 1:5] = True
     assert screen.recall(Trace(relevant_time=when), symbols) == 0.25
+    # empty slots (-1) beside a held h_1 take nothing from it
+    when[0, T + tasks.K - 1] = torch.tensor([1, -1, -1])
+    assert screen.recall(Trace(relevant_time=when), symbols) == 0.25
 
 
 def test_inspect_draws_its_data_from_seed_0_by_default():
