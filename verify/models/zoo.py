@@ -44,6 +44,8 @@ from verify.progress import Tick
 MODELS = ("rnn", "memrnn", "relrnn", "lstm", "rellstm")
 #: Models with a relevant set (their builders take ``nu``, ``rho`` and ``score``).
 SCREENED = ("relrnn", "rellstm")
+#: Models whose cell is the vanilla tanh cell (the others are LSTMs, with four gates).
+TANH = ("rnn", "memrnn", "relrnn")
 
 
 def _matrix(name: str, value: object, n: int | None = None) -> np.ndarray:
@@ -154,8 +156,7 @@ def build(name: str, inputs: int, *, hidden: int = 128, nu: int = 10, rho: int =
     if include_h0 and name != "memrnn":
         raise ValueError(f"parameter 'include_h0' goes with memrnn (the learned attention over "
                          f"0..t); model {name!r} has none that could attend h_0")
-    hidden, inputs = _sizes(hidden, inputs, gates=1 if name in ("rnn", "memrnn", "relrnn")
-                            else 4)
+    hidden, inputs = _sizes(hidden, inputs, gates=1 if name in TANH else 4)
     device, dtype = resolve_device(device), resolve_dtype(dtype)
     kw = {"seed": seed, "dtype": dtype, "device": device}
     if name == "rnn":

@@ -17,14 +17,12 @@ MAX_SEED = 2**63 - 1
 #: THEORY.md section 8's RMSprop learning rate, and the smaller one it takes for the copy task
 #: at T = 1000 (here from T = 1000 on) with a tanh model.
 REFERENCE_LR, LONG_COPY_LR, LONG_COPY_T = 1e-3, 2e-4, 1000
-#: The models whose cell is tanh (the LSTM models have gates).
-TANH_MODELS = ("rnn", "memrnn", "relrnn")
 
 
 def reference_lr(task: str, model: str, T: int) -> float:
     """THEORY.md section 8's learning rate for a run: 2e-4 for copy at T >= 1000 with a tanh
     model (rnn, memrnn, relrnn), else 1e-3."""
-    long_copy = task == "copy" and model in TANH_MODELS and T >= LONG_COPY_T
+    long_copy = task == "copy" and model in zoo.TANH and T >= LONG_COPY_T
     return LONG_COPY_LR if long_copy else REFERENCE_LR
 
 
