@@ -48,9 +48,10 @@ class Domain:
         """Return ``value`` as a float array, or raise ValueError naming ``name`` and the range.
         Booleans are refused: ``True`` is not the number 1 here."""
         try:
-            if np.asarray(value).dtype.kind == "b" or _holds_bool(value):
+            raw = np.asarray(value)
+            if raw.dtype.kind == "b" or _holds_bool(value):
                 raise TypeError
-            arr = np.asarray(value, dtype=float)
+            arr = raw.astype(float, copy=False)
         except (TypeError, ValueError):
             raise ValueError(f"parameter {name!r} must be {self}, got {value!r}") from None
         bad = ~np.isfinite(arr)
