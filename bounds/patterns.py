@@ -203,18 +203,21 @@ def sparse(T: int, kappa: int, seed: int = 0, exact: bool = False) -> Pattern:
     return from_supports(T, supports, "sparse", exact)
 
 
-def event_steps(E: Iterable[int], name: str = "E") -> np.ndarray:
-    """The event steps ``E`` of :func:`events`, each an integer >= 0 named once, as a float64
-    array (any size: the caller bounds them before casting); else a ValueError naming
-    ``name``."""
+def event_steps(E: Iterable[int], name: str = "E", T: int | None = None) -> np.ndarray:
+    """The event steps ``E`` of :func:`events`, each an integer >= 0 (below ``T`` when given)
+    named once, as a float64 array; else a ValueError naming ``name``."""
+    within = "" if T is None else f" in 0..{T - 1}"
     if isinstance(E, str | bytes) or not isinstance(E, Iterable):
-        raise ValueError(f"parameter {name!r} must be a sequence of time steps, got {E!r}")
+        raise ValueError(f"parameter {name!r} must be a sequence of time steps{within}, "
+                         f"got {E!r}")
     ev = NONNEG_INT.check(name, list(E)).reshape(-1)
     steps, counts = np.unique(ev, return_counts=True)
     if ev.size and counts.max() > 1:
         twice = int(np.argmax(counts))
         raise ValueError(f"parameter {name!r} must name each time step once, got "
                          f"{steps[twice]:g} {counts[twice]} times")
+    if T is not None and ev.size and ev.max() >= T:
+        raise ValueError(f"parameter {name!r} must hold time steps{within}, got {ev.max():g}")
     return ev
 
 
@@ -223,13 +226,7 @@ def events(T: int, E: Sequence[int], nu: int, exact: bool = False) -> Pattern:
     each step once."""
     T = _check_T(T)
     nu = int(POSITIVE_INT.check("nu", nu))
-    if isinstance(E, str | bytes) or not isinstance(E, Iterable):
-        raise ValueError(f"parameter 'E' must be a sequence of time steps in 0..{T - 1}, "
-                         f"got {E!r}")
-    ev = event_steps(E)
-    if ev.size and ev.max() >= T:
-        raise ValueError(f"parameter 'E' must hold time steps in 0..{T - 1}, got {ev.max():g}")
-    ev = ev.astype(np.int64)
+    ev = event_steps(E, "E", T).astype(np.int64)
     _check_fits("events", T, exact, nu=nu, E=ev.tolist())
     supports = (
         set(ev[ev <= t].tolist()) | set(range(max(0, t - nu + 1), t + 1)) for t in range(T)
