@@ -12,6 +12,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from verify import resources
 from verify.bench import TRAIN_MODELS, long_horizon, profile_cases, timing
 from verify.cli import main
 from verify.commands.common import cores
@@ -169,8 +170,8 @@ def test_peak_memory_is_none_where_the_platform_cannot_say(monkeypatch, tmp_path
     """No /proc/self/status (a CPU that is not Linux): None, not a number; with it, the peak
     over the resident size before the call, in bytes (VmHWM - VmRSS, KiB read from it)."""
     status = tmp_path / "status"
-    monkeypatch.setattr(timing, "_CLEAR_REFS", tmp_path / "clear_refs")
-    monkeypatch.setattr(timing, "_STATUS", status)
+    monkeypatch.setattr(resources, "CLEAR_REFS", tmp_path / "clear_refs")
+    monkeypatch.setattr(resources, "PROC_STATUS", status)
     assert timing.peak_memory(lambda: None, torch.device("cpu")) is None
     status.write_text("Name:\tpython\nVmHWM:\t  5000 kB\nVmRSS:\t  3000 kB\n")
     assert timing.peak_memory(lambda: None, torch.device("cpu")) == 2000 * 1024.0

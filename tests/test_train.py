@@ -484,6 +484,21 @@ def test_cpu_peak_memory_is_the_process_high_water_mark_in_mib():
     assert peak >= 64
 
 
+def test_cpu_peak_memory_reads_vmhwm_and_falls_back_to_ru_maxrss(monkeypatch, tmp_path):
+    """VmHWM (KiB) of the status file in MiB; where the file is missing, or has no VmHWM
+    line, getrusage's ru_maxrss (KiB on Linux) instead, never an error."""
+    from verify import resources as res
+    status = tmp_path / "status"
+    monkeypatch.setattr(res, "PROC_STATUS", status)
+    monkeypatch.setattr(resource, "getrusage", lambda who: type("U", (), {"ru_maxrss": 3072}))
+    assert peak_memory(torch.device("cpu")) == (3.0, "cpu_peak_rss")
+    status.write_text("Name:\tpython\nVmRSS:\t  1024 kB\n")
+    assert res.status_kib("VmRSS") == 1024 and res.status_kib("VmHWM") is None
+    assert peak_memory(torch.device("cpu")) == (3.0, "cpu_peak_rss")
+    status.write_text("Name:\tpython\nVmHWM:\t  5120 kB\nVmRSS:\t  1024 kB\n")
+    assert peak_memory(torch.device("cpu")) == (5.0, "cpu_peak_rss")
+
+
 @pytest.mark.parametrize("name", ["rnn", "relrnn", "lstm"])
 def test_profiles_are_of_the_training_loss_and_of_the_recall_loss(name):
     """THEORY.md section 8: the training loss averages the cross-entropy over all L = T + 20

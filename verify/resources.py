@@ -36,6 +36,11 @@ if TYPE_CHECKING:
 
     from verify.training.config import Config
 
+#: This process's status (its ``VmRSS``, ``VmHWM``, ``VmSize`` lines) and the file that
+#: resets its resident peak (Linux).
+PROC_STATUS = Path("/proc/self/status")
+CLEAR_REFS = Path("/proc/self/clear_refs")
+
 #: The option that skips the memory check, in every command.
 MEMORY_OPTION = "--no-memory-check"
 #: glibc's mallopt(3) parameter M_MMAP_THRESHOLD, and the value :func:`return_freed_memory`
@@ -225,12 +230,19 @@ def _address_space_room() -> int | None:
         return None
     if soft == resource.RLIM_INFINITY or soft < 0:
         return None
+    mapped = status_kib("VmSize")
+    return None if mapped is None else max(soft - mapped * 1024, 0)
+
+
+def status_kib(key: str) -> int | None:
+    """The kB value of ``key`` (``VmRSS``, ``VmHWM``, ``VmSize``) in ``/proc/self/status``,
+    None where it cannot be read (not Linux) or has no such line."""
     try:
-        status = Path("/proc/self/status").read_text().splitlines()
-        line = next(x for x in status if x.startswith("VmSize:"))
-    except (OSError, StopIteration):
+        status = PROC_STATUS.read_text().splitlines()
+    except OSError:
         return None
-    return max(soft - int(line.split()[1]) * 1024, 0)
+    line = next((x for x in status if x.startswith(key + ":")), None)
+    return None if line is None else int(line.split()[1])
 
 
 def _meminfo_available() -> int | None:
@@ -321,6 +333,16 @@ def advice() -> str:
                 f"memory")
     return (f"{said}, within the {format_bytes(c.have[0])} available ({c.have[1]}), but "
             f"needed more; reduce {c.reduce} or free memory")
+
+
+def reset_peak_rss() -> bool:
+    """Reset this process's resident peak (``VmHWM``) to its current resident size (Linux:
+    ``5`` written to ``/proc/self/clear_refs``); False where that is refused or unavailable."""
+    try:
+        CLEAR_REFS.write_text("5")
+    except OSError:
+        return False
+    return True
 
 
 def trim_heap() -> bool:

@@ -19,15 +19,11 @@ import gc
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 
 from verify.models.tanh import tanh_values
-from verify.resources import trim_heap
-
-_STATUS = Path("/proc/self/status")
-_CLEAR_REFS = Path("/proc/self/clear_refs")
+from verify.resources import reset_peak_rss, status_kib, trim_heap
 
 
 def sync(device: torch.device) -> None:
@@ -64,15 +60,6 @@ def timed(fn: Callable[[], object], device: torch.device, repeats: int = 3, *,
     return statistics.median(seconds)
 
 
-def _status_kib(key: str) -> int | None:
-    if not _STATUS.exists():
-        return None
-    for line in _STATUS.read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    return None
-
-
 def peak_memory(fn: Callable[[], object], device: torch.device) -> float | None:
     """Bytes of memory ``fn`` adds at its peak (module docstring); None where the platform
     cannot say (a CPU without ``/proc``)."""
@@ -85,13 +72,11 @@ def peak_memory(fn: Callable[[], object], device: torch.device) -> float | None:
         return float(torch.cuda.max_memory_allocated(device) - before)
     gc.collect()
     trim_heap()
-    try:
-        _CLEAR_REFS.write_text("5")  # reset VmHWM to the current resident size
-    except OSError:
+    if not reset_peak_rss():
         return None
-    before = _status_kib("VmRSS")
+    before = status_kib("VmRSS")
     fn()
-    peak = _status_kib("VmHWM")
+    peak = status_kib("VmHWM")
     return None if before is None or peak is None else float(max(peak - before, 0) * 1024)
 
 

@@ -13,9 +13,9 @@ a Dask worker with ``--nthreads 1``).
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-CLEAR_REFS = Path("/proc/self/clear_refs")
+from verify.resources import reset_peak_rss
+
 #: peak_mem_kind: the worker's resident peak since just before the point / since it started
 POINT, PROCESS = "worker_rss_peak_of_point", "worker_rss_peak_since_start"
 
@@ -36,11 +36,7 @@ class PeakMemory:
 
     def start(self) -> None:
         """Reset the resident peak (and CUDA's)."""
-        try:
-            CLEAR_REFS.write_text("5")
-            self.kind = POINT
-        except OSError:
-            self.kind = PROCESS
+        self.kind = POINT if reset_peak_rss() else PROCESS
         for d in _cuda_devices():
             sys.modules["torch"].cuda.reset_peak_memory_stats(d)
 

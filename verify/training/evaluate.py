@@ -11,7 +11,6 @@ import copy
 import math
 import resource
 import time
-from pathlib import Path
 
 import torch
 from tqdm import tqdm
@@ -19,6 +18,7 @@ from tqdm import tqdm
 from bounds.domains import POSITIVE_INT
 from verify.models.zoo import Classifier
 from verify.progress import Tick
+from verify.resources import status_kib
 from verify.training import tasks
 
 #: Seeds of the fixed batches for the gradient profile and for evaluation: the same inputs
@@ -31,11 +31,10 @@ def peak_memory(device: torch.device) -> tuple[float, str]:
     """Peak memory in MiB and what it is (module docstring)."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20, "cuda_max_allocated"
-    status = Path("/proc/self/status")
-    if status.exists():  # Linux: VmHWM starts afresh at exec, unlike ru_maxrss
-        line = next(x for x in status.read_text().splitlines() if x.startswith("VmHWM:"))
-        return int(line.split()[1]) / 1024, "cpu_peak_rss"
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "cpu_peak_rss"
+    peak = status_kib("VmHWM")  # Linux: VmHWM starts afresh at exec, unlike ru_maxrss
+    if peak is None:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024, "cpu_peak_rss"
 
 
 def sync(device: torch.device) -> None:
