@@ -357,7 +357,8 @@ def test_graph_edges_are_the_dense_weights(p, beta, gamma):
     written here from THEORY.md section 2: exactly its nonzero entries, in increasing i per
     node j, with those weights (the attention and the recurrent term of t -> t+1 summed in
     that order, as the dense sum does) and their logs to 1e-14 absolute (formed as
-    log gamma + log alpha and logaddexp: a few ulps of logs of magnitude < 10)."""
+    log gamma + log alpha and logaddexp: a few ulps of logs of magnitude < 10). Their count
+    and the head of each edge too."""
     from bounds.recursions import graph
 
     alpha = p.dense()
@@ -373,6 +374,10 @@ def test_graph_edges_are_the_dense_weights(p, beta, gamma):
         np.testing.assert_array_equal(w, W[j, want])
         lw = g.log_weight[g.ptr[j - 1]:g.ptr[j]]
         np.testing.assert_allclose(lw, np.log(W[j, want]), rtol=0, atol=1e-14)
+    assert g.num_edges() == np.count_nonzero(W)
+    heads, tails = np.nonzero(W)  # row-major: by head j, then increasing tail i
+    np.testing.assert_array_equal(g.dst(), heads)
+    np.testing.assert_array_equal(g.src, tails)
 
 
 def test_a_float_graph_is_built_once_per_pattern_and_cannot_be_edited():
