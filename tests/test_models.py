@@ -386,6 +386,8 @@ MIXING = {"rnn": (1.0, 0.0), "lstm": (1.0, 0.0), "memrnn": (0.5, 0.5), "relrnn":
 def test_each_model_mixes_as_theory_says(name):
     core = build(name, 3, hidden=4, dtype=DT)
     assert (core.beta, core.gamma) == MIXING[name]
+    beta, gamma = MIXING[name]  # and the printed model says so
+    assert f"name={name!r}, beta={beta:g}, gamma={gamma:g}" in repr(core)
 
 
 def test_build_defaults_are_the_reference_settings():
