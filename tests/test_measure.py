@@ -379,6 +379,19 @@ def test_bad_measure_input(kw, name):
         measure(args.pop("model"), args.pop("x"), **args)
 
 
+@pytest.mark.parametrize("index", [2, -1, 1.5, True, np.int64(2), "1"])
+def test_a_batch_index_outside_the_batch_is_refused(index):
+    """x holds B = 2 sequences: batch_index is an integer in 0..1 (no negative indexing from
+    the end, no rounding, no boolean); a numpy integer in range is one."""
+    model, x = make()
+    assert x.shape[0] == 2
+    with pytest.raises(ValueError, match=r"^parameter 'batch_index' must be an integer in "
+                       r"0\.\.1, got "):
+        measure(model, x, batch_index=index)
+    np.testing.assert_array_equal(measure(model, x, batch_index=np.int64(1)).log10_norm2,
+                                  measure(model, x, batch_index=1).log10_norm2)
+
+
 @pytest.mark.parametrize("t", [T, -1, 1.5, True, "2"])
 def test_a_jacobian_outside_0_to_T_minus_1_is_refused(t):
     """G_t exists for t = 0..T-1 only: no negative indexing from the end, no rounding."""

@@ -384,6 +384,11 @@ def test_measure_moves_its_bar_within_every_stage(capfd, monkeypatch):
     code, _, err = untangle(capfd, "--pattern", "window", "--width", 3, "--T", 400, "--hidden",
                             4, "--json")
     assert code == 0 and seen == [] and err == ""
+    # batches of 48 matrices, which do not divide T = 400: eight of 48, then the 16 left
+    monkeypatch.setattr(norms, "CHUNK_ENTRIES", 48 * 4 * 4)
+    code, _, err = untangle(capfd, "--pattern", "window", "--width", 3, "--T", 400, "--hidden",
+                            4, "--rows", 2)
+    assert code == 0 and _stages(seen)["measure: norms"] == (800, ([48] * 8 + [16]) * 2)
 
 
 @pytest.mark.parametrize(("rows_per_pass", "passes"), [(32, 1), (2, 2)])
@@ -422,9 +427,10 @@ def test_blocks_shorter_than_1_percent_are_batched():
     assert sum(ticks) == 4001 and set(ticks[:-1]) == {48} and len(ticks) == 84
 
 
-def test_a_model_without_ticks_is_measured_with_progress(capsys):
+def test_a_model_without_ticks_is_measured_with_progress(capsys, monkeypatch):
     """A model written to the protocol's required arguments only (no ``tick``): measured as
-    before, its stages moved by hand after each pass."""
+    before, its stages moved by hand after each pass, T steps at a time (n = 3 rows: one
+    backward pass besides the forward one, in each autograd stage)."""
     from verify import controlled, measure
     from verify.measurement import jacobian_profile
 
@@ -432,10 +438,16 @@ def test_a_model_without_ticks_is_measured_with_progress(capsys):
     x = torch.randn(1, 30, 3, dtype=torch.float64)
     assert not jacobian_profile._ticks_itself(HiddenCell(inner))
     assert jacobian_profile._ticks_itself(inner)
+    seen = []
+    monkeypatch.setattr(jacobian_profile, "tqdm", _Recording(jacobian_profile.tqdm, seen).cls)
     a = measure(HiddenCell(inner), x, mode="full", progress=True)
     b = measure(inner, x, mode="full", progress=False)
     np.testing.assert_array_equal(a.log10_norm2, b.log10_norm2)
     assert "measure: G_t (autograd)" in capsys.readouterr().err
+    stages = _stages(seen)
+    assert stages["measure: forward"] == (30, [30])
+    for stage in ("measure: G_t (autograd)", "measure: G_t with live attention (autograd)"):
+        assert stages[stage] == (60, [30, 30]), stage
 
 
 def patterns_window(T):

@@ -257,7 +257,8 @@ def _check(model: object, x: object, mode: str, loss: object, batch_index: int) 
         raise ValueError("parameter 'x' must be a tensor of shape (B, T, inputs)")
     if x.shape[1] < 1:
         raise ValueError("parameter 'T' (x.shape[1]) must be an integer >= 1, got 0")
-    if not isinstance(batch_index, int) or not 0 <= batch_index < x.shape[0]:
+    if (isinstance(batch_index, bool) or not isinstance(batch_index, int | np.integer)
+            or not 0 <= batch_index < x.shape[0]):
         raise ValueError(f"parameter 'batch_index' must be an integer in 0..{x.shape[0] - 1}, "
                          f"got {batch_index!r}")
 
@@ -276,6 +277,7 @@ def measure(model: RecurrentModel, x: Tensor, *, mode: str = "fixed",
     matrices whose norms are taken, the bounds.
     """
     _check(model, x, mode, loss, batch_index)
+    batch_index = int(batch_index)
     stages = _Stages(progress)
     try:  # the bar is closed on every exit: an error line starts on its own
         return _measured(model, x, mode, loss, batch_index, source, stages)
