@@ -224,6 +224,21 @@ def test_loss_profile_from_the_cli(capsys):
     assert code == 0 and "||dL/dh_t||" in out
 
 
+@pytest.mark.parametrize("loss", ["none", "last"])
+def test_the_table_has_a_loss_column_exactly_with_a_loss(capsys, loss):
+    """The text table's header names ||dL/dh_t|| as its last column with --loss, not
+    without, and every row has a value under every header."""
+    code, out, _ = untangle(capsys, "--pattern", "window", "--width", 3, "--T", 6, "--hidden",
+                            3, "--loss", loss)
+    lines = out.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.split()[:2] == ["t", "depth"])
+    header, rows = lines[at].split(), [line.split() for line in lines[at + 1:at + 7]]
+    assert code == 0 and (header[-1] == "||dL/dh_t||") == (loss != "none")
+    assert "||dL/dh_t||" in header[-1:] or "||dL/dh_t||" not in header
+    assert [r[0] for r in rows] == [str(t) for t in range(6)]
+    assert all(len(r) == len(header) for r in rows)
+
+
 def test_states_past_float64(capsys):
     """V = 8 Q, linear, T = 400: h_t overflows (from about t = 140). With a fixed pattern
     G_t does not depend on the states: the table has the profile, the note, and nan (not a
@@ -507,15 +522,44 @@ def test_a_loaded_model_needs_the_memory_of_its_attention(capsys, checkpoints, t
     needs = []
     monkeypatch.setattr("verify.resources.check_memory",
                         lambda need, *a, **k: needs.append(need))
-    for path in (tmp_path / "memrnn.pt", checkpoints / "lstm.pt", checkpoints / "relrnn.pt"):
+    paths = (tmp_path / "memrnn.pt", checkpoints / "lstm.pt", checkpoints / "relrnn.pt")
+    for path in paths:
         assert untangle(capsys, "--load", path, "--json")[0] == 0
     L = 30  # delay 10: T + 20 steps
     copy, denoise = tasks.get("copy").inputs, tasks.get("denoise").inputs
-    assert needs == [
-        estimate_measure(L, 6, L * (L + 1) // 2, "fixed", True, inputs=copy),
-        estimate_measure(L, 6, 0, "fixed", False, inputs=denoise),
-        estimate_measure(L, 6, pattern_entries("relevancy", L, nu=3, rho=2), "fixed", True,
-                         inputs=copy, relevant_set=(3, 2))]
+    want = [(L * (L + 1) // 2, True, copy, None), (0, False, denoise, None),
+            (pattern_entries("relevancy", L, nu=3, rho=2), True, copy, (3, 2))]
+    assert needs == [estimate_measure(L, 6, e, "fixed", learned, inputs=inputs,
+                                      relevant_set=slots)
+                     for e, learned, inputs, slots in want]
+    # full mode with a loss profile: the live attention's graph (of the models whose
+    # attention is learned) and the loss's graph are counted too
+    needs.clear()
+    for path in paths:
+        assert untangle(capsys, "--load", path, "--mode", "full", "--loss", "all",
+                        "--json")[0] == 0
+    assert needs == [estimate_measure(L, 6, e, "full", learned, loss=True, inputs=inputs,
+                                      relevant_set=slots)
+                     for e, learned, inputs, slots in want]
+    assert needs[0] > estimate_measure(L, 6, want[0][0], "full", False, loss=True, inputs=copy)
+
+
+@pytest.mark.parametrize("extra", [(), ("--learned", "--mode", "full", "--loss", "last")])
+def test_a_generated_model_needs_the_memory_of_its_options(capsys, monkeypatch, extra):
+    """Before building anything, measure checks :func:`verify.resources.estimate_measure` of
+    the options given: T, hidden, inputs, the pattern's entries, the mode, learned attention
+    and the loss profile."""
+    from verify.resources import estimate_measure, pattern_entries
+
+    needs = []
+    monkeypatch.setattr("verify.resources.check_memory",
+                        lambda need, *a, **k: needs.append(need))
+    assert untangle(capsys, "--pattern", "window", "--width", 3, "--T", 20, "--hidden", 4,
+                    "--inputs", 2, "--json", *extra)[0] == 0
+    full = bool(extra)
+    assert needs == [estimate_measure(20, 4, pattern_entries("window", 20, nu=3),
+                                      "full" if full else "fixed", full, loss=full,
+                                      inputs=2)]
 
 
 def test_the_bar_is_closed_on_every_exit(monkeypatch):
