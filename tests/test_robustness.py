@@ -509,6 +509,21 @@ def test_runaway_sizes_are_refused_before_allocating(argv, needle, tmp_path, cap
     assert code == 2 and needle in err and "--no-memory-check" in err
 
 
+def test_screen_needs_the_memory_of_each_score_function(capsys, monkeypatch):
+    """screen runs the model once per score function it compares, so it checks that many
+    traced forward passes (:func:`verify.resources.estimate_forward` with the trace)."""
+    from verify.training.config import Config
+
+    needs = []
+    monkeypatch.setattr(resources, "check_memory", lambda need, *a, **k: needs.append(need))
+    argv = TINY_SCREEN[:-1] + ["--json", "--score"]
+    for scores in (["accumulated"], ["accumulated", "normalised"]):
+        assert run(argv + scores, capsys)[0] == 0
+    one = resources.estimate_forward(Config(model="relrnn", task="copy", T=10, hidden=8,
+                                            nu=3, rho=2), 10, 2, trace=True)
+    assert needs == [one, 2 * one]
+
+
 @pytest.mark.parametrize("argv, needle, options", [
     (["measure", "--T", "1000", "--inputs", "100000000"],
      "measuring T = 1000 (hidden 16, inputs 100000000) would need about 2.2 TiB",
