@@ -487,7 +487,11 @@ def test_available_reads_meminfo():
 @pytest.mark.parametrize("argv, needle", [
     (["bounds", "eval", "path_sum_upper", "pattern=uniform", "T=100000", "beta=0.5",
       "gamma=0.5", "lam=1"], "5000050000 entries"),
-    (["train", "--T", "100000", "--steps", "1"], "training relrnn at T = 100000"),
+    (["train", "--T", "100000", "--steps", "1"],
+     "training relrnn at T = 100000 (hidden 128, batch 10) would need about"),
+    (["train", "--T", "100000", "--steps", "1"], "reduce --T, --hidden or --batch, or pass"),
+    (["train", "--model", "memrnn", "--T", "100000", "--steps", "1"],
+     "reduce --T, --hidden or --batch (memrnn's memory grows as T^2), or pass"),
     (["eval", "--load", "CK", "--T", "20000000"], "evaluating relrnn at T = 20000000"),
     (["measure", "--load", "CK", "--T", "20000000"], "measuring relrnn over 20000020 steps"),
     (["screen", "--T", "200000"], "screening relrnn at T = 200000"),
