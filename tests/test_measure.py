@@ -379,6 +379,30 @@ def test_bad_measure_input(kw, name):
         measure(args.pop("model"), args.pop("x"), **args)
 
 
+@pytest.mark.parametrize(("device", "message"), [
+    ("tpu", "must be auto, cpu, cuda or cuda:N, got 'tpu'"),
+    (3, "must be auto, cpu, cuda or cuda:N, got 3"),
+    ("cuda:x", "must be auto, cpu, cuda or cuda:N, got 'cuda:x'"),
+])
+def test_a_device_that_is_no_device_is_refused(device, message):
+    from verify.device import resolve_device
+
+    with pytest.raises(ValueError, match=f"^parameter 'device' {message}$"):
+        resolve_device(device)
+    assert resolve_device("cpu") == resolve_device(torch.device("cpu")) == torch.device("cpu")
+
+
+@pytest.mark.parametrize("dtype", ["float16", torch.float16, "double", None])
+def test_a_dtype_outside_float64_and_float32_is_refused(dtype):
+    from verify.device import resolve_dtype
+
+    with pytest.raises(ValueError, match=r"^parameter 'dtype' must be one of float64, "
+                       r"float32, got "):
+        resolve_dtype(dtype)
+    assert resolve_dtype() is torch.float64 and resolve_dtype("float32") is torch.float32
+    assert resolve_dtype(torch.float32) is torch.float32
+
+
 @pytest.mark.parametrize("index", [2, -1, 1.5, True, np.int64(2), "1"])
 def test_a_batch_index_outside_the_batch_is_refused(index):
     """x holds B = 2 sequences: batch_index is an integer in 0..1 (no negative indexing from

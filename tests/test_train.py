@@ -201,6 +201,11 @@ def test_checkpoints_are_checked_and_never_overwritten(tmp_path, capsys):
     assert run(["train", "--steps", "12", "--resume", str(ck), "--save", str(other),
                 "--force", "--json"], capsys)[0] == 0
     assert load(other)["step"] == 12
+    # the checkpoint's own settings, given again, are no clash
+    again = tmp_path / "again.pt"
+    assert run([*base, "--model", "relrnn", "--steps", "6", "--resume", str(ck), "--save",
+                str(again), "--json"], capsys)[0] == 0
+    assert load(again)["step"] == 6
 
     old = torch.load(ck, weights_only=True)
     old["version"] = VERSION + 1
