@@ -87,3 +87,18 @@ def test_bad_input_exits_2_without_traceback(args, needle):
     assert out.returncode == 2
     assert needle in out.stderr
     assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize(("progress", "large", "shown"), [
+    (True, 0, True), (False, 0, False), (True, 10**9, False)])
+def test_a_bar_is_shown_for_large_patterns_and_only_with_progress(progress, large, shown,
+                                                                   monkeypatch, capfd):
+    """``bounds eval`` draws its bar (pattern, value, log10) on stderr when progress is on
+    and the pattern has at least LARGE steps plus entries; never under ``--json``."""
+    from verify.commands import bounds as command
+
+    monkeypatch.setattr(command, "LARGE", large)
+    out = command.evaluate("path_sum_upper", {"pattern": "uniform", "T": "30", "beta": "0.5",
+                                              "gamma": "0.5", "lam": "1"}, progress=progress)
+    assert len(out["log10"]) == 30
+    assert ("path_sum_upper: " in capfd.readouterr().err) == shown
