@@ -104,8 +104,7 @@ class Measurement:
     def jacobian(self, t: int) -> np.ndarray:
         """``G_t = dh_T/dh_t`` as a float64 (n, n) array (entries may underflow to 0, or
         overflow to +-inf where ``10 ** log10_scale[t]`` does; zeros stay 0)."""
-        if isinstance(t, bool) or not isinstance(t, int | np.integer) or not 0 <= t < self.T:
-            raise ValueError(f"parameter 't' must be an integer in 0..{self.T - 1}, got {t!r}")
+        t = _index("t", t, self.T)
         M = self.mantissa[t]
         G = np.zeros(M.shape)
         nonzero = M != 0
@@ -243,7 +242,18 @@ def _probe_jacobians(model: RecurrentModel, x: Tensor, detach: bool,
     return torch.cat(rows).transpose(0, 1), r
 
 
-def _check(model: object, x: object, mode: str, loss: object, batch_index: int) -> None:
+def _index(name: str, value: object, size: int) -> int:
+    """``value`` as an index of ``size`` items: an integer (a numpy one too, not a boolean)
+    in 0..size-1, no negative index from the end; else a ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not (
+            0 <= value < size):
+        raise ValueError(f"parameter {name!r} must be an integer in 0..{size - 1}, "
+                         f"got {value!r}")
+    return int(value)
+
+
+def _check(model: object, x: object, mode: str, loss: object, batch_index: int) -> int:
+    """Refuse bad input to :func:`measure`; return ``batch_index`` as an int."""
     if not isinstance(model, RecurrentModel):
         raise ValueError("parameter 'model' must be a recurrent model (verify.models.build, "
                          f"controlled or vanilla, or one with their interface), got "
@@ -257,10 +267,7 @@ def _check(model: object, x: object, mode: str, loss: object, batch_index: int) 
         raise ValueError("parameter 'x' must be a tensor of shape (B, T, inputs)")
     if x.shape[1] < 1:
         raise ValueError("parameter 'T' (x.shape[1]) must be an integer >= 1, got 0")
-    if (isinstance(batch_index, bool) or not isinstance(batch_index, int | np.integer)
-            or not 0 <= batch_index < x.shape[0]):
-        raise ValueError(f"parameter 'batch_index' must be an integer in 0..{x.shape[0] - 1}, "
-                         f"got {batch_index!r}")
+    return _index("batch_index", batch_index, x.shape[0])
 
 
 def measure(model: RecurrentModel, x: Tensor, *, mode: str = "fixed",
@@ -276,8 +283,7 @@ def measure(model: RecurrentModel, x: Tensor, *, mode: str = "fixed",
     steps: the time steps of the forward and backward passes, the adjoint's nodes, the
     matrices whose norms are taken, the bounds.
     """
-    _check(model, x, mode, loss, batch_index)
-    batch_index = int(batch_index)
+    batch_index = _check(model, x, mode, loss, batch_index)
     stages = _Stages(progress)
     try:  # the bar is closed on every exit: an error line starts on its own
         return _measured(model, x, mode, loss, batch_index, source, stages)
