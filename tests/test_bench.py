@@ -53,18 +53,17 @@ def brief(monkeypatch):
 def test_the_long_profile_times_one_measure_call_and_states_its_storage_floor(monkeypatch):
     """measure_s is the time of the measure call alone (a clock that only measure moves,
     by 2.5 s), and the storage floor the T n^2 float64 values of the G_t: 8 T n^2 bytes."""
-    from verify.bench import long_horizon as module
-
     clock = {"now": 100.0}
-    real = module.measure
+    real = long_horizon.measure
 
     def slow_measure(*a, **k):
         clock["now"] += 2.5
         return real(*a, **k)
 
-    monkeypatch.setattr(module, "time", SimpleNamespace(perf_counter=lambda: clock["now"]))
-    monkeypatch.setattr(module, "measure", slow_measure)
-    row = module.run_case(40, torch.device("cpu"))
+    monkeypatch.setattr(long_horizon, "time",
+                        SimpleNamespace(perf_counter=lambda: clock["now"]))
+    monkeypatch.setattr(long_horizon, "measure", slow_measure)
+    row = long_horizon.run_case(40, torch.device("cpu"))
     assert row["measure_s"] == 2.5
     assert row["storage_floor_bytes"] == 8 * 40 * 64**2 and row["n"] == 64
 
