@@ -317,6 +317,17 @@ def test_path_count_fails_for_a_wrong_formula(formula):
     assert not cert.passed and cert.evidence["mismatches"]
 
 
+def test_path_count_needs_the_induction_as_well_as_the_enumeration():
+    """2^(T-t-1) + (T-1)(T-2)...(T-6) agrees with every count for T = 1..6 (the product
+    vanishes there) but is not the count: its base case N(T-1) = 1 fails, so the
+    certificate must fail although no enumerated case mismatches."""
+    T, t = path_count.T_, path_count.t_
+    formula = 2 ** (T - t - 1) + sp.Mul(*(T - k for k in range(1, 7)))
+    cert = path_count.check_path_count(formula, T_max=6)
+    assert cert.evidence["mismatches"] == [] and cert.evidence["base_case_residual"] != 0
+    assert not cert.passed
+
+
 def test_registered_path_count_covers_T_1_to_10(results):
     """The module's claim: enumeration for T = 1..10 and every t, 55 cases."""
     cert = results["path_count"]

@@ -72,6 +72,9 @@ def _raising(exc: BaseException):
      ["out of memory", "8000000000000 bytes", "reduce"]),
     (torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), 2,
      ["out of memory", "Tried to allocate 2.00 GiB"]),
+    # torch's allocation failure is known by its type, whatever its text says
+    (torch.OutOfMemoryError("Tried to allocate 2.00 GiB"), 2,
+     ["out of memory", "Tried to allocate 2.00 GiB"]),
     (KeyboardInterrupt(), 130, ["untangle: interrupted"]),
 ])
 def test_main_turns_failures_into_one_line_and_a_status(exc, code, needles, monkeypatch,
