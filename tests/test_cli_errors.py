@@ -142,6 +142,9 @@ class Failing:
     def write(self, text: str) -> int:
         raise OSError(self.code, os.strerror(self.code))
 
+    def writelines(self, lines) -> None:
+        raise OSError(self.code, os.strerror(self.code))
+
     def flush(self) -> None:
         pass
 
@@ -153,6 +156,26 @@ def test_a_failing_stdout_is_named(code, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert err == f"untangle: error: cannot write to standard output: {os.strerror(code)}\n"
     assert isinstance(sys.stdout, Failing)  # put back after the command
+
+
+def _writing_lines(args) -> int:
+    sys.stdout.writelines(["first\n", "second\n"])
+    return 0
+
+
+def test_writelines_reaches_stdout(monkeypatch, capsys):
+    """A command may write with ``writelines`` too: the lines arrive, in order."""
+    monkeypatch.setattr("verify.commands.bounds._list", _writing_lines)
+    code, out, err = untangle(["bounds", "list"], capsys)
+    assert (code, out, err) == (0, "first\nsecond\n", "")
+
+
+def test_a_failing_writelines_is_named(monkeypatch, capsys):
+    monkeypatch.setattr("verify.commands.bounds._list", _writing_lines)
+    monkeypatch.setattr(sys, "stdout", Failing(errno.ENOSPC))
+    assert cli.main(["bounds", "list"]) == 2
+    assert capsys.readouterr().err == ("untangle: error: cannot write to standard output: "
+                                       f"{os.strerror(errno.ENOSPC)}\n")
 
 
 def test_other_os_errors_still_name_their_path(monkeypatch, capsys):
