@@ -46,10 +46,11 @@ class Domain:
 
     def check(self, name: str, value: object) -> np.ndarray:
         """Return ``value`` as a float array, or raise ValueError naming ``name`` and the range.
-        Booleans are refused: ``True`` is not the number 1 here."""
+        Booleans, strings and complex numbers are refused: ``True`` is not the number 1 here,
+        ``"3"`` is text, and a cast to real would drop an imaginary part without a word."""
         try:
             raw = np.asarray(value)
-            if raw.dtype.kind == "b" or _holds_bool(value):
+            if raw.dtype.kind in "bcSU" or _holds_refused(value):
                 raise TypeError
             arr = raw.astype(float, copy=False)
         except (TypeError, ValueError):
@@ -65,11 +66,16 @@ class Domain:
         return arr
 
 
-def _holds_bool(value: object) -> bool:
-    """Whether ``value`` is a bool or a (nested) list or tuple holding one."""
-    if isinstance(value, (bool, np.bool_)):
+#: What :meth:`Domain.check` refuses even where numpy would make a float of it.
+_REFUSED = (bool, np.bool_, str, bytes, complex, np.complexfloating)
+
+
+def _holds_refused(value: object) -> bool:
+    """Whether ``value`` is a bool, a string or a complex number, or a (nested) list or tuple
+    holding one."""
+    if isinstance(value, _REFUSED):
         return True
-    return isinstance(value, (list, tuple)) and any(_holds_bool(v) for v in value)
+    return isinstance(value, (list, tuple)) and any(_holds_refused(v) for v in value)
 
 
 POSITIVE = Domain(lo=0.0)

@@ -89,6 +89,32 @@ def test_bad_input_exits_2_without_traceback(args, needle):
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.parametrize(("text", "value"), [
+    ("0.5", 0.5), (".5", 0.5), ("5.", 5.0), ("+2", 2), ("1_000", 1000), ("1e3", 1000.0),
+    ("[1, 2]", [1, 2]), ("uniform", "uniform"), ("alpha.csv", "alpha.csv"), ("0x10", "0x10"),
+])
+def test_values_are_read_as_numbers_where_python_reads_one(text, value):
+    """``key=VALUE``: JSON where it parses, else a number as Python writes one, else text
+    (a pattern's name or file), which the catalog refuses where it needs a number."""
+    from verify.commands.bounds import parse_assignments
+
+    got = parse_assignments([f"x={text}"])["x"]
+    assert got == value and type(got) is type(value)
+
+
+def test_a_number_written_the_python_way_is_evaluated_and_text_is_refused(capsys):
+    """``beta=.5`` is one half; ``mu=0x1`` is text, refused naming the parameter."""
+    from verify import cli
+
+    assert cli.main(["bounds", "eval", "sparse_lower", "gamma=.5", "mu=1.", "kappa=+2",
+                     "d=1_0", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["value"] == (0.5 * 1.0 / 2) ** 10
+    assert cli.main(["bounds", "eval", "sparse_lower", "gamma=.5", "mu=0x1", "kappa=2",
+                     "d=1"]) == 2
+    err = capsys.readouterr().err
+    assert "parameter 'mu' must be a real number in [0, inf), got '0x1'" in err
+
+
 @pytest.mark.parametrize(("progress", "large", "shown"), [
     (True, 0, True), (False, 0, False), (True, 10**9, False)])
 def test_a_bar_is_shown_for_large_patterns_and_only_with_progress(progress, large, shown,
@@ -98,7 +124,7 @@ def test_a_bar_is_shown_for_large_patterns_and_only_with_progress(progress, larg
     from verify.commands import bounds as command
 
     monkeypatch.setattr(command, "LARGE", large)
-    out = command.evaluate("path_sum_upper", {"pattern": "uniform", "T": "30", "beta": "0.5",
-                                              "gamma": "0.5", "lam": "1"}, progress=progress)
+    out = command.evaluate("path_sum_upper", {"pattern": "uniform", "T": 30, "beta": 0.5,
+                                              "gamma": 0.5, "lam": 1}, progress=progress)
     assert len(out["log10"]) == 30
     assert ("path_sum_upper: " in capfd.readouterr().err) == shown

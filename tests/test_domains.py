@@ -98,6 +98,27 @@ def test_a_boolean_is_not_a_number(domain, flag, wrap):
                                          rf"got "):
         domain.check("T", value)
 
+@given(st.sampled_from([d for d, *_ in CASES]),
+       st.sampled_from(["3", b"3", " 0.5", "1e3", 1 + 0j, 0.5 + 0j, 2 + 1j, np.complex128(1)]),
+       st.sampled_from([lambda v: v, lambda v: [1, v], lambda v: (2.0, [v]),
+                        lambda v: np.array([v, v])]))
+def test_text_and_complex_numbers_are_not_real_numbers(domain, value, wrap):
+    """A string is text even where it spells a number in range, and a complex number is not
+    real even with a zero imaginary part (a cast would drop it without a word): alone, in a
+    list or in numpy, each is refused naming the parameter and the range."""
+    with pytest.raises(ValueError, match=rf"^parameter 'T' must be {re.escape(str(domain))}, "
+                                         rf"got "):
+        domain.check("T", wrap(value))
+
+
+def test_numbers_of_other_types_are_still_numbers():
+    """numpy scalars, sympy rationals and 0-d arrays in range are accepted as their values."""
+    assert UNIT_CLOSED.check("beta", sp.Rational(1, 2)) == 0.5
+    assert POSITIVE_INT.check("T", np.int64(3)) == 3.0
+    assert POSITIVE.check("x", np.float32(0.25)) == 0.25
+    assert NONNEGATIVE.check("x", np.array(2.0)) == 2.0
+
+
 def test_check_fits_refuses_only_what_exceeds_physical_memory(monkeypatch):
     """A size needing more bytes than the machine has is refused, naming the parameter, its
     value, what it sizes and both byte counts; as much as the machine has passes; where the OS

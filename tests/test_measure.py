@@ -367,6 +367,8 @@ def test_cpu_and_cuda_agree():
     ({"x": torch.zeros(1, 0, M, dtype=torch.float64)}, "T"),
     ({"x": torch.zeros(T, M, dtype=torch.float64)}, "x"),
     ({"x": [[[0.0] * M] * T]}, "x"),  # nested lists, not a tensor
+    ({"x": torch.zeros(0, T, M, dtype=torch.float64)}, "x"),  # no sequence to measure
+    ({"x": torch.zeros(1, T, M, dtype=torch.complex128)}, "x"),  # not real
     ({"model": None}, "model"),
     ({"model": torch.nn.Linear(M, 3)}, "model"),  # a module without the protocol
     ({"loss": 5}, "loss"),  # not a function

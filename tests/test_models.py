@@ -440,6 +440,11 @@ def test_bad_forward_input(name):
         m(torch.zeros(2, 0, 10))
     with pytest.raises(ValueError, match="parameter 'x' must be finite"):
         m(torch.full((2, 5, 10), float("nan")))
+    with pytest.raises(ValueError, match="parameter 'x' must be a real tensor, got dtype "
+                                         "torch.complex64"):
+        m(torch.zeros(2, 5, 10, dtype=torch.complex64))
+    with pytest.raises(ValueError, match=r"parameter 'x' must hold at least one sequence"):
+        m(torch.zeros(0, 5, 10))
 
 
 def test_pattern_length_must_match():

@@ -24,11 +24,19 @@ LARGE = 10**6
 
 
 def _value(text: str) -> object:
-    """A command-line value: JSON (number, list) where it parses, else the string itself."""
+    """A command-line value: JSON (number, list) where it parses, else a number as Python
+    reads one (``.5``, ``5.``, ``+2``, ``1_000``), else the string itself (a pattern's name
+    or file; the catalog refuses a string where it needs a number)."""
     try:
         return json.loads(text)
     except json.JSONDecodeError:
-        return text
+        pass
+    for number in (int, float):
+        try:
+            return number(text)
+        except ValueError:
+            pass
+    return text
 
 
 def parse_assignments(items: list[str]) -> dict[str, object]:

@@ -265,6 +265,8 @@ def _check(model: object, x: object, mode: str, loss: object, batch_index: int) 
                          f"a scalar tensor, got {type(loss).__name__}")
     if not isinstance(x, Tensor) or x.ndim != 3:
         raise ValueError("parameter 'x' must be a tensor of shape (B, T, inputs)")
+    if x.shape[0] < 1:
+        raise ValueError("parameter 'x' must hold at least one sequence (B >= 1), got 0")
     if x.shape[1] < 1:
         raise ValueError("parameter 'T' (x.shape[1]) must be an integer >= 1, got 0")
     return _index("batch_index", batch_index, x.shape[0])

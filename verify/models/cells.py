@@ -25,12 +25,16 @@ from verify.models.spectra import haar_orthogonal
 
 
 def check_inputs(x: Tensor, probe: Tensor | None, inputs: int, hidden: int) -> None:
-    """A ValueError unless ``x`` is a finite (B, T, inputs) with T >= 1 and ``probe`` is None
-    or (B, T+1, hidden) (the probe convention of :mod:`verify.models.rollout`)."""
+    """A ValueError unless ``x`` is a finite real (B, T, inputs) with T >= 1 (integers and
+    booleans, one-hot codes, are taken as the numbers they are; a complex tensor is refused,
+    as the cast would drop its imaginary part) and ``probe`` is None or (B, T+1, hidden) (the
+    probe convention of :mod:`verify.models.rollout`)."""
     if not isinstance(x, Tensor) or x.ndim != 3 or x.shape[2] != inputs:
         shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
         raise ValueError(f"parameter 'x' must be a tensor of shape (B, T >= 1, {inputs}), "
                          f"got {shape}")
+    if x.is_complex():
+        raise ValueError(f"parameter 'x' must be a real tensor, got dtype {x.dtype}")
     if x.shape[0] < 1:
         raise ValueError("parameter 'x' must hold at least one sequence (B >= 1), got 0")
     if x.shape[1] < 1:
