@@ -168,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--command", required=True, help="the bench command that made the result")
     p.add_argument("--force", action="store_true", help="overwrite the record")
     args = p.parse_args(argv)
-    from verify.files import input_file
+    from verify.files import input_file, write_text
 
     try:
         input_file(args.result, "result", "untangle bench --json result")
@@ -183,8 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError, KeyError, json.JSONDecodeError) as err:
         print(f"bench_record: error: {err}", file=sys.stderr)
         return 2
-    targets[0].write_text(text)
-    targets[1].write_text(json.dumps(result, indent=1) + "\n")
+    write_text(targets[0], text)
+    write_text(targets[1], json.dumps(result, indent=1) + "\n")
     print(f"wrote {targets[0]} and {targets[1]}")
     return 0
 

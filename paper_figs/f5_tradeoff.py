@@ -34,6 +34,7 @@ import numpy as np
 
 from paper_figs import output, training
 from paper_figs.networks import inputs
+from verify.files import write_text
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -268,7 +269,7 @@ def make(out: Path, scale: str = "small", device: str = "cpu", *, force: bool = 
         accuracy = {task: {m: s["eval_accuracy"] for m, s in by_model.items()}
                     for task, by_model in summaries.items()}
         rows = table_rows(p, device)
-        run.path(f"{NAME}.md").write_text(tradeoff_table(rows, p["T"], p["hidden"]))
+        write_text(run.path(f"{NAME}.md"), tradeoff_table(rows, p["T"], p["hidden"]))
         data = {"scale": scale, "params": p, "cost": cost, "accuracy": accuracy,
                 "training": {task: {m: {k: s[k] for k in ("config", "steps", "wall_s", "cpu_s",
                                                           "checkpoint")}

@@ -1,7 +1,8 @@
 """Where a figure writes, by the project's rule for output files: a missing parent folder is
 refused, so is a file that exists (unless ``force``) and a folder that cannot be written, all
 before any work; then the PNG, its data and ``command.txt`` (the command that made them, with
-its wall time and the machine's load) go under the figure's folder.
+its wall time and the machine's load) go under the figure's folder, each written atomically
+(:func:`verify.files.atomic_write`: a kill leaves the old file or the new one, never a part).
 
 Also the pieces every figure module shares: its scale's parameters, the data writers, and the
 ``main`` of ``python -m paper_figs.<name>``.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime
+import io
 import json
 import math
 import os
@@ -27,7 +29,7 @@ import numpy as np
 from paper_figs import SCALES
 from proofs.certificate import jsonable as plain
 from verify.commands.common import finite, threads
-from verify.files import check_directory, claim_output
+from verify.files import check_directory, claim_output, save_figure, write_text
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -98,9 +100,9 @@ class Run:
         load = ("unknown" if self.load is None else
                 f"{self.load[0]:.2f} at the start, {end[0]:.2f} at the end (1-minute)")
         stamp = datetime.datetime.now().isoformat(timespec="seconds")
-        (self.out / COMMAND).write_text(
-            f"{self.command}\n# {self.seconds:.1f} s wall on {os.cpu_count()} CPUs, load "
-            f"average {load}; {stamp}\n")
+        write_text(self.out / COMMAND,
+                   f"{self.command}\n# {self.seconds:.1f} s wall on {os.cpu_count()} CPUs, "
+                   f"load average {load}; {stamp}\n")
 
 
 def jsonable(value: object) -> object:
@@ -111,24 +113,27 @@ def jsonable(value: object) -> object:
 
 
 def write_json(path: Path, data: Mapping[str, object]) -> None:
-    path.write_text(json.dumps(jsonable(data), indent=1) + "\n")
+    """``data`` as indented JSON (:func:`jsonable`), written atomically."""
+    write_text(path, json.dumps(jsonable(data), indent=1) + "\n")
 
 
 def write_csv(path: Path, rows: Sequence[Mapping[str, object]]) -> None:
     """One line per row, the columns those of the first row; floats with 12 significant
-    digits, non-finite as ``nan``, ``inf``, ``-inf``."""
+    digits, non-finite as ``nan``, ``inf``, ``-inf``; written atomically."""
     if not rows:
         raise ValueError(f"no rows to write to {str(path)!r}")
-    with path.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        for row in rows:
-            w.writerow({k: f"{v:.12g}" if isinstance(v, (float, np.floating)) else v
-                        for k, v in row.items()})
+    text = io.StringIO(newline="")
+    w = csv.DictWriter(text, fieldnames=list(rows[0]))
+    w.writeheader()
+    for row in rows:
+        w.writerow({k: f"{v:.12g}" if isinstance(v, (float, np.floating)) else v
+                    for k, v in row.items()})
+    write_text(path, text.getvalue())
 
 
 def save(fig: Figure, path: Path) -> None:
-    fig.savefig(path, dpi=DPI)
+    """``fig`` as a PNG of :data:`DPI`, written atomically."""
+    save_figure(fig, path, dpi=DPI)
 
 
 def command(name: str, out: Path, scale: str, device: str) -> str:

@@ -25,16 +25,19 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import shlex
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
 from matplotlib.figure import Figure
 
 from paper_figs import output
+from verify.files import save_figure, write_text
 from verify.training import build, load, profiles, restore
 from verify.training.train import beside
 
@@ -94,22 +97,18 @@ def collect(runs: Path, task: str, target: float, transfer: list[int], batches: 
 def write(results: dict, out: Path, task: str) -> None:
     summary = {k: {f: v for f, v in r.items() if f not in ("rows", "profile")}
                for k, r in results.items()}
-    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    with (out / "curves.csv").open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["model", "step", "loss", "accuracy", "cpu_s", "wall_s"])
-        for name, r in results.items():
-            for row in r["rows"]:
-                w.writerow([name, row["step"], row["loss"], row["accuracy"], row["cpu_s"],
-                            row["elapsed_s"]])
-    with (out / "profiles.csv").open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["model", "t", "loss_init", "loss_final", "recall_init", "recall_final"])
-        for name, r in results.items():
-            p = r["profile"]
-            cols = [p[when][kind] for kind in ("loss", "recall") for when in ("init", "final")]
-            for t, values in enumerate(zip(*cols, strict=True)):
-                w.writerow([name, t, *values])
+    write_text(out / "summary.json", json.dumps(summary, indent=1) + "\n")
+    _write_csv(out / "curves.csv", ["model", "step", "loss", "accuracy", "cpu_s", "wall_s"],
+               ([name, row["step"], row["loss"], row["accuracy"], row["cpu_s"],
+                 row["elapsed_s"]] for name, r in results.items() for row in r["rows"]))
+    profiles = []
+    for name, r in results.items():
+        p = r["profile"]
+        cols = [p[when][kind] for kind in ("loss", "recall") for when in ("init", "final")]
+        profiles += [[name, t, *values] for t, values in enumerate(zip(*cols, strict=True))]
+    _write_csv(out / "profiles.csv",
+               ["model", "t", "loss_init", "loss_final", "recall_init", "recall_final"],
+               profiles)
 
     fig = Figure(figsize=(17, 4.5))
     axes = fig.subplots(1, 3)
@@ -129,7 +128,17 @@ def write(results: dict, out: Path, task: str) -> None:
     for ax in axes:
         ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out / f"{task}_small.png", dpi=110)
+    save_figure(fig, out / f"{task}_small.png", dpi=110)
+
+
+def _write_csv(path: Path, header: list[str], rows: Iterable[list[object]]) -> None:
+    """``header`` and ``rows`` as CSV, values as Python writes them (exact for floats),
+    written atomically."""
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(header)
+    writer.writerows(rows)
+    write_text(path, text.getvalue())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -439,6 +439,38 @@ def test_figs_command_writes_refuses_and_forces(tmp_path, capsys):
     assert "'name' must be all or one of" in capsys.readouterr().err
 
 
+def test_every_file_of_a_figure_is_written_atomically(tmp_path, monkeypatch):
+    """Each file ``untangle figs`` leaves (PNG, CSV, JSON, command.txt) went through the one
+    atomic write, and a failure in the middle of writing one (here the PNG, on a rerun with
+    --force) leaves that file as it was: a reader sees the old file or the new one."""
+    from verify import files
+
+    written, real = [], files.atomic_write
+
+    def spy(path, write, **kw):
+        written.append(Path(path).name)
+        return real(path, write, **kw)
+
+    monkeypatch.setattr(files, "atomic_write", spy)
+    out = tmp_path / "f7"
+    assert cli(["figs", "f7", "--out", str(out), "--scale", "tiny", "--device", "cpu"]) == 0
+    assert sorted(written) == sorted(p.name for p in out.iterdir())
+    png = out / "f7_counterexample.png"
+    before = png.read_bytes()
+
+    def half(path, write, **kw):
+        if Path(path).suffix == ".png":
+            return real(path, lambda f: (f.write(b"half a PNG"), 1 / 0), **kw)
+        return real(path, write, **kw)
+
+    monkeypatch.setattr(files, "atomic_write", half)
+    with pytest.raises(ZeroDivisionError):
+        cli(["figs", "f7", "--out", str(out), "--scale", "tiny", "--device", "cpu",
+             "--force"])
+    assert png.read_bytes() == before
+    assert sorted(p.name for p in out.iterdir()) == sorted(set(written))  # no temporaries
+
+
 def test_figs_summary_counts_the_figures_and_gives_the_load(tmp_path, capsys, monkeypatch):
     """The last line counts the figures made (singular for one) and gives the machine's load
     average, two decimals each, at the start and at the end; 'unknown' where the platform
