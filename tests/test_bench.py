@@ -334,6 +334,29 @@ def test_the_report_gives_each_step_its_floor():
     assert "floor" not in old.split("Training step")[1]
 
 
+def test_the_report_prints_each_profile_case_and_the_long_profile_from_its_numbers():
+    """The profile table's row and the long-horizon line, from hand-made numbers: seconds,
+    ratios, GFLOP/s (flop / s / 1e9) and MiB (bytes / 2^20), as a reader checks them."""
+    from verify.commands.bench import report
+
+    case = {"pattern": "full", "T": 1000, "n": 64, "measure_s": 0.5, "norms_s": 0.2,
+            "vjp_s": 12.0, "speedup_vs_vjp": 24.0, "naive_s": 9e4, "naive_extrapolated": True,
+            "floor_s": 0.075, "vs_floor": 0.5 / 0.075, "measure_flop_per_s": 3e9,
+            "measure_peak_bytes": 48 * 2**20, "storage_floor_bytes": 32 * 2**20}
+    long = {"command": "untangle measure ...", "T": 100000, "n": 64, "measure_s": 55.5,
+            "peak_bytes": 3600 * 2**20, "storage_floor_bytes": 3000 * 2**20, "finite": True,
+            "log10_norm2_0": -21409.21}
+    text = report({"device": "cpu", "device_name": "x", "torch": "2", "threads": 2,
+                   "date": "d", "loadavg": None, "matmul_flop_per_s_float64": 6e10,
+                   "profile": [case], "long": long, "training": []})
+    assert "float64 matrix-product rate: 60.0 GFLOP/s" in text
+    row = next(x for x in text.splitlines() if x.startswith("full"))
+    assert row.split() == ["full", "1000", "64", "0.5", "0.2", "12", "9e+04*", "0.075", "24.0",
+                           "6.7", "3.00", "48.0", "32.0"]
+    assert ("T = 100000, n = 64: 55.5 s, peak memory 3600 MiB, 1.2x the T n^2 floor of "
+            "3000 MiB; log10 norms all finite, log10 ||G_0|| = -21409.2") in text
+
+
 def test_tanh_rate_is_values_per_second_of_the_models_kernel(monkeypatch):
     """:func:`verify.bench.timing.tanh_rate` times the models' tanh kernel on a tensor of the
     shape and dtype given: with the timing fixed at 2 s, numel / 2 evaluations a second."""

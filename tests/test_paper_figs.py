@@ -582,3 +582,20 @@ def test_an_interrupted_figure_says_how_to_finish_it_and_that_does(tmp_path, mon
     assert cli(shlex.split(command)[1:]) == 0
     assert load(ck)["step"] == 3 and load(ck)["run"] == run
     assert (out / "f4_profiles.png").exists()
+
+
+def test_a_runs_folder_needs_its_parent_before_any_figure(tmp_path, capsys):
+    """``--runs`` may name a folder not made yet (the first training run makes it), but not
+    one whose parent is missing: refused in one line naming the option, nothing made; by
+    default the runs go beside the figure folders."""
+    from paper_figs import training
+
+    out = tmp_path / "f4"
+    missing = tmp_path / "no" / "runs"
+    assert cli(["figs", "f4", "--out", str(out), "--scale", "tiny", "--runs",
+                str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "parameter 'runs'" in err and str(missing.parent) in err
+    assert not out.exists() and not missing.parent.exists()
+    assert training.runs_folder(None, out) == tmp_path / "runs"
+    assert training.runs_folder(tmp_path / "new", out) == tmp_path / "new"
