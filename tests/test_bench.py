@@ -346,13 +346,19 @@ def test_the_report_prints_each_profile_case_and_the_long_profile_from_its_numbe
     long = {"command": "untangle measure ...", "T": 100000, "n": 64, "measure_s": 55.5,
             "peak_bytes": 3600 * 2**20, "storage_floor_bytes": 3000 * 2**20, "finite": True,
             "log10_norm2_0": -21409.21}
+    alone = {k: v for k, v in case.items()  # a case run without the baselines
+             if k not in ("norms_s", "vjp_s", "speedup_vs_vjp", "naive_s", "naive_extrapolated")}
     text = report({"device": "cpu", "device_name": "x", "torch": "2", "threads": 2,
                    "date": "d", "loadavg": None, "matmul_flop_per_s_float64": 6e10,
-                   "profile": [case], "long": long, "training": []})
+                   "profile": [case, {**alone, "pattern": "window32"}], "long": long,
+                   "training": []})
     assert "float64 matrix-product rate: 60.0 GFLOP/s" in text
     row = next(x for x in text.splitlines() if x.startswith("full"))
     assert row.split() == ["full", "1000", "64", "0.5", "0.2", "12", "9e+04*", "0.075", "24.0",
                            "6.7", "3.00", "48.0", "32.0"]
+    row = next(x for x in text.splitlines() if x.startswith("window32"))
+    assert row.split() == ["window32", "1000", "64", "0.5", "-", "-", "-", "0.075", "-", "6.7",
+                           "3.00", "48.0", "32.0"]
     assert ("T = 100000, n = 64: 55.5 s, peak memory 3600 MiB, 1.2x the T n^2 floor of "
             "3000 MiB; log10 norms all finite, log10 ||G_0|| = -21409.2") in text
 

@@ -599,3 +599,47 @@ def test_a_runs_folder_needs_its_parent_before_any_figure(tmp_path, capsys):
     assert not out.exists() and not missing.parent.exists()
     assert training.runs_folder(None, out) == tmp_path / "runs"
     assert training.runs_folder(tmp_path / "new", out) == tmp_path / "new"
+
+
+@pytest.mark.parametrize("errors, message", [
+    ((None, "boom", None), "sweep point b failed: boom"),
+    ((None, "first", "second"), "sweep point b failed: first"),
+    ((None, None, None), None),
+])
+def test_a_figures_sweep_names_its_first_failed_point(errors, message, monkeypatch, tmp_path):
+    """A figure stops on a failed sweep point and names the first one, with its error; with
+    none failed it gets the rows in the grid's order."""
+    import verify.sweeps
+    from paper_figs import swept
+
+    rows = [{"key": k, "error": e} for k, e in zip("abc", errors, strict=True)]
+    monkeypatch.setattr(verify.sweeps, "run", lambda spec, table, **kw: rows)
+    if message is None:
+        assert swept.results({}, tmp_path / "t.jsonl") == rows
+    else:
+        with pytest.raises(ValueError, match=f"^{message}$"):
+            swept.results({}, tmp_path / "t.jsonl")
+
+
+def test_python_m_of_a_figure_makes_it_and_refuses_in_one_line(tmp_path, capsys):
+    """``python -m paper_figs.<name>``'s ``main``: makes the figure (exit 0, the line says
+    where, command.txt says the command and a wall time no longer than the call took), and
+    refuses a missing parent folder in one line with exit 2."""
+    import time
+
+    from paper_figs import f7_counterexample
+
+    out = tmp_path / "f7"
+    argv = ["--out", str(out), "--scale", "tiny"]
+    start = time.perf_counter()
+    assert f7_counterexample.main(argv) == 0
+    took = time.perf_counter() - start
+    assert capsys.readouterr().out.startswith(f"f7_counterexample: wrote {out} in ")
+    command, timing = (out / "command.txt").read_text().splitlines()[:2]
+    assert command == f"python -m paper_figs.f7_counterexample --out {out} --scale tiny"
+    assert 0 <= float(timing.split()[1]) <= took + 0.05  # printed to 0.1 s
+    assert f7_counterexample.main(["--out", str(tmp_path / "no" / "f7"), "--scale",
+                                   "tiny"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(
+        "python -m paper_figs.f7_counterexample: error: ")
