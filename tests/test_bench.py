@@ -31,6 +31,16 @@ def test_quick_bench_runs_and_reports(capsys):
         for key in ("measure_s", "norms_s", "vjp_s", "naive_s", "floor_s", "speedup_vs_vjp",
                     "vs_floor"):
             assert r[key] > 0, key
+        # the derived columns are the ratios they name, from the row's own numbers
+        assert r["speedup_vs_vjp"] == pytest.approx(r["vjp_s"] / r["measure_s"], rel=1e-12)
+        assert r["speedup_vs_naive"] == pytest.approx(r["naive_s"] / r["measure_s"], rel=1e-12)
+        assert r["vs_floor"] == pytest.approx(r["measure_s"] / r["floor_s"], rel=1e-12)
+        assert r["floor_s"] == pytest.approx(
+            r["flop"] / result["matmul_flop_per_s_float64"], rel=1e-12)
+        assert r["measure_flop_per_s"] == pytest.approx(r["flop"] / r["measure_s"], rel=1e-12)
+    full = next(r for r in result["profile"] if r["pattern"] == "full")
+    T, n = full["T"], full["n"]  # uniform attention: an edge i -> j for every i < j
+    assert full["flop"] == 2.0 * T * n**3 + 2.0 * (T * (T + 1) // 2) * n**2
     assert {r["model"] for r in result["training"]} == set(TRAIN_MODELS)
     assert all(r["step_s"] > 0 for r in result["training"] if "skipped" not in r)
     assert result["matmul_flop_per_s_float32"] > 0 and result["tanh_per_s"] > 0
