@@ -3,6 +3,8 @@
 * :func:`options`: the options of ``untangle measure`` (its defaults, with overrides), which
   :func:`verify.measurement.runs.network` turns into the command's network and inputs, so a
   figure's panel is the run of that command.
+* :func:`inputs`: a figure's input sequence, :func:`verify.measurement.runs.sequence` (the
+  measure command's inputs for the same seed).
 * :func:`screened`: a relevancy-screening network (relrnn) with V = c I, its input weights
   scaled (tanh near its linear regime: every J_k = diag(phi') c is nonnegative) and zero
   attention parameters (uniform weights over its <= nu + rho slots): the setting of B7.
@@ -10,11 +12,13 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
+from verify.measurement.runs import sequence as inputs
 from verify.models import Recurrent, build
 from verify.sweeps.params import MEASURE, REQUIRED
+
+__all__ = ["inputs", "options", "screened"]
 
 
 def options(*, seed: int = 0, **overrides: object) -> dict[str, object]:
@@ -43,9 +47,3 @@ def screened(hidden: int, *, nu: int, rho: int, c: float, input_scale: float, se
         for p in model.memory.parameters():
             p.zero_()
     return model
-
-
-def inputs(T: int, m: int, seed: int) -> torch.Tensor:
-    """One sequence (1, T, m) of N(0, 1) inputs from ``numpy.random.default_rng([seed, 1])``,
-    the inputs of :func:`verify.measurement.runs.network` for the same seed."""
-    return torch.as_tensor(np.random.default_rng([seed, 1]).standard_normal((1, T, m)))

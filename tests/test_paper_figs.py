@@ -643,3 +643,22 @@ def test_python_m_of_a_figure_makes_it_and_refuses_in_one_line(tmp_path, capsys)
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(
         "python -m paper_figs.f7_counterexample: error: ")
+
+
+def test_a_figures_network_options_are_the_measure_commands():
+    """``networks.options``: the measure command's defaults with overrides and the seed; an
+    unknown option and a missing T are refused by name; ``networks.inputs`` are the inputs
+    the command's network gets for the same seed."""
+    from paper_figs import networks
+    from verify.measurement.runs import network
+
+    with pytest.raises(ValueError, match="^unknown measure option 'widht'; known: "):
+        networks.options(T=5, widht=3)
+    with pytest.raises(ValueError, match="^parameter 'T' must be given$"):
+        networks.options()
+    o = networks.options(T=6, hidden=3, pattern="window", width=2, seed=4)
+    assert (o["T"], o["hidden"], o["seed"]) == (6, 3, 4)
+    _, x = network(o, patterns.window(6, 2))
+    assert torch.equal(networks.inputs(6, 3, 4), x) and x.dtype == torch.float64
+    expected = np.random.default_rng([4, 1]).standard_normal((1, 6, 3))  # written out here
+    np.testing.assert_array_equal(x.numpy(), expected)

@@ -39,9 +39,13 @@ def network(options: Mapping[str, object], pattern: Pattern | None
         include_h0=o["include_h0"], input_scale=o["input_scale"], bias_scale=o["bias_scale"],
         device=o["device"], dtype=o["dtype"],
         **({"relevant_set": (o["width"], o["rho"]), "score": o["score"]} if screened else {}))
-    T = o["T"] if screened else pattern.T
-    x = torch.as_tensor(np.random.default_rng([o["seed"], 1]).standard_normal((1, T, inputs)))
-    return model, x
+    return model, sequence(o["T"] if screened else pattern.T, inputs, o["seed"])
+
+
+def sequence(T: int, m: int, seed: int) -> torch.Tensor:
+    """One input sequence (1, T, m) of N(0, 1) entries (float64) from
+    ``numpy.random.default_rng([seed, 1])``: the inputs :func:`network` gives for ``seed``."""
+    return torch.as_tensor(np.random.default_rng([seed, 1]).standard_normal((1, T, m)))
 
 
 def checkpoint_run(ck: dict, T: int, seed: int, dtype: str, device: torch.device | str
