@@ -132,6 +132,25 @@ def test_each_goal_fails_alone_past_its_threshold(change, goal):
     assert all(others.values()), others
 
 
+@pytest.mark.parametrize("change", [
+    {"speedup": 10.0}, {"vs_floor": 2.0}, {"peak_ratio": 2.0}, {"relrnn_ms": 135.0},
+    {"rnn_over_ten_line": 1.0},
+])
+def test_each_goal_holds_at_its_threshold(change):
+    """Each goal is 'at least', 'within' or 'at most' its threshold: reaching it exactly
+    meets it (10x the VJP, 2x the floor on a GPU, 2x the storage, 135 ms, the ten-line RNN's
+    time)."""
+    got = met(result(**change))
+    assert all(got.values()), got
+
+
+def test_the_long_goal_states_its_peak_over_the_storage_floor():
+    """The long profile's row gives its time, its norms' finiteness and its peak memory as a
+    multiple of the T n^2 floor (1.2x in :func:`result`)."""
+    got = {goal.split(" (")[0]: measured for goal, measured, _ in bench_record.goals(result())}
+    assert got[LONG_GOAL] == "50 s, log10 norms finite, peak memory 1.2x the T n^2 floor"
+
+
 @settings(max_examples=30, deadline=None)
 @given(p=st.floats(0.5, 2.5), c=st.floats(1e-4, 1.0))
 def test_slope_recovers_a_power_law(p, c):
