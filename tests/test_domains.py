@@ -131,3 +131,9 @@ def test_check_fits_refuses_only_what_exceeds_physical_memory(monkeypatch):
         domains.check_fits("T", 7, 1001.0, "the pattern")
     monkeypatch.setattr(domains, "physical_memory", lambda: None)
     domains.check_fits("T", 7, 1e30, "the pattern")
+
+
+@pytest.mark.parametrize("x, said", [(0, "0"), (999_999_999, "999999999"), (1e9, "1e+09"),
+                                     (1.5e9, "1.5e+09"), (2**40, "1.1e+12")])
+def test_count_is_exact_below_a_billion_and_four_digits_above(x, said):
+    assert domains.count(x) == said
