@@ -345,6 +345,11 @@ def test_f6_gap_is_the_full_mode_measurement(made):
             assert _close(r["gap"], full.gap[t])
             assert _close(r["log10_full"], full.log10_norm2[t])
     assert all(0 <= v for v in data["largest_gap"].values())
+    for key, largest in data["largest_gap"].items():  # "model, state": the finite gaps' max
+        model, state = key.split(", ")
+        gaps = [float(r["gap"]) for r in rows if (r["model"], r["state"]) == (model, state)
+                and math.isfinite(float(r["gap"]))]
+        assert _close(largest, max(gaps))
 
 
 def test_f7_paths_cancel_and_the_naive_bound_exceeds_the_norm(made):
