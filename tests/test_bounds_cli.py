@@ -116,11 +116,13 @@ def test_a_number_written_the_python_way_is_evaluated_and_text_is_refused(capsys
 
 
 @pytest.mark.parametrize(("progress", "large", "shown"), [
-    (True, 0, True), (False, 0, False), (True, 10**9, False)])
+    (True, 0, True), (False, 0, False), (True, 10**9, False),
+    (True, 30 + 465, True), (True, 30 + 465 + 1, False)])  # T + entries, T(T+1)/2 of them
 def test_a_bar_is_shown_for_large_patterns_and_only_with_progress(progress, large, shown,
                                                                    monkeypatch, capfd):
     """``bounds eval`` draws its bar (pattern, value, log10) on stderr when progress is on
-    and the pattern has at least LARGE steps plus entries; never under ``--json``."""
+    and the pattern has at least LARGE steps plus entries (uniform at T = 30: 30 + 465, the
+    threshold itself included); never under ``--json``."""
     from verify.commands import bounds as command
 
     monkeypatch.setattr(command, "LARGE", large)

@@ -723,6 +723,12 @@ BASE = ["bounds", "eval", "path_sum_upper", "gamma=0.5"]
      "parameter 'seed' must be an integer >= 0, got 3.0"),
     (["pattern=events", "T=5", "nu=2", "E=3", "lam=1"], "parameter 'E' must be a list"),
     (["pattern=events", "T=5", "nu=2", "E=[1.5]", "lam=1"], "parameter 'E' must be an integer"),
+    (["pattern=events", "T=5", "nu=2", "E=[[3]]", "lam=1"], "parameter 'E' must be a list of "
+     "time steps"),  # a nested list is not flattened
+    (["pattern=events", "T=5", "nu=2", "E=[null]", "lam=1"], "parameter 'E' must be a list of "
+     "time steps"),
+    (["pattern=events", "T=5", "nu=2", "E=[true]", "lam=1"], "parameter 'E' must be a list of "
+     "time steps"),
     (["pattern=window", "T=5", "nu=2", "lam={}"], "parameter 'lam' must be a number"),
     (["pattern={}", "lam=1"], "parameter 'pattern' must be a matrix"),
     (["pattern=window", "T=5", "nu=2", "lam=1", "beta=[0.5,1]"],
