@@ -404,6 +404,14 @@ def test_f8_window_family_follows_b6(made):
         m = measure(controlled("identity", n, n, "linear", scale=p["c"], device="cpu",
                                pattern=pattern), x)
         assert _close(r["log10_measured"], m.log10_norm2[0])
+    for r in rows:  # B5 applies exactly where it has a value at t = 0
+        assert (r["B5_applicable"] == "True") == (not math.isnan(float(r["log10_bound"])))
+    for family in ("window", "strided", "sparse"):  # the largest applicable bound, then kappa
+        mine = [r for r in rows if r["family"] == family and r["B5_applicable"] == "True"]
+        top = max(float(r["log10_bound"]) for r in mine)
+        kappa = min(int(r["kappa"]) for r in mine if float(r["log10_bound"]) == top)
+        assert data["best"][family]["kappa"] == kappa
+        assert _close(data["best"][family]["log10_bound"], top)
         assert r["B5_holds"] == "True"
     for family in ("window", "strided", "sparse"):  # each family's grid is a sweep: a header
         table = (out / f"f8_kappa_tradeoff.{family}.jsonl").read_text().splitlines()
