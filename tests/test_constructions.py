@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bounds import patterns
-from verify.models import Classifier, build, nonlin
+from verify.models import Classifier, build, nonlin, spectra
 from verify.models.spectra import KINDS, build_spectrum
 from verify.training import Config
 
@@ -102,6 +102,31 @@ def test_eigen_spectrum_and_departure_from_normality(nonnormal):
 def test_eigen_default_is_scaled_roots_of_unity():
     v = build_spectrum("eigen", 5, scale=0.6, seed=0)
     np.testing.assert_allclose(np.abs(np.linalg.eigvals(v)), 0.6, atol=1e-12)
+
+
+def test_eigen_without_room_above_its_blocks_is_normal():
+    """n = 1 (and a single 2x2 block) leaves no entry above the Schur blocks: nonnormal = 0
+    is then the only choice and is accepted, V holding exactly the given spectrum."""
+    np.testing.assert_allclose(build_spectrum("eigen", 1, scale=0.7, seed=0), [[0.7]], atol=1e-15)
+    v = build_spectrum("eigen", 2, eigenvalues=[0.3 + 0.4j, 0.3 - 0.4j], seed=0)
+    np.testing.assert_allclose(np.sort_complex(np.linalg.eigvals(v)), [0.3 - 0.4j, 0.3 + 0.4j],
+                               atol=1e-12)
+
+
+@pytest.mark.parametrize("imag", [1e-12, -1e-12])
+def test_an_imaginary_part_within_the_tolerance_is_real(imag):
+    """An eigenvalue whose imaginary part is at most CONJ_ATOL in size (the tolerance itself
+    included) is a real eigenvalue: it needs no conjugate."""
+    assert spectra.CONJ_ATOL == 1e-12
+    v = build_spectrum("eigen", 2, eigenvalues=[0.5 + imag * 1j, 0.2], seed=0)
+    np.testing.assert_allclose(np.sort(np.linalg.eigvals(v).real), [0.2, 0.5], atol=1e-12)
+
+
+def test_a_matrix_larger_than_memory_is_refused_before_it_is_made():
+    """n = 10^7 would need 8 10^14 bytes: refused by name, not a MemoryError."""
+    with pytest.raises(ValueError, match=r"^parameter 'n' = 10000000 is too large: an n x n "
+                                         r"float64 matrix would take at least 8e\+14 bytes"):
+        build_spectrum("identity", 10**7)
 
 
 def test_gaussian_gain():
