@@ -21,6 +21,7 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
+from subprocesses import finish, read_until
 
 import verify.training.train  # noqa: F401  (sys.modules holds the module, not the function)
 from bounds import patterns
@@ -103,23 +104,21 @@ def test_a_closed_pipe_exits_141_silently(args):
     """``untangle ... | head -c 0``: the reader has closed its end before the first write."""
     proc = untangle(*args)
     proc.stdout.close()
-    err = proc.stderr.read().decode()
-    assert proc.wait(timeout=120) == 141
-    assert err == ""
+    code, err = finish(proc, 120)
+    assert code == 141
+    assert err == b""
 
 
 def test_ctrl_c_outside_training_exits_130_in_one_line():
     """SIGINT once the work has started (its progress bar is on stderr)."""
     proc = untangle("bounds", "eval", "path_sum_upper", "pattern=uniform", "T=2500", "beta=0.5",
                     "gamma=0.5", "lam=0.9", "--no-memory-check")
-    seen = b""
-    while b"path_sum_upper" not in seen:
-        chunk = os.read(proc.stderr.fileno(), 4096)
-        assert chunk, "the command ended before showing progress"
-        seen += chunk
+    seen = read_until(proc, lambda s: b"path_sum_upper" in s, 120, "progress bar")
+    assert b"path_sum_upper" in seen, "the command ended before showing progress"
     proc.send_signal(signal.SIGINT)
-    err = (seen + proc.stderr.read()).decode()
-    assert proc.wait(timeout=60) == 130
+    code, rest = finish(proc, 60)
+    err = (seen + rest).decode()
+    assert code == 130
     assert err.rstrip().endswith("untangle: interrupted") and "Traceback" not in err
 
 

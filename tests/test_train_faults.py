@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from subprocesses import finish, read_until
 
 import verify.training.train  # noqa: F401  (sys.modules holds the module, not the function)
 from verify import cli
@@ -85,15 +86,11 @@ def launch(*args: str) -> subprocess.Popen:
 
 def run_until(proc: subprocess.Popen, target: int, steps: int) -> bytes:
     """Read the progress bar until it shows step ``target`` (or the run ends)."""
-    seen = b""
-    while True:
-        chunk = os.read(proc.stderr.fileno(), 65536)
-        if not chunk:
-            return seen
-        seen += chunk
+    def reached(seen: bytes) -> bool:
         shown = [int(n) for n in re.findall(rb"(\d+)/%d \[" % steps, seen)]
-        if shown and max(shown) >= target:
-            return seen
+        return bool(shown) and max(shown) >= target
+
+    return read_until(proc, reached, 300, f"step {target} of the progress bar")
 
 
 @pytest.mark.parametrize("seed", [0])
@@ -115,8 +112,8 @@ def test_random_sigint_and_sigkill_lose_nothing(seed, tmp_path, reference):
         proc = launch(*args, "--steps", "160")
         err = run_until(proc, target, 160)
         proc.send_signal(sig)
-        err += proc.stderr.read()
-        code = proc.wait(timeout=160)
+        code, rest = finish(proc, 160)
+        err += rest
         text = err.decode()
         assert "Traceback" not in text, text
         if sig == signal.SIGINT:
