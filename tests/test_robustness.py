@@ -530,6 +530,28 @@ def test_screen_needs_the_memory_of_each_score_function(capsys, monkeypatch):
     assert needs == [one, 2 * one]
 
 
+@pytest.mark.parametrize("model", ["rnn", "memrnn", "relrnn", "lstm", "rellstm"])
+def test_forward_estimates_grow_as_the_models_memory_does(model):
+    """A forward pass without a graph holds O(T) for every model but memrnn, whose attention
+    over all earlier states is O(T^2): the estimate's second difference in T is 0, or
+    positive for memrnn; the screening trace (T x T weights) adds the same positive second
+    difference to every model."""
+    from verify.training.config import Config
+
+    cfg = Config(model=model, task="copy", T=10, hidden=8, batch=2)
+
+    def second(trace: bool) -> list[int]:
+        e = [resources.estimate_forward(cfg, T, 2, trace=trace) for T in range(10, 14)]
+        return [e[i + 2] - 2 * e[i + 1] + e[i] for i in range(2)]
+
+    plain, traced = second(False), second(True)
+    assert all(d > 0 for d in plain) if model == "memrnn" else plain == [0, 0]
+    trace_part = [t - p for t, p in zip(traced, plain, strict=True)]
+    rnn = Config(model="rnn", task="copy", T=10, hidden=8, batch=2)
+    e = [resources.estimate_forward(rnn, T, 2, trace=True) for T in range(10, 13)]
+    assert trace_part == [e[2] - 2 * e[1] + e[0]] * 2 and trace_part[0] > 0
+
+
 @pytest.mark.parametrize("argv, needle, options", [
     (["measure", "--T", "1000", "--inputs", "100000000"],
      "measuring T = 1000 (hidden 16, inputs 100000000) would need about 2.2 TiB",
