@@ -2,14 +2,21 @@
 number of examples so the suite fits CI's time on 2 cores; ``dev`` is the local default.
 
 torch runs on one thread in the tests: their tensors are tiny, and on a shared 2-core machine
-a second thread only spins against other processes."""
+a second thread only spins against other processes. SIGINT is made deliverable when the suite
+inherits it ignored."""
 
 import os
+import signal
 
 import torch
 from hypothesis import HealthCheck, settings
 
 torch.set_num_threads(1)
+
+# A suite started in the background of a non-interactive shell (``(pytest &)``) inherits
+# SIGINT ignored, and so would every command it starts: the Ctrl-C tests need it delivered.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 settings.register_profile(
     "ci", max_examples=40, deadline=None, derandomize=True,
