@@ -131,6 +131,16 @@ def write_csv(path: Path, rows: Sequence[Mapping[str, object]]) -> None:
     write_text(path, text.getvalue())
 
 
+def write_rows(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    """``header`` and ``rows`` (sequences) as CSV, each value as Python writes it (floats
+    exact, for records read back to the bit), written atomically."""
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(header)
+    writer.writerows(rows)
+    write_text(path, text.getvalue())
+
+
 def save(fig: Figure, path: Path) -> None:
     """``fig`` as a PNG of :data:`DPI`, written atomically."""
     save_figure(fig, path, dpi=DPI)

@@ -24,13 +24,10 @@ counterpart of this collection.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import shlex
 import subprocess
 import sys
-from collections.abc import Iterable
 from pathlib import Path
 
 import torch
@@ -98,17 +95,18 @@ def write(results: dict, out: Path, task: str) -> None:
     summary = {k: {f: v for f, v in r.items() if f not in ("rows", "profile")}
                for k, r in results.items()}
     write_text(out / "summary.json", json.dumps(summary, indent=1) + "\n")
-    _write_csv(out / "curves.csv", ["model", "step", "loss", "accuracy", "cpu_s", "wall_s"],
-               ([name, row["step"], row["loss"], row["accuracy"], row["cpu_s"],
-                 row["elapsed_s"]] for name, r in results.items() for row in r["rows"]))
+    output.write_rows(out / "curves.csv",
+                      ["model", "step", "loss", "accuracy", "cpu_s", "wall_s"],
+                      ([name, row["step"], row["loss"], row["accuracy"], row["cpu_s"],
+                        row["elapsed_s"]] for name, r in results.items() for row in r["rows"]))
     profiles = []
     for name, r in results.items():
         p = r["profile"]
         cols = [p[when][kind] for kind in ("loss", "recall") for when in ("init", "final")]
         profiles += [[name, t, *values] for t, values in enumerate(zip(*cols, strict=True))]
-    _write_csv(out / "profiles.csv",
-               ["model", "t", "loss_init", "loss_final", "recall_init", "recall_final"],
-               profiles)
+    output.write_rows(out / "profiles.csv",
+                      ["model", "t", "loss_init", "loss_final", "recall_init", "recall_final"],
+                      profiles)
 
     fig = Figure(figsize=(17, 4.5))
     axes = fig.subplots(1, 3)
@@ -129,16 +127,6 @@ def write(results: dict, out: Path, task: str) -> None:
         ax.legend(fontsize=7)
     fig.tight_layout()
     save_figure(fig, out / f"{task}_small.png", dpi=110)
-
-
-def _write_csv(path: Path, header: list[str], rows: Iterable[list[object]]) -> None:
-    """``header`` and ``rows`` as CSV, values as Python writes them (exact for floats),
-    written atomically."""
-    text = io.StringIO(newline="")
-    writer = csv.writer(text)
-    writer.writerow(header)
-    writer.writerows(rows)
-    write_text(path, text.getvalue())
 
 
 def main(argv: list[str] | None = None) -> int:
