@@ -7,7 +7,9 @@ inherits it ignored."""
 
 import os
 import signal
+from pathlib import Path
 
+import pytest
 import torch
 from hypothesis import HealthCheck, settings
 
@@ -24,3 +26,19 @@ settings.register_profile(
 )
 settings.register_profile("dev", max_examples=60, deadline=None)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+@pytest.fixture
+def atomic_writes(monkeypatch) -> list[str]:
+    """The names of the files written through :func:`verify.files.atomic_write` during the
+    test, in order (the writes themselves go ahead)."""
+    from verify import files
+
+    written, real = [], files.atomic_write
+
+    def spy(path, write, **kw):
+        written.append(Path(path).name)
+        return real(path, write, **kw)
+
+    monkeypatch.setattr(files, "atomic_write", spy)
+    return written

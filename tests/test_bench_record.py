@@ -5,7 +5,6 @@ with a known power law."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -175,13 +174,7 @@ def test_missing_cases_are_not_measured():
     assert "measure within 3x the floor" not in got
 
 
-def test_record_written_once_and_refused_after(tmp_path, capsys, monkeypatch):
-    from verify import files
-
-    written, real = [], files.atomic_write
-    monkeypatch.setattr(files, "atomic_write",
-                        lambda path, write, **kw: (written.append(Path(path).name),
-                                                   real(path, write, **kw))[1])
+def test_record_written_once_and_refused_after(tmp_path, capsys, atomic_writes):
     src = tmp_path / "r.json"
     src.write_text(json.dumps(result(speedup=5.0)))
     out = tmp_path / "rec"
@@ -192,7 +185,7 @@ def test_record_written_once_and_refused_after(tmp_path, capsys, monkeypatch):
     assert "`untangle bench --json`" in text and "**not met**" in text
     assert "| measure >= 10x faster than the batched VJP (full, T = 1000, n = 64) | 5.0x" in text
     assert json.loads((out / "bench.json").read_text()) == json.loads(src.read_text())
-    assert written == ["bench.md", "bench.json"]  # each written atomically
+    assert atomic_writes == ["bench.md", "bench.json"]  # each written atomically
     capsys.readouterr()
     assert bench_record.main(argv) == 2
     assert "--force" in capsys.readouterr().err

@@ -452,22 +452,17 @@ def test_figs_command_writes_refuses_and_forces(tmp_path, capsys):
     assert "'name' must be all or one of" in capsys.readouterr().err
 
 
-def test_every_file_of_a_figure_is_written_atomically(tmp_path, monkeypatch):
+def test_every_file_of_a_figure_is_written_atomically(tmp_path, monkeypatch, atomic_writes):
     """Each file ``untangle figs`` leaves (PNG, CSV, JSON, command.txt) went through the one
     atomic write, and a failure in the middle of writing one (here the PNG, on a rerun with
     --force) leaves that file as it was: a reader sees the old file or the new one."""
     from verify import files
 
-    written, real = [], files.atomic_write
-
-    def spy(path, write, **kw):
-        written.append(Path(path).name)
-        return real(path, write, **kw)
-
-    monkeypatch.setattr(files, "atomic_write", spy)
     out = tmp_path / "f7"
     assert cli(["figs", "f7", "--out", str(out), "--scale", "tiny", "--device", "cpu"]) == 0
+    written = list(atomic_writes)
     assert sorted(written) == sorted(p.name for p in out.iterdir())
+    real = files.atomic_write  # the fixture's spy, which writes
     png = out / "f7_counterexample.png"
     before = png.read_bytes()
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
 
 import pytest
 
@@ -27,13 +26,7 @@ def runs(tmp_path_factory):
     return root
 
 
-def test_record_holds_the_runs_numbers(runs, tmp_path, capsys, monkeypatch):
-    from verify import files
-
-    written, real = [], files.atomic_write
-    monkeypatch.setattr(files, "atomic_write",
-                        lambda path, write, **kw: (written.append(Path(path).name),
-                                                   real(path, write, **kw))[1])
+def test_record_holds_the_runs_numbers(runs, tmp_path, capsys, atomic_writes):
     out = tmp_path / "record"
     argv = ["--task", "denoise", "--runs", str(runs), "--out", str(out), "--transfer", "12",
             "--batches", "1", "--target", "0.0"]
@@ -41,7 +34,7 @@ def test_record_holds_the_runs_numbers(runs, tmp_path, capsys, monkeypatch):
     assert {p.name for p in out.iterdir()} >= {"summary.json", "curves.csv", "profiles.csv",
                                                "denoise_small.png", "command.txt"}
     assert (out / "denoise_small.png").stat().st_size > 0
-    assert sorted(written) == sorted(p.name for p in out.iterdir())  # each atomically
+    assert sorted(atomic_writes) == sorted(p.name for p in out.iterdir())  # each atomically
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary) == {"rnn", "relrnn"}  # memrnn has no checkpoint: left out
     for model, r in summary.items():
