@@ -483,7 +483,7 @@ def test_cli_every_point_failed_exits_1_keeping_the_rows(capsys, tmp_path, in_th
     for computed in (2, 0):  # the run, then a rerun with nothing left to compute
         code, out, err = untangle(capsys, spec, "--json")
         assert code == 1
-        assert json.loads(out) == {"out": str(tmp_path / "f.jsonl"), "points": 2,
+        assert json.loads(out) == {"out": str(tmp_path / "f.jsonl"), "points": 2, "repeats": 0,
                                    "finished": 2, "computed": computed, "failed": 2}
         lines = err.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith(
@@ -493,6 +493,25 @@ def test_cli_every_point_failed_exits_1_keeping_the_rows(capsys, tmp_path, in_th
                                  f"--retry-failed runs them again")
     rows = read(tmp_path / "f.jsonl")[1]
     assert len(rows) == 2 and all(r["error"] for r in rows)
+
+
+def test_cli_counts_points_that_repeat_an_earlier_one(capsys, tmp_path, in_threads):
+    """rho beside the window pattern changes nothing: of the 2 x 3 points, the window's three
+    are one computation, so 4 are computed and 2 are reported as repeats (text and JSON)."""
+    spec = write_spec(tmp_path / "s.json", {
+        "kind": "measure", "grid": {"pattern": ["window", "relevancy"], "rho": [0, 1, 2]},
+        "fixed": {"T": 4, "hidden": 2}, "seeds": [0]})
+    code, out, err = untangle(capsys, spec)
+    assert code == 0 and err == ""
+    lines = out.strip().splitlines()
+    assert len(lines) == 5 and lines[-1] == (
+        f"6 of 6 points in {tmp_path / 's.jsonl'} (4 computed now; 2 repeating an earlier "
+        f"point, differing only in options neither uses, and sharing its row)")
+    assert len(read(tmp_path / "s.jsonl")[1]) == 4
+    code, out, err = untangle(capsys, spec, "--json")
+    assert code == 0 and json.loads(out) == {"out": str(tmp_path / "s.jsonl"), "points": 6,
+                                             "repeats": 2, "finished": 6, "computed": 0,
+                                             "failed": 0}
 
 
 def test_cli_some_points_failed_is_success(capsys, tmp_path, in_threads):

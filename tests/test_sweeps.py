@@ -399,7 +399,7 @@ def test_cli_scheduler_runs_on_the_cluster(local_rows, dask_client, tmp_path, ca
     code, out, err = untangle(capsys, spec, "--scheduler", dask_client.scheduler.address,
                               "--json")
     assert code == 0, err
-    assert json.loads(out) == {"out": str(tmp_path / "small.jsonl"), "points": 12,
+    assert json.loads(out) == {"out": str(tmp_path / "small.jsonl"), "points": 12, "repeats": 0,
                                "finished": 12, "computed": 12, "failed": 2}
     rows = read(tmp_path / "small.jsonl")[1]
     assert sorted(map(json.dumps, map(stable, rows))) == sorted(
@@ -553,6 +553,47 @@ def test_resume_after_deleted_rows_recomputes_only_those(monkeypatch, tmp_path):
     assert [stable(r) for r in rerun] == [stable(r) for r in rows]
     kept = {r["key"]: r["wall_s"] for r in rows if r["key"] not in {g["key"] for g in gone}}
     assert {r["key"]: r["wall_s"] for r in rerun if r["key"] in kept} == kept  # untouched
+
+
+@given(patterns=st.lists(st.sampled_from(["window", "none"]), unique=True).flatmap(
+           lambda others: st.permutations(["relevancy", *others])),
+       rhos=st.lists(st.integers(0, 5), min_size=1, max_size=3, unique=True),
+       scores=st.lists(st.sampled_from(["accumulated", "normalised"]), min_size=1, unique=True),
+       seeds=st.lists(st.integers(0, 3), min_size=1, max_size=2, unique=True))
+def test_points_differing_only_in_unused_options_run_once(tmp_path_factory, patterns, rhos,
+                                                          scores, seeds):
+    """rho and score beside a pattern that is not relevancy change nothing the point computes:
+    such points run once, the table holds one row for them, and each gets that row back.
+    Expected: the distinct (pattern, rho and score where screened, seed) counted here."""
+    out = tmp_path_factory.mktemp("dup") / "t.jsonl"
+    spec = {"kind": "measure", "grid": {"pattern": patterns, "rho": rhos, "score": scores},
+            "fixed": {"T": 3, "hidden": 2}, "seeds": seeds}
+    calls: list[tuple] = []
+
+    def record(params: dict) -> dict:
+        calls.append((params["pattern"], params["rho"], params["score"], params["seed"]))
+        return {"call": len(calls)}
+
+    def used(p: str, rho: int, score: str, seed: int) -> tuple:
+        return (p, rho, score, seed) if p == "relevancy" else (p, seed)
+
+    before = POINTS["measure"]
+    POINTS["measure"] = record
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            rows = run(spec, out, executor=pool, threads=None)
+    finally:
+        POINTS["measure"] = before
+    grid = [(p, r, s, seed) for p in patterns for r in rhos for s in scores for seed in seeds]
+    assert sorted(map(lambda c: used(*c), calls)) == sorted({used(*g) for g in grid})
+    stored = read(out)[1]
+    assert len(stored) == len(calls) == len({r["key"] for r in stored})
+    assert len(rows) == len(grid)
+    for point, row in zip(grid, rows, strict=True):  # each point gets the row of its computation
+        p = row["params"]
+        assert used(*point) == used(p["pattern"], p["rho"], p["score"], p["seed"])
+        assert row["result"]["call"] == 1 + calls.index(
+            next(c for c in calls if used(*c) == used(*point)))
 
 
 def test_an_empty_file_is_taken_as_a_new_table(monkeypatch, tmp_path):
@@ -750,8 +791,8 @@ def test_cli_force_rule_for_another_spec(capsys, tmp_path, monkeypatch):
     assert code == 2 and "holds another sweep" in err and "--force" in err
     code, out, err = untangle(capsys, spec, "--json", "--force")
     assert code == 0, err
-    assert json.loads(out) == {"out": str(tmp_path / "s.jsonl"), "points": 4, "finished": 4,
-                               "computed": 0, "failed": 0}
+    assert json.loads(out) == {"out": str(tmp_path / "s.jsonl"), "points": 4, "repeats": 0,
+                               "finished": 4, "computed": 0, "failed": 0}
     kept = {r["key"]: r for r in rows if r["params"]["T"] < 5}
     assert {r["key"]: r for r in read(tmp_path / "s.jsonl")[1]} == kept  # not recomputed
 

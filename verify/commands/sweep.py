@@ -135,9 +135,11 @@ def _sweep(args: argparse.Namespace, out: Path) -> int:
     from verify.sweeps import expand, load
     from verify.sweeps import run as sweep
     from verify.sweeps.executors import connect
+    from verify.sweeps.runner import distinct
 
     spec = load(args.spec)
-    total = len(expand(spec))
+    points = expand(spec)
+    total, repeats = len(points), len(points) - len(distinct(points))
     varying = [*spec.grid, "seed"]
     computed: list[dict] = []
 
@@ -158,14 +160,16 @@ def _sweep(args: argparse.Namespace, out: Path) -> int:
     finally:
         if client is not None:
             client.close()
-    summary = {"out": str(out), "points": total, "finished": len(rows),
+    summary = {"out": str(out), "points": total, "repeats": repeats, "finished": len(rows),
                "computed": len(computed), "failed": sum(r["error"] is not None for r in rows)}
     if args.json:
         print(to_json(summary))
     else:
         failed = f", {summary['failed']} failed (see their error)" if summary["failed"] else ""
+        same = (f"; {repeats} repeating an earlier point, differing only in options neither "
+                f"uses, and sharing its row" if repeats else "")
         print(f"{summary['finished']} of {total} points in {out} ({summary['computed']} computed "
-              f"now{failed})")
+              f"now{failed}{same})")
     if rows and summary["failed"] == total:
         first = next(r["error"] for r in rows if r["error"] is not None)
         print(f"untangle sweep: error: every point failed (the first: {first}); their rows are "

@@ -7,6 +7,10 @@ Before any point runs (and before the table is touched): the spec is checked
 device or a pipe), what is there is read and decided on (below), and the memory the points
 still to run will need is checked (:mod:`verify.sweeps.estimate`).
 
+Points with the same key (:mod:`verify.sweeps.grid`: they differ only in parameters they do
+not use, such as ``rho`` beside a window pattern) are one computation: the first of them runs,
+once, and every one of them returns its row.
+
 Resuming: a point whose key has a row is not run again (a failed one is, with
 ``retry_failed``). An existing table is resumed when its spec has the same points as this one
 (the same keys: reordering or writing a default out changes nothing); a table of other points
@@ -72,6 +76,14 @@ def evaluate(fn: PointFn, point: Point, threads: int | None) -> dict[str, object
     wall = time.perf_counter() - start
     return {"key": point.key, "params": point.params, "result": result, "error": error,
             "wall_s": wall, **memory.read()}
+
+
+def distinct(points: Sequence[Point]) -> list[Point]:
+    """The first of ``points`` with each key, in their order (this module's docstring)."""
+    first: dict[str, Point] = {}
+    for p in points:
+        first.setdefault(p.key, p)
+    return list(first.values())
 
 
 def execute(points: Sequence[Point], fn: PointFn, out: str | Path, executor: Executor, *,
@@ -178,7 +190,8 @@ def run(spec: Spec | Mapping | str | Path, out: str | Path, executor: Executor |
     spec is refused unless ``force`` (this module's docstring); failed points are run again
     with ``retry_failed``. With ``memory_check`` the points to run are refused when they
     would need more memory than this machine has (:mod:`verify.sweeps.estimate`; not for a
-    cluster, whose workers are other machines). Refusals of ``out`` name ``option``."""
+    cluster, whose workers are other machines). Points with the same key run once and share
+    their row. Refusals of ``out`` name ``option``."""
     if executor is not None and client is not None:
         raise ValueError("parameters 'executor' and 'client': give one of them, not both")
     check_workers(workers)
@@ -186,7 +199,7 @@ def run(spec: Spec | Mapping | str | Path, out: str | Path, executor: Executor |
         spec = parse(spec) if isinstance(spec, Mapping) else load(spec)
     points = expand(spec)
     done, rows = resume(out, spec, points, force, option=option)
-    todo = [p for p in points
+    todo = [p for p in distinct(points)
             if p.key not in done or (retry_failed and done[p.key]["error"] is not None)]
     estimate.check(todo, at_once=workers if executor is None else 1, label=label(spec),
                    skip=not memory_check or client is not None)
