@@ -495,22 +495,34 @@ def test_cli_every_point_failed_exits_1_keeping_the_rows(capsys, tmp_path, in_th
     assert len(rows) == 2 and all(r["error"] for r in rows)
 
 
-def test_cli_counts_points_that_repeat_an_earlier_one(capsys, tmp_path, in_threads):
-    """rho beside the window pattern changes nothing: of the 2 x 3 points, the window's three
-    are one computation, so 4 are computed and 2 are reported as repeats (text and JSON)."""
+def test_cli_computes_points_that_differ_in_unused_options_once(capsys, tmp_path, in_threads):
+    """Of the 2 x 2 x 2 points, the window's ignore rho (same key: one row each for learned
+    false and true) and relevancy screening's attention is learned either way (learned true
+    is a copy of learned false, marked same_as): 4 computations, 6 rows, 4 repeats."""
     spec = write_spec(tmp_path / "s.json", {
-        "kind": "measure", "grid": {"pattern": ["window", "relevancy"], "rho": [0, 1, 2]},
+        "kind": "measure",
+        "grid": {"pattern": ["window", "relevancy"], "rho": [0, 1], "learned": [False, True]},
         "fixed": {"T": 4, "hidden": 2}, "seeds": [0]})
     code, out, err = untangle(capsys, spec)
     assert code == 0 and err == ""
     lines = out.strip().splitlines()
-    assert len(lines) == 5 and lines[-1] == (
-        f"6 of 6 points in {tmp_path / 's.jsonl'} (4 computed now; 2 repeating an earlier "
-        f"point, differing only in options neither uses, and sharing its row)")
-    assert len(read(tmp_path / "s.jsonl")[1]) == 4
+    rows = read(tmp_path / "s.jsonl")[1]
+    first = {(r["params"]["rho"], r["params"]["learned"]): r for r in rows
+             if r["params"]["pattern"] == "relevancy"}
+    assert len(rows) == 6 and len(lines) == 7
+    assert [line[:3] for line in lines[:6]] == ["[1]", "[2]", "[3]", "[=]", "[4]", "[=]"]
+    for rho in (0, 1):
+        copy, computed = first[rho, True], first[rho, False]
+        assert copy["same_as"] == computed["key"] and "same_as" not in computed
+        assert copy["result"] == computed["result"] and copy["key"] != computed["key"]
+        assert (f"[=] pattern=relevancy rho={rho} learned=True seed=0: the same as key "
+                f"{computed['key']}: ok") in lines
+    assert lines[-1] == (
+        f"8 of 8 points in {tmp_path / 's.jsonl'} (4 computed now; 4 the same as an earlier "
+        f"point but for options they do not use, and not computed again)")
     code, out, err = untangle(capsys, spec, "--json")
-    assert code == 0 and json.loads(out) == {"out": str(tmp_path / "s.jsonl"), "points": 6,
-                                             "repeats": 2, "finished": 6, "computed": 0,
+    assert code == 0 and json.loads(out) == {"out": str(tmp_path / "s.jsonl"), "points": 8,
+                                             "repeats": 4, "finished": 8, "computed": 0,
                                              "failed": 0}
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import event, given
 from hypothesis import strategies as st
 from sweep_cli import untangle, write_spec
 
@@ -40,6 +40,7 @@ from verify.sweeps import (
     point_key,
     read,
     run,
+    train_point,
 )
 from verify.sweeps import points as points_module
 from verify.sweeps.memory import POINT
@@ -362,6 +363,81 @@ def test_parameters_added_later_leave_earlier_keys_alone():
     assert len({p.key for p in expand(parse(screened))}) == 4
 
 
+#: An option's two values, and which points use it (THEORY.md sections 1, 6 and 7: the
+#: pattern and spectrum each read their own options; relevancy screening's attention is
+#: learned whatever ``learned`` says, and it refuses h_0 in its buffer).
+VARIED = {
+    "width": ([2, 3], lambda p: p["pattern"] in ("window", "events", "relevancy")),
+    "stride": ([2, 3], lambda p: p["pattern"] == "strided"),
+    "kappa": ([2, 3], lambda p: p["pattern"] == "sparse"),
+    "events": ([[1], [1, 3]], lambda p: p["pattern"] == "events"),
+    "rho": ([0, 2], lambda p: p["pattern"] == "relevancy"),
+    "score": (["accumulated", "normalised"], lambda p: p["pattern"] == "relevancy"),
+    "learned": ([False, True], lambda p: p["pattern"] != "relevancy"),
+    "include_h0": ([False, True], lambda p: p["learned"] or p["pattern"] == "relevancy"),
+    "scale": ([0.9, 1.1], lambda p: p["spectrum"] != "gaussian"),
+    "gain": ([0.5, 1.5], lambda p: p["spectrum"] == "gaussian"),
+    "sigma": ([[0.5, 0.9, 0.7], [1.2, 0.3, 0.8]], lambda p: p["spectrum"] == "singular"),
+    "eigenvalues": ([["0.5", "0.2+0.3j", "0.2-0.3j"], [0.9, -0.4, 0.1]],
+                    lambda p: p["spectrum"] == "eigen"),
+    "nonnormal": ([0.0, 1.0], lambda p: p["spectrum"] == "eigen"),
+    "T": ([6, 7], lambda p: True),
+}
+
+
+@st.composite
+def point_pairs(draw):
+    """Two measure points on small networks (n = 3, T 6 or 7) that differ in some of the
+    options of :data:`VARIED`, and whether every option they differ in is one neither uses."""
+    base = {name: draw(st.sampled_from(values)) for name, (values, _) in VARIED.items()}
+    base.update(pattern=draw(st.sampled_from(["none", "window", "strided", "sparse", "events",
+                                              "uniform", "relevancy"])),
+                spectrum=draw(st.sampled_from(["gaussian", "singular", "eigen", "nonneg"])),
+                seed=draw(st.integers(0, 3)))
+    params = {**{name: p.default for name, p in PARAMS["measure"].items()}, "hidden": 3}
+    idle = [name for name, (_, uses) in VARIED.items() if not uses({**params, **base})]
+    names = idle if idle and draw(st.booleans()) else sorted(VARIED)  # half aimed at merges
+    changed = draw(st.lists(st.sampled_from(names), min_size=1, max_size=3, unique=True))
+    other = {**base, **{name: next(v for v in VARIED[name][0] if v != base[name])
+                        for name in changed}}
+    a, b = ({**params, **base}, {**params, **other})
+    unused = not any(VARIED[name][1](a) or VARIED[name][1](b) for name in changed)
+    return a, b, unused
+
+
+@given(point_pairs())
+def test_points_compute_the_same_exactly_when_they_differ_only_in_unused_options(pair):
+    """A sweep computes once the points that differ only in options they do not use, so that
+    must be exact: the two points' rows (result or error) are equal, computed here one by
+    one. And only then: differing in an option either point uses, they are not merged."""
+    a, b, unused = pair
+    pa, pb = Point("measure", a), Point("measure", b)
+    event(f"unused: {unused}")
+    assert (pa.computes == pb.computes) == unused
+    if unused:
+        ra, rb = evaluate(measure_point, pa, None), evaluate(measure_point, pb, None)
+        assert (ra["result"], ra["error"]) == (rb["result"], rb["error"])
+
+
+def test_train_points_of_unscreened_models_ignore_the_relevant_set():
+    """nu, rho and score change nothing for rnn (a train point's result, less its timing),
+    and are its own computation for relrnn."""
+    def point(model: str, **kw) -> Point:
+        params = {name: p.default for name, p in PARAMS["train"].items()}
+        return Point("train", {**params, "model": model, "T": 10, "hidden": 3, "batch": 2,
+                               "steps": 2, "seed": 0, **kw})
+
+    rows = []
+    for kw in ({}, {"nu": 3, "rho": 2, "score": "normalised"}):
+        rnn, relrnn = point("rnn", **kw), point("relrnn", **kw)
+        row = evaluate(train_point, rnn, None)
+        rows.append({k: v for k, v in row["result"].items() if k != "sec_per_step"})
+        assert rnn.computes != relrnn.computes
+    assert rows[0] == rows[1]
+    assert point("rnn").computes == point("rnn", nu=3, rho=2, score="normalised").computes
+    assert point("relrnn").computes != point("relrnn", nu=3).computes
+
+
 # --- rows: local processes, Dask, direct measurement -------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -559,41 +635,57 @@ def test_resume_after_deleted_rows_recomputes_only_those(monkeypatch, tmp_path):
            lambda others: st.permutations(["relevancy", *others])),
        rhos=st.lists(st.integers(0, 5), min_size=1, max_size=3, unique=True),
        scores=st.lists(st.sampled_from(["accumulated", "normalised"]), min_size=1, unique=True),
-       seeds=st.lists(st.integers(0, 3), min_size=1, max_size=2, unique=True))
+       learned=st.lists(st.booleans(), min_size=1, unique=True),
+       seeds=st.lists(st.integers(0, 3), min_size=1, max_size=2, unique=True),
+       interrupted=st.booleans())
 def test_points_differing_only_in_unused_options_run_once(tmp_path_factory, patterns, rhos,
-                                                          scores, seeds):
-    """rho and score beside a pattern that is not relevancy change nothing the point computes:
-    such points run once, the table holds one row for them, and each gets that row back.
-    Expected: the distinct (pattern, rho and score where screened, seed) counted here."""
+                                                          scores, learned, seeds, interrupted):
+    """rho and score beside a pattern other than relevancy, and learned beside relevancy
+    (learned either way), change nothing the point computes: such points run once, each gets
+    a row, a copy marked ``same_as`` the computed one. Expected: the distinct (pattern, rho
+    and score where screened, learned where not, seed) counted here. ``interrupted``: the
+    copies are lost (a kill after the computed rows), and the rerun restores them without
+    computing anything."""
     out = tmp_path_factory.mktemp("dup") / "t.jsonl"
-    spec = {"kind": "measure", "grid": {"pattern": patterns, "rho": rhos, "score": scores},
+    spec = {"kind": "measure",
+            "grid": {"pattern": patterns, "rho": rhos, "score": scores, "learned": learned},
             "fixed": {"T": 3, "hidden": 2}, "seeds": seeds}
     calls: list[tuple] = []
 
     def record(params: dict) -> dict:
-        calls.append((params["pattern"], params["rho"], params["score"], params["seed"]))
+        calls.append(used(params))
         return {"call": len(calls)}
 
-    def used(p: str, rho: int, score: str, seed: int) -> tuple:
-        return (p, rho, score, seed) if p == "relevancy" else (p, seed)
+    def used(p: dict) -> tuple:
+        if p["pattern"] == "relevancy":
+            return p["pattern"], p["rho"], p["score"], p["seed"]
+        return p["pattern"], p["learned"], p["seed"]
+
+    def sweep() -> list[dict]:
+        with ThreadPoolExecutor(1) as pool:
+            return run(spec, out, executor=pool, threads=None)
 
     before = POINTS["measure"]
     POINTS["measure"] = record
     try:
-        with ThreadPoolExecutor(1) as pool:
-            rows = run(spec, out, executor=pool, threads=None)
+        rows = sweep()
+        if interrupted:
+            header, *lines = out.read_text().splitlines()
+            out.write_text("\n".join([header, *(x for x in lines if "same_as" not in x)]) + "\n")
+            calls_before, rows = list(calls), sweep()
+            assert calls == calls_before
     finally:
         POINTS["measure"] = before
-    grid = [(p, r, s, seed) for p in patterns for r in rhos for s in scores for seed in seeds]
-    assert sorted(map(lambda c: used(*c), calls)) == sorted({used(*g) for g in grid})
-    stored = read(out)[1]
-    assert len(stored) == len(calls) == len({r["key"] for r in stored})
-    assert len(rows) == len(grid)
+    grid = [{"pattern": p, "rho": r, "score": s, "learned": lr, "seed": seed}
+            for p in patterns for r in rhos for s in scores for lr in learned for seed in seeds]
+    assert sorted(calls) == sorted({used(g) for g in grid})
+    stored = {r["key"]: r for r in read(out)[1]}
+    computed = {used(r["params"]): r for r in stored.values() if "same_as" not in r}
+    assert len(computed) == len(calls) and len(rows) == len(grid)
     for point, row in zip(grid, rows, strict=True):  # each point gets the row of its computation
-        p = row["params"]
-        assert used(*point) == used(p["pattern"], p["rho"], p["score"], p["seed"])
-        assert row["result"]["call"] == 1 + calls.index(
-            next(c for c in calls if used(*c) == used(*point)))
+        assert used(row["params"]) == used(point) and stored[row["key"]] == row
+        assert row["result"] == computed[used(point)]["result"]
+        assert row.get("same_as", row["key"]) == computed[used(point)]["key"]
 
 
 def test_an_empty_file_is_taken_as_a_new_table(monkeypatch, tmp_path):

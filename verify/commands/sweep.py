@@ -139,17 +139,21 @@ def _sweep(args: argparse.Namespace, out: Path) -> int:
 
     spec = load(args.spec)
     points = expand(spec)
-    total, repeats = len(points), len(points) - len(distinct(points))
+    total, repeats = len(points), len(points) - len(distinct(points, by="computes"))
     varying = [*spec.grid, "seed"]
     computed: list[dict] = []
 
     def progress(row: dict) -> None:
-        computed.append(row)
+        if "same_as" not in row:
+            computed.append(row)
         if args.json:
             return
         said = " ".join(f"{k}={row['params'][k]}" for k in varying)
         status = "ok" if row["error"] is None else row["error"]
-        print(f"[{len(computed)}] {said}: {status} {row['wall_s']:.2f} s", flush=True)
+        if "same_as" in row:
+            print(f"[=] {said}: the same as key {row['same_as']}: {status}", flush=True)
+        else:
+            print(f"[{len(computed)}] {said}: {status} {row['wall_s']:.2f} s", flush=True)
 
     workers = 1 if args.workers is None else args.workers
     client = None if args.scheduler is None else connect(args.scheduler)
@@ -166,8 +170,8 @@ def _sweep(args: argparse.Namespace, out: Path) -> int:
         print(to_json(summary))
     else:
         failed = f", {summary['failed']} failed (see their error)" if summary["failed"] else ""
-        same = (f"; {repeats} repeating an earlier point, differing only in options neither "
-                f"uses, and sharing its row" if repeats else "")
+        same = (f"; {repeats} the same as an earlier point but for options they do not use, "
+                f"and not computed again" if repeats else "")
         print(f"{summary['finished']} of {total} points in {out} ({summary['computed']} computed "
               f"now{failed}{same})")
     if rows and summary["failed"] == total:

@@ -7,9 +7,10 @@ Before any point runs (and before the table is touched): the spec is checked
 device or a pipe), what is there is read and decided on (below), and the memory the points
 still to run will need is checked (:mod:`verify.sweeps.estimate`).
 
-Points with the same key (:mod:`verify.sweeps.grid`: they differ only in parameters they do
-not use, such as ``rho`` beside a window pattern) are one computation: the first of them runs,
-once, and every one of them returns its row.
+Points that differ only in parameters they do not use (``rho`` beside a window pattern,
+``gain`` beside the identity spectrum: :func:`verify.sweeps.grid.computation`) are computed
+once, by the first of them; each of the others gets a copy of its row with its own key and
+parameters and ``same_as``, the first one's key (points with the same key share one row).
 
 Resuming: a point whose key has a row is not run again (a failed one is, with
 ``retry_failed``). An existing table is resumed when its spec has the same points as this one
@@ -78,22 +79,37 @@ def evaluate(fn: PointFn, point: Point, threads: int | None) -> dict[str, object
             "wall_s": wall, **memory.read()}
 
 
-def distinct(points: Sequence[Point]) -> list[Point]:
-    """The first of ``points`` with each key, in their order (this module's docstring)."""
+def distinct(points: Sequence[Point], by: str = "key") -> list[Point]:
+    """The first of ``points`` with each key (``by="computes"``: each computation), in their
+    order (this module's docstring)."""
     first: dict[str, Point] = {}
     for p in points:
-        first.setdefault(p.key, p)
+        first.setdefault(getattr(p, by), p)
     return list(first.values())
+
+
+def copy_row(row: dict[str, object], point: Point) -> dict[str, object]:
+    """``row`` as ``point``'s, which computes the same: its key and parameters, and
+    ``same_as`` the key of the point computed (``row`` itself where that is ``point``)."""
+    if row["key"] == point.key:
+        return row
+    return {**row, "key": point.key, "params": point.params,
+            "same_as": row.get("same_as", row["key"])}
 
 
 def execute(points: Sequence[Point], fn: PointFn, out: str | Path, executor: Executor, *,
             threads: int | None = 1,
             on_row: Callable[[dict[str, object]], None] | None = None) -> None:
-    """Run ``fn`` on every point on ``executor``, appending each row to the table ``out`` as
-    it completes (then ``on_row(row)``). Points whose futures fail outside ``fn`` get no row;
-    when all others are done they raise :class:`LostPoints`. Ctrl-C (or any BaseException)
-    stops the sweep, cancelling the points not finished; the finished rows stay."""
-    futures = {executor.submit(evaluate, fn, p, threads): p for p in points}
+    """Run ``fn`` once per computation of ``points`` (:func:`verify.sweeps.grid.computation`)
+    on ``executor``, appending, as it completes, the row of each of its points to the table
+    ``out`` (:func:`copy_row`; then ``on_row(row)``). Points whose futures fail outside ``fn``
+    get no row; when all others are done they raise :class:`LostPoints`. Ctrl-C (or any
+    BaseException) stops the sweep, cancelling the points not finished; the finished rows
+    stay."""
+    groups: dict[str, list[Point]] = {}
+    for p in distinct(points):
+        groups.setdefault(p.computes, []).append(p)
+    futures = {executor.submit(evaluate, fn, same[0], threads): same for same in groups.values()}
     lost: list[str] = []
     try:
         with table.Appender(out) as rows:
@@ -101,18 +117,19 @@ def execute(points: Sequence[Point], fn: PointFn, out: str | Path, executor: Exe
                 try:
                     row = future.result()
                 except Exception as err:
-                    lost.append(_error(err))
+                    lost += [_error(err)] * len(futures[future])
                     continue
-                rows.append(row)
-                if on_row is not None:
-                    on_row(row)
+                for point in futures[future]:
+                    rows.append(copy_row(row, point))
+                    if on_row is not None:
+                        on_row(copy_row(row, point))
     finally:
         for future in futures:
             future.cancel()
     if lost:
-        raise LostPoints(f"{len(lost)} of {len(points)} points did not run (the first: "
-                         f"{lost[0]}); the others' rows are in {str(out)!r}; run the sweep "
-                         f"again to retry them")
+        raise LostPoints(f"{len(lost)} of {sum(map(len, groups.values()))} points did not run "
+                         f"(the first: {lost[0]}); the others' rows are in {str(out)!r}; run "
+                         f"the sweep again to retry them")
 
 
 def resume(out: str | Path, spec: Spec, points: Sequence[Point], force: bool, *,
@@ -190,8 +207,8 @@ def run(spec: Spec | Mapping | str | Path, out: str | Path, executor: Executor |
     spec is refused unless ``force`` (this module's docstring); failed points are run again
     with ``retry_failed``. With ``memory_check`` the points to run are refused when they
     would need more memory than this machine has (:mod:`verify.sweeps.estimate`; not for a
-    cluster, whose workers are other machines). Points with the same key run once and share
-    their row. Refusals of ``out`` name ``option``."""
+    cluster, whose workers are other machines). Points that compute the same run once
+    (this module's docstring). Refusals of ``out`` name ``option``."""
     if executor is not None and client is not None:
         raise ValueError("parameters 'executor' and 'client': give one of them, not both")
     check_workers(workers)
@@ -201,9 +218,19 @@ def run(spec: Spec | Mapping | str | Path, out: str | Path, executor: Executor |
     done, rows = resume(out, spec, points, force, option=option)
     todo = [p for p in distinct(points)
             if p.key not in done or (retry_failed and done[p.key]["error"] is not None)]
-    estimate.check(todo, at_once=workers if executor is None else 1, label=label(spec),
-                   skip=not memory_check or client is not None)
+    kept = {Point(spec.kind, r["params"]).computes: r for r in done.values()
+            if not (retry_failed and r["error"] is not None)}
+    copies = [(p, kept[p.computes]) for p in todo if p.computes in kept]
+    todo = [p for p in todo if p.computes not in kept]
+    estimate.check(distinct(todo, by="computes"), at_once=workers if executor is None else 1,
+                   label=label(spec), skip=not memory_check or client is not None)
     open_table(out, spec, rows)
+    if copies:  # an earlier run stopped between a computation's rows, or a spec adopted
+        with table.Appender(out) as appender:
+            for point, row in copies:
+                appender.append(copy_row(row, point))
+                if on_row is not None:
+                    on_row(copy_row(row, point))
     if todo:
         context: AbstractContextManager[Executor] = (
             nullcontext(executor) if executor is not None

@@ -3,7 +3,9 @@
 one finished point's row, appended, flushed and fsynced as the point completes:
 
 ``{"key", "params": {... "seed"}, "result": {...} | null, "error": "Type: message" | null,
-"wall_s", "peak_mem_mb", "peak_mem_kind", "peak_gpu_mb"}``
+"wall_s", "peak_mem_mb", "peak_mem_kind", "peak_gpu_mb"}``, and ``"same_as"``: the key of the
+point it copies, for a point that differs from that one only in options neither uses
+(:mod:`verify.sweeps.runner`).
 
 A key may appear twice (a failed point retried): its last row counts. A last line cut short
 (the writer killed mid-line) is dropped when the table is next opened. A whole table (a new one,
