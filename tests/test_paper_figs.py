@@ -421,12 +421,20 @@ def test_f8_window_family_follows_b6(made):
         assert top["log10_bound"] == pytest.approx(max(mine), abs=CSV_TOL)
 
 
-def test_make_refuses_to_overwrite_and_missing_parents(made, tmp_path):
+@pytest.mark.parametrize("name", FIGURES)
+def test_every_make_refuses_to_overwrite_by_default(made, name):
+    """From Python as from the command line: a figure already there is refused (checked
+    before any work) unless ``force``."""
+    out, _ = made[name]
+    before = {f.name: f.read_bytes() for f in out.iterdir()}
+    with pytest.raises(ValueError, match="exists; pass --force"):
+        importlib.import_module(f"paper_figs.{name}").make(out, "tiny", "cpu")
+    assert {f.name: f.read_bytes() for f in out.iterdir()} == before
+
+
+def test_make_refuses_missing_parents_and_unknown_scales(tmp_path):
     from paper_figs import f8_kappa_tradeoff
 
-    out, _ = made["f8_kappa_tradeoff"]
-    with pytest.raises(ValueError, match="exists; pass --force"):
-        f8_kappa_tradeoff.make(out, "tiny", "cpu")
     with pytest.raises(ValueError, match="directory .* does not exist"):
         f8_kappa_tradeoff.make(tmp_path / "no" / "f8", "tiny", "cpu")
     with pytest.raises(ValueError, match="'scale' must be one of tiny, small, paper"):
