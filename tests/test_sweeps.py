@@ -329,7 +329,8 @@ def test_grid_expands_as_a_naive_loop(drawn):
 
 @given(grids())
 def test_point_keys_do_not_depend_on_order(drawn):
-    """Reordering the grid or the parameters, or writing a default out, keeps every key."""
+    """Reordering the grid or the parameters, or writing a default out, keeps every key (and
+    what each point computes)."""
     grid, fixed, seeds = drawn
     spec = {"kind": "measure", "grid": dict(grid), "fixed": fixed, "seeds": seeds}
     keys = {p.key for p in expand(parse(spec))}
@@ -337,7 +338,8 @@ def test_point_keys_do_not_depend_on_order(drawn):
     other = {**spec, "grid": dict(reversed(grid)), "fixed": {**explicit, **fixed}}
     assert {p.key for p in expand(parse(other))} == keys
     for p in expand(parse(spec)):
-        assert Point("measure", dict(reversed(p.params.items()))).key == p.key
+        again = Point("measure", dict(reversed(p.params.items())))
+        assert (again.key, again.computes) == (p.key, p.computes)
 
 
 def test_point_key_is_pinned():
