@@ -180,7 +180,15 @@ def test_f3_aligned_single_path_attains_the_bound(made):
     p = SCALES["tiny"]
     n = p["hidden"]
     rows = _csv(out / "f3_kappa_depth.csv")
-    assert len(rows) == 2 * 2 * len(p["kappas"]) * len(p["ds"])
+    assert sorted((r["network"], float(r["beta"]), int(r["kappa"]), int(r["d"])) for r in rows) \
+        == sorted((net, beta, kappa, d) for net in ("aligned", "random") for beta in (0.0, 0.5)
+                  for kappa in {1, 2, 3} for d in {1, 2, 4})  # the tiny grid, each point once
+    for net in ("aligned", "random"):
+        for beta in (0.0, 0.5):
+            excess = [float(r["log10_bound"]) - float(r["log10_measured"]) for r in rows
+                      if r["network"] == net and float(r["beta"]) == beta]
+            assert data["largest_bound_minus_measured_decades"][f"{net}, beta={beta:g}"] == \
+                pytest.approx(max(excess), abs=2 * CSV_TOL)
     for r in rows:
         kappa, d, beta = int(r["kappa"]), int(r["d"]), float(r["beta"])
         if r["network"] == "aligned":
