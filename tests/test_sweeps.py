@@ -810,6 +810,18 @@ def test_points_of_a_lost_worker_get_no_row_and_are_retried(monkeypatch, tmp_pat
     assert sorted(again.calls) == [(4, 0), (4, 1)]
 
 
+def test_a_row_times_its_point():
+    """wall_s is the point function's own time: at least what it slept, at most the whole
+    call around it (a bound, not a speed assertion)."""
+    def sleeps(params):
+        time.sleep(0.05)
+        return {}
+
+    start = time.perf_counter()
+    row = evaluate(sleeps, Point("x", {"a": 1}), None)
+    assert 0.04 <= row["wall_s"] <= time.perf_counter() - start  # 0.04: clock granularity
+
+
 def test_a_point_error_is_one_line():
     def fails(params):
         raise ZeroDivisionError("no\n  steps")
