@@ -164,6 +164,7 @@ def test_f3_hub_patterns_have_the_kappa_and_depth_asked_and_one_path():
     for kappa in (1, 2, 3, 5):
         for d in (1, 2, 3, 6):
             pattern, s = hub_pattern(kappa, d, 6)
+            assert s == max(kappa - 1, 1)  # the earliest source with kappa - 1 fillers before it
             assert sparsity(pattern) == kappa and pattern.T == s + 6
             assert dependency_depth(pattern, 0.0, 0.5)[s] == d
             assert dependency_depth(pattern, 0.5, 0.5)[s] == d
