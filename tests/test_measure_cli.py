@@ -373,8 +373,8 @@ def _stages(seen):
 
 def test_measure_moves_its_bar_within_every_stage(capfd, monkeypatch):
     """The forward pass and the adjoint tick about every 1% of their steps (T = 400: every 4
-    steps, 401 nodes), the norms every batch of matrices (40 here), the verdicts per bound;
-    each stage's updates add up to its total."""
+    steps, 401 nodes), the norms of the G_t every batch of matrices (40 here), the verdicts
+    per bound; each stage's updates add up to its total."""
     import importlib
 
     from verify.measurement import jacobian_profile
@@ -393,16 +393,18 @@ def test_measure_moves_its_bar_within_every_stage(capfd, monkeypatch):
     assert forward == (400, [4] * 100)
     assert adjoint[0] == 401 and sum(adjoint[1]) == 401  # a tick per block of 16 nodes
     assert len(adjoint[1]) == math.ceil(401 / 16) and set(adjoint[1][:-1]) == {16}
-    assert normed == (800, [40] * 20)  # the norms of the J_k, then of the G_t
+    # the J_k (the default orthogonal V: no SVD, one tick), then the G_t a batch at a time
+    assert normed == (800, [400] + [40] * 10)
     assert verdicts == (11, [1] * 11)  # the scale of the terms, then the 10 bounds
     seen.clear()
     code, _, err = untangle(capfd, "--pattern", "window", "--width", 3, "--T", 400, "--hidden",
                             4, "--json")
     assert code == 0 and seen == [] and err == ""
-    # batches of 48 matrices, which do not divide T = 400: eight of 48, then the 16 left
+    # batches of 48 matrices, which do not divide T = 400: eight of 48, then the 16 left, for
+    # the J_k of a Gaussian V (SVDs) as for the G_t
     monkeypatch.setattr(norms, "CHUNK_ENTRIES", 48 * 4 * 4)
     code, _, err = untangle(capfd, "--pattern", "window", "--width", 3, "--T", 400, "--hidden",
-                            4, "--rows", 2)
+                            4, "--rows", 2, "--spectrum", "gaussian")
     assert code == 0 and _stages(seen)["measure: norms"] == (800, ([48] * 8 + [16]) * 2)
 
 

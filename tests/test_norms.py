@@ -5,6 +5,7 @@ range."""
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import numpy as np
@@ -33,13 +34,15 @@ def numpy_reference(X: np.ndarray, scale: np.ndarray) -> dict[str, np.ndarray]:
                 "sigma_min": np.log10(sv[:, -1]) + scale}, sv
 
 
-def assert_matches_svd(X: np.ndarray) -> dict[str, np.ndarray]:
+def assert_matches_svd(X: np.ndarray, got: dict[str, np.ndarray] | None = None
+                       ) -> dict[str, np.ndarray]:
     """Against numpy's SVD of X as given: ||X||_2 within 8 n u relative and sigma_min within
     8 n u ||X||_2 absolute (a backward-stable SVD's accuracy, on both sides); ||X||_F within
     (n^2 + 2) u relative. Compared as log10, where a relative error r is r / ln 10, plus the
-    rounding of the two logarithms. Linear and log10 values agree."""
+    rounding of the two logarithms. Linear and log10 values agree. ``got``: the norms of X
+    measured otherwise (default: ``norms(X)``)."""
     n = X.shape[-1]
-    got = norms(X, np.zeros(len(X)))
+    got = norms(X, np.zeros(len(X))) if got is None else got
     ref, sv = numpy_reference(X, np.zeros(len(X)))
     live = sv[:, 0] > 0
     assert np.all(np.isneginf(got["log10_norm2"][~live]))
@@ -234,3 +237,87 @@ def test_step_jacobians_of_one_matrix_are_measured_once_and_alike(T, n, seed):
                                                             np.zeros(T))
     np.testing.assert_allclose(got["log10_norm2"], dense["log10_norm2"], rtol=4 * U, atol=4 * U)
     assert got["log10_norm2"][-1] > got["log10_norm2"][0] + 0.2  # (2 d) V: norm about x2
+
+
+def _no_svd(*args, **kwargs):
+    raise AssertionError("an SVD was taken")
+
+
+@given(st.integers(1, 8), st.integers(1, 10), st.integers(0, 2**31),
+       st.sampled_from(["identity", "orthogonal"]), st.floats(-250.0, 250.0),
+       st.floats(-280.0, 0.0))
+def test_orthogonal_rows_take_no_svd_and_match_it(T, n, seed, kind, log10_c, log10_tiny):
+    """diag(d_k) c Q with Q orthogonal (the identity and orthogonal spectra) has singular
+    values c |d_k|: no SVD is taken (one would raise here); the norms are c max |d|, c min
+    |d| and c ||d|| (-inf for a zero row) in log10 to 8 n u everywhere (c of 10^+-250, d in
+    [0, 1] with zeros and entries down to 10^-280), and where the dense J_k and their
+    squares are representable, numpy's SVD of them within its own accuracy
+    (assert_matches_svd)."""
+    from verify.models.jacobians import DiagTimes
+
+    rng = np.random.default_rng(seed)
+    Q = np.eye(n) if kind == "identity" else haar(rng, n)
+    d = rng.uniform(0.0, 1.0, (T, n))
+    d[rng.random((T, n)) < 0.2] = 0.0
+    d[rng.random((T, n)) < 0.2] *= 10.0 ** log10_tiny
+    c = 10.0 ** log10_c
+    J = DiagTimes(torch.as_tensor(d), torch.as_tensor(c * Q))
+    module = importlib.import_module("verify.measurement.norms")  # the package exports norms()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(module, "_svdvals", _no_svd)
+        got = norms(J, np.zeros(T))
+    peak = np.abs(d).max(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        unit = np.nan_to_num(d / peak[:, None])  # rows of largest entry 1 (a zero row: 0)
+        want = {"norm2": np.log10(c) + np.log10(peak),
+                "sigma_min": np.log10(c) + np.log10(np.abs(d).min(axis=1)),
+                "fro": np.log10(c) + np.log10(peak) + np.log10(np.sqrt((unit**2).sum(axis=1)))}
+    for k in KEYS:
+        finite = np.isfinite(want[k])
+        assert np.array_equal(got[f"log10_{k}"][~finite], want[k][~finite])
+        np.testing.assert_array_less(np.abs(got[f"log10_{k}"][finite] - want[k][finite]),
+                                     8 * n * U * (np.abs(want[k][finite]) + 1))
+    dense, small = J.dense().numpy(), np.abs(d) < 1e-100
+    if abs(log10_c) < 100 and not small.any():  # the dense J_k and their squares are exact
+        assert_matches_svd(dense, got)
+
+
+def test_orthogonal_rows_have_sigma_min_to_rounding_where_the_svd_cannot():
+    """diag(1, 1e-9, 0.5) Q: sigma_min = 1e-9 exactly in exact arithmetic; 50-digit mpmath SVD
+    of the float64 matrix says so to 1e-15 relative, and so do the norms (4 n u), where the
+    SVD route is only good to n u ||J|| absolute (1e-7 relative here)."""
+    import mpmath
+
+    from verify.models.jacobians import DiagTimes
+
+    Q = haar(np.random.default_rng(3), 3)
+    d = np.array([[1.0, 1e-9, 0.5]])
+    got = norms(DiagTimes(torch.as_tensor(d), torch.as_tensor(Q)), np.zeros(1))
+    with mpmath.workdps(50):
+        sv = mpmath.svd_r(mpmath.matrix((d[0][:, None] * Q).tolist()), compute_uv=False)
+        exact = float(min(sv))
+    assert abs(got["sigma_min"][0] / exact - 1) <= 4 * 3 * U
+    assert abs(exact / 1e-9 - 1) < 1e-15
+
+
+@given(st.integers(2, 6), st.integers(2, 5), st.integers(0, 2**31), st.floats(1e-9, 1e-3))
+def test_nearly_orthogonal_rows_take_the_svd(T, n, seed, eps):
+    """A V whose rows are orthogonal only to 1e-9 .. 1e-3 (far beyond 4 n u), or float32
+    factors, take the SVD: the norms match numpy's SVD of the dense J_k."""
+    from verify.measurement.norms import _orthogonal_rows
+    from verify.models.jacobians import DiagTimes
+
+    rng = np.random.default_rng(seed)
+    V = haar(rng, n)
+    V[0, 0] += eps
+    d = rng.uniform(0.1, 1.0, (T, n))
+    J = DiagTimes(torch.as_tensor(d), torch.as_tensor(V))
+    assert _orthogonal_rows(J) is None
+    got = norms(J, np.zeros(T))
+    assert_matches_svd(J.dense().numpy())
+    for k in KEYS:
+        np.testing.assert_array_equal(got[f"log10_{k}"],
+                                      norms(J.dense(), np.zeros(T))[f"log10_{k}"])
+    single = DiagTimes(torch.as_tensor(d, dtype=torch.float32),
+                       torch.as_tensor(haar(rng, n), dtype=torch.float32))
+    assert _orthogonal_rows(single) is None

@@ -12,6 +12,16 @@ the CPU, as many at once as torch has threads; the result does not depend on how
   of order n u, sigma_min to an absolute error of order n u ||X||_2 (so to a relative error
   of order n u kappa), the accuracy of a backward-stable SVD.
 
+Step Jacobians kept factored, ``J_k = diag(d_k) V`` (:class:`DiagTimes`), take no SVD where
+V has orthogonal rows of one length (the ``identity`` and ``orthogonal`` spectra, THEORY.md
+section 1): there ``J_k J_k^T = c^2 diag(d_k)^2``, so the singular values of J_k are
+``c |d_k|``. V V^T is formed in float64 (V scaled by a power of two), ``c^2`` is the mean of
+its diagonal and ``f = ||V V^T / c^2 - I||_F``; the shortcut is taken where
+``f <= ORTHOGONAL_TOL n u``, and then (Ostrowski's theorem on the congruence
+``diag(d) (I + F) diag(d)``) every singular value has a relative error of at most about
+f / 2, of order n u for sigma_min too; ``||J_k||_F = (sum_i d_i^2 (V V^T)_ii)^(1/2)`` holds
+for any V and is used with it. Other V, float32 factors and non-finite entries take the SVD.
+
 u is float64's unit roundoff. Why not the Gram route (eigenvalues of X^T X, cheaper than an
 SVD): its error in sigma_min^2 is of order n u ||X||_F^2, so it certifies sigma_min to 1e-10
 only for kappa below about 60 at n = 64, and profiles of real networks have kappa > 10^7 at
@@ -36,6 +46,11 @@ from verify.progress import Batched, Tick
 CHUNK_ENTRIES = 2**18
 
 LOG10_2 = math.log10(2.0)
+#: V V^T = c^2 (I + F) with ||F||_F at most this many n u counts as orthogonal rows of length
+#: c (module docstring): a Haar-random orthogonal matrix from a float64 QR has 0.6 to 1.5 n u
+#: at n = 2..256, a non-orthogonal one O(1).
+ORTHOGONAL_TOL = 4
+U = float(np.finfo(np.float64).eps) / 2
 
 
 def _svdvals(Y: Tensor) -> Tensor:
@@ -83,8 +98,8 @@ def norms(M: Tensor | np.ndarray | DiagTimes, log10_scale: Tensor | np.ndarray, 
     are done.
 
     Returns float64 numpy arrays of length T: ``log10_norm2``, ``log10_fro``,
-    ``log10_sigma_min`` (finite where G_t != 0, -inf where G_t = 0 or where the SVD finds
-    sigma_min = 0 exactly) and their linear values ``norm2``, ``fro``, ``sigma_min`` (which
+    ``log10_sigma_min`` (finite where G_t != 0, -inf where G_t = 0 or where sigma_min = 0
+    exactly: found so by the SVD, or a zero in d_k beside orthogonal rows of V) and their linear values ``norm2``, ``fro``, ``sigma_min`` (which
     underflow to 0 where the log10 is below about -308 and overflow to inf above 308). A
     matrix M[t] with an infinite entry (an overflowed measurement) has norms inf and
     sigma_min nan, one with a nan entry nan for all three: reported, not refused.
@@ -99,12 +114,19 @@ def norms(M: Tensor | np.ndarray | DiagTimes, log10_scale: Tensor | np.ndarray, 
             or (scale == np.inf).any()):
         raise ValueError(f"parameter 'log10_scale' must hold T = {X.shape[0]} numbers < inf, "
                          f"got {'no array' if scale is None else f'shape {scale.shape}'}")
-    if _one_matrix(X):  # every J_k the same (a linear cell: J_k = V): one SVD, T copies
+    if (rows := _orthogonal_rows(X)) is not None:  # V's rows orthogonal: no SVD
+        logs = _scaled_rows(X.d, *rows)
+    elif _one_matrix(X):  # every J_k the same (a linear cell: J_k = V): one SVD, T copies
         logs = np.repeat(_chunk(X[0:1]).cpu().numpy(), X.shape[0], axis=0)
-        if tick is not None:
-            tick(X.shape[0])
     else:
-        logs = _logs(X, tick)
+        return _named(_logs(X, tick), scale)
+    if tick is not None:
+        tick(X.shape[0])
+    return _named(logs, scale)
+
+
+def _named(logs: np.ndarray, scale: np.ndarray) -> dict[str, np.ndarray]:
+    """:func:`norms`' arrays from the (T, 4) logs of :func:`_chunk` and the carried scale."""
     out = {name: logs[:, k] + logs[:, 3] + scale  # -inf where G_t = 0 (or sigma_min = 0)
            for k, name in enumerate(("log10_norm2", "log10_fro", "log10_sigma_min"))}
     return {**out, **{k[6:]: linear(v) for k, v in out.items()}}
@@ -123,6 +145,40 @@ def _tensor(a: Tensor | np.ndarray) -> Tensor | None:
 def _one_matrix(X: Tensor | DiagTimes) -> bool:
     """Whether X is step Jacobians diag(d_k) V with one d for every k (checked exactly)."""
     return isinstance(X, DiagTimes) and len(X) > 1 and bool((X.d == X.d[:1]).all())
+
+
+def _orthogonal_rows(X: Tensor | DiagTimes) -> tuple[Tensor, float, float] | None:
+    """For step Jacobians diag(d_k) V with finite float64 factors and V = 2^e W, W W^T =
+    c^2 (I + F), ||F||_F <= :data:`ORTHOGONAL_TOL` n u (module docstring): the diagonal of
+    W W^T, log10 c and e log10 2; else None."""
+    if not isinstance(X, DiagTimes) or X.dtype != torch.float64:
+        return None
+    V, n = X.V, X.V.shape[0]
+    peak = V.abs().amax()
+    if not (torch.isfinite(peak) and peak > 0 and torch.isfinite(X.d).all()):
+        return None
+    e = int(torch.frexp(peak)[1].clamp(min=-1021))
+    W = V * 2.0 ** -e
+    gram = W @ W.T
+    c2 = float(gram.diagonal().mean())
+    eye = torch.eye(n, dtype=gram.dtype, device=gram.device)
+    if float(torch.linalg.matrix_norm(gram / c2 - eye)) > ORTHOGONAL_TOL * n * U:
+        return None
+    return gram.diagonal(), 0.5 * math.log10(c2), e * LOG10_2
+
+
+def _scaled_rows(d: Tensor, rows: Tensor, log10_c: float, log10_scale: float) -> np.ndarray:
+    """(T, 4) as :func:`_chunk` gives them, for J_k = diag(d_k) V with V's rows orthogonal
+    (:func:`_orthogonal_rows`: their squared lengths ``rows`` in W = V 2^-e, log10 c, e log10
+    2): ``||J_k||_2 = c max |d_k|``, ``sigma_min = c min |d_k|``, ``||J_k||_F^2 = sum_i
+    d_i^2 rows_i``, each d_k scaled by a power of two first (no underflow of its squares)."""
+    a = d.abs()
+    e = torch.frexp(a.amax(dim=1))[1].clamp(min=-1021).to(torch.float64)
+    b = a * torch.exp2(-e)[:, None]
+    return torch.stack([b.amax(dim=1).log10() + log10_c,
+                        torch.linalg.vector_norm(b * rows.sqrt(), dim=1).log10(),
+                        b.amin(dim=1).log10() + log10_c,
+                        e * LOG10_2 + log10_scale], 1).cpu().numpy()
 
 
 def _logs(X: Tensor | DiagTimes, tick: Tick | None) -> np.ndarray:
