@@ -99,10 +99,11 @@ def norms(M: Tensor | np.ndarray | DiagTimes, log10_scale: Tensor | np.ndarray, 
 
     Returns float64 numpy arrays of length T: ``log10_norm2``, ``log10_fro``,
     ``log10_sigma_min`` (finite where G_t != 0, -inf where G_t = 0 or where sigma_min = 0
-    exactly: found so by the SVD, or a zero in d_k beside orthogonal rows of V) and their linear values ``norm2``, ``fro``, ``sigma_min`` (which
-    underflow to 0 where the log10 is below about -308 and overflow to inf above 308). A
-    matrix M[t] with an infinite entry (an overflowed measurement) has norms inf and
-    sigma_min nan, one with a nan entry nan for all three: reported, not refused.
+    exactly: found so by the SVD, or a zero in d_k beside orthogonal rows of V) and their
+    linear values ``norm2``, ``fro``, ``sigma_min`` (which underflow to 0 where the log10 is
+    below about -308 and overflow to inf above 308). A matrix M[t] with an infinite entry (an
+    overflowed measurement) has norms inf and sigma_min nan, one with a nan entry nan for all
+    three: reported, not refused.
     """
     X = M if isinstance(M, DiagTimes) else _tensor(M)
     if (X is None or X.ndim != 3 or X.shape[1] != X.shape[2]
