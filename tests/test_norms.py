@@ -321,3 +321,20 @@ def test_nearly_orthogonal_rows_take_the_svd(T, n, seed, eps):
     single = DiagTimes(torch.as_tensor(d, dtype=torch.float32),
                        torch.as_tensor(haar(rng, n), dtype=torch.float32))
     assert _orthogonal_rows(single) is None
+
+
+def test_orthogonal_rows_with_non_finite_or_zero_factors_are_measured_as_dense():
+    """A nan or an infinite d_k beside an orthogonal V, or V = 0, is reported as the dense
+    J_k are (nan; inf, inf, nan; -inf for J_k = 0), not taken by the no-SVD route."""
+    from verify.models.jacobians import DiagTimes
+
+    Q = torch.as_tensor(haar(np.random.default_rng(5), 3))
+    d = torch.rand(4, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    d[1, 0], d[2, 2] = math.nan, math.inf
+    for J in (DiagTimes(d, Q), DiagTimes(d[[0, 3]], torch.zeros(3, 3, dtype=torch.float64))):
+        got, dense = norms(J, np.zeros(len(J))), norms(J.dense(), np.zeros(len(J)))
+        for k in KEYS:
+            np.testing.assert_array_equal(got[f"log10_{k}"], dense[f"log10_{k}"])
+    assert np.isneginf(got["log10_norm2"]).all()
+    bad = norms(DiagTimes(d, Q), np.zeros(4))
+    assert np.isnan(bad["norm2"][1]) and bad["norm2"][2] == np.inf
