@@ -4,12 +4,17 @@ shapes), gradient shortcuts through the relevant set, and B7 on a hand-set model
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from verify.measurement import measure
 from verify.models import MODELS, SCREENED, Recurrent, build
+from verify.models.fused import simple_path
 
 
 def model(kind: str, nu: int, rho: int, score: str = "accumulated", hidden: int = 8,
@@ -36,6 +41,49 @@ def test_attended_slots_bounded_by_nu_plus_rho():
         assert len(seen) == T - 1
         assert {s[1] for s in seen} <= set(range(1, nu + rho + 1))
         assert max(s[1] for s in seen) == nu + rho
+
+
+@given(kind=st.sampled_from(SCREENED), T=st.integers(1, 14), nu=st.integers(1, 4),
+       extra=st.sampled_from([1, 5, 10**12]),
+       score=st.sampled_from(["accumulated", "normalised"]), seed=st.integers(0, 99))
+def test_slots_that_cannot_fill_are_neither_allocated_nor_attended(kind, T, nu, extra, score,
+                                                                   seed):
+    """In T steps at most T - nu states leave the buffer, so a set of rho >= S = max(T - nu, 0)
+    slots holds what a set of S does: the states and the gradients are those of rho = S bit
+    for bit, on the fused path and the simple loop, and every softmax is over at most nu + S
+    slots (rho = 10^12 would not fit in memory otherwise). The trace, recorded where rho is
+    small, shows the other rho - S slots empty at every step: time -1, score 0."""
+    S = max(T - nu, 0)
+    small, big = (model(kind, nu, rho, score, hidden=3) for rho in (S, S + extra))
+    assert all(torch.equal(a, b) for a, b in zip(small.parameters(), big.parameters(),
+                                                 strict=True))
+    x = inputs(T, 2, seed)
+    seen: list[int] = []
+    big.memory.attention.register_forward_hook(
+        lambda mod, args, out: seen.append(args[1].shape[1]))
+    for path in (nullcontext, simple_path):
+        runs = []
+        for m in (small, big):
+            m.zero_grad()
+            with path():
+                h = m(x, trace=False).h
+            h.square().sum().backward()
+            runs.append((h.detach(), [torch.zeros_like(p) if p.grad is None else p.grad.clone()
+                                      for p in m.parameters()]))  # None: not reached
+        (h_small, g_small), (h_big, g_big) = runs
+        assert torch.equal(h_small, h_big)
+        assert all(torch.equal(a, b) for a, b in zip(g_small, g_big, strict=True))
+        if extra < 10**12:
+            with path(), torch.no_grad():
+                mine, theirs = small(x).trace, big(x).trace
+            assert torch.equal(mine.alpha, theirs.alpha)
+            assert theirs.relevant_time.shape == (2, T, S + extra)
+            assert torch.equal(theirs.relevant_time[..., :S], mine.relevant_time)
+            assert torch.equal(theirs.relevant_score[..., :S], mine.relevant_score)
+            assert (theirs.relevant_time[..., S:] == -1).all()
+            assert (theirs.relevant_score[..., S:] == 0).all()
+    # the simple loop's softmaxes at least (one a step after the first)
+    assert len(seen) >= T - 1 and max(seen, default=0) <= nu + S
 
 
 def test_fixed_mode_adjoint_matches_autograd():

@@ -59,7 +59,8 @@ PATTERN_BYTES_PER_STEP = 200
 #: hidden unit), by model (measured 13-19 rnn, 23 lstm, 17 + 6.7 (nu + rho) relrnn,
 #: 4.6 L/2 memrnn, whose every step attends all earlier states).
 TRAIN_FLOATS = {"rnn": 20, "lstm": 25, "relrnn": 22, "rellstm": 25, "memrnn": 22}
-#: ... plus, for the relevant-set models, per slot of the buffer and set (nu + rho) ...
+#: ... plus, for the relevant-set models, per slot of the buffer and set (nu + the set's
+#: :func:`_set_slots`) ...
 TRAIN_FLOATS_PER_SLOT = 7
 #: ... and for memrnn per attended state (on average (L + 1) / 2 of them).
 TRAIN_FLOATS_PER_ATTENDED = 5
@@ -95,13 +96,15 @@ AUTOGRAD_COPIES = 7
 #: and the input matrix U (n, inputs), drawn and cast.
 INPUT_COPIES = 3
 
-#: A relevant-set model (relrnn, rellstm) attends nu + rho slots a step: values of the model's
-#: dtype per (sequence, slot, hidden unit) in the gathered slots, their keys, the attention's
-#: tanh and the members rewritten at admission (measured 2-4).
+#: A relevant-set model (relrnn, rellstm) attends nu + S slots a step (S = :func:`_set_slots`,
+#: the rho slots it can fill): values of the model's dtype per (sequence, slot, hidden unit)
+#: in the gathered slots, their keys, the attention's tanh and the members rewritten at
+#: admission (measured 2-4).
 SLOT_FLOATS = 8
 #: ``measure``'s trace of a relevant set holds, per step, the set's times (int64) and frozen
-#: scores (B, rho); two copies, as the simple loop stacks them (a nonlinearity other than
-#: tanh; measured 1.0 of this), the fused path writing one.
+#: scores (B, rho); two copies, as the simple loop stacks its filled slots and pads them to
+#: rho (a nonlinearity other than tanh; measured 1.46 copies at T = 400, rho = 10^5), the
+#: fused path writing one (measured 1.05).
 SET_TRACE_COPIES = 2
 
 
@@ -126,6 +129,12 @@ def estimate_pattern(T: int, entries: int) -> int:
     return PATTERN_BYTES_PER_ENTRY * int(entries) + PATTERN_BYTES_PER_STEP * int(T)
 
 
+def _set_slots(rho: int, nu: int, T: int) -> int:
+    """The relevant set's slots a run of T steps allocates: those it can fill,
+    ``min(rho, T - nu)`` (:func:`verify.models.relevance.fillable`)."""
+    return min(int(rho), max(int(T) - int(nu), 0))
+
+
 def _dtype_bytes(dtype: str) -> int:
     return 4 if str(dtype).removeprefix("torch.") == "float32" else 8
 
@@ -142,7 +151,7 @@ def estimate_train(cfg: Config) -> int:
     L = cfg.T + 20
     floats = TRAIN_FLOATS[cfg.model]
     if cfg.model in ("relrnn", "rellstm"):
-        floats += TRAIN_FLOATS_PER_SLOT * (cfg.nu + cfg.rho)
+        floats += TRAIN_FLOATS_PER_SLOT * (cfg.nu + _set_slots(cfg.rho, cfg.nu, L))
     if cfg.model == "memrnn":
         floats += TRAIN_FLOATS_PER_ATTENDED * (L + 1) / 2
     return int(8 * floats * cfg.batch * L * cfg.hidden) + _params(cfg.model, cfg.hidden)
@@ -151,7 +160,8 @@ def estimate_train(cfg: Config) -> int:
 def estimate_forward(cfg: Config, T: int, batch: int, *, trace: bool = False) -> int:
     """Bytes for a forward pass without a graph of ``cfg``'s model on ``batch`` sequences of
     delay T (``eval``), with ``trace`` the screening trace too (``screen``); the relevant-set
-    models add their ``nu + rho`` slots a step and, traced, the set's ``rho`` entries a step."""
+    models add their ``nu + S`` slots a step (:func:`_set_slots`) and, traced, the set's
+    ``rho`` entries a step."""
     L = T + 20
     size = _dtype_bytes(cfg.dtype)
     out = size * FORWARD_FLOATS[cfg.model] * batch * L * cfg.hidden + _params(cfg.model,
@@ -161,7 +171,7 @@ def estimate_forward(cfg: Config, T: int, batch: int, *, trace: bool = False) ->
         n = min(L, MMAP_THRESHOLD // step)
         out += FRAGMENT_COPIES * step * n * n // 2
     if cfg.model in ("relrnn", "rellstm"):
-        out += size * SLOT_FLOATS * batch * (cfg.nu + cfg.rho) * cfg.hidden
+        out += size * SLOT_FLOATS * batch * (cfg.nu + _set_slots(cfg.rho, cfg.nu, L)) * cfg.hidden
         if trace:
             out += (8 + size) * TRACE_COPIES * batch * L * cfg.rho
     if trace:
@@ -177,8 +187,9 @@ def estimate_measure(T: int, hidden: int, pattern_entries: int, mode: str, learn
     adjoint's ``ADJOINT_COPIES (T + 1) n^2`` values, where autograd runs (``mode ==
     "full"`` with learned attention, or a ``loss`` profile) the unrolled graph (steps and
     attended entries times n) and the Jacobians it returns, and for a relevant-set model
-    (``relevant_set = (nu, rho)``) its ``nu + rho`` slots and the set's trace, ``rho`` entries
-    a step, whether or not they fill (measured 32 bytes per set entry and step)."""
+    (``relevant_set = (nu, rho)``) its ``nu + S`` slots (:func:`_set_slots`) and the set's
+    trace, ``rho`` entries a step, whether or not they fill (measured 32 bytes per set entry
+    and step)."""
     size = _dtype_bytes(dtype)
     n2 = (T + 1) * hidden * hidden
     m = hidden if inputs is None else int(inputs)
@@ -186,7 +197,7 @@ def estimate_measure(T: int, hidden: int, pattern_entries: int, mode: str, learn
     out += 8 * INPUT_COPIES * (T + hidden) * m
     if relevant_set is not None:
         nu, rho = (int(v) for v in relevant_set)
-        out += size * SLOT_FLOATS * (nu + rho) * hidden
+        out += size * SLOT_FLOATS * (nu + _set_slots(rho, nu, T)) * hidden
         out += (8 + size) * SET_TRACE_COPIES * (T + 1) * rho
     graph = size * AUTOGRAD_FLOATS * (T + pattern_entries) * hidden
     if mode == "full" and learned:

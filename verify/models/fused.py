@@ -345,8 +345,9 @@ class _Full(_Attention):
 
 class _RelevantSet(_Attention):
     """A relevant set (:class:`verify.models.memories.RelevantSet`) over the state table:
-    the buffer is the last nu rows; ``members`` (B, rho) the set's rows of the flattened
-    table (h_0's row where a slot is empty: masked) and ``frozen`` their scores; ``score``
+    the buffer is the last nu rows; ``members`` (B, S) the set's rows of the flattened
+    table (h_0's row where a slot is empty: masked) and ``frozen`` their scores, for the S of
+    the rho slots that the run can fill (:func:`verify.models.relevance.fillable`); ``score``
     (B, T+1) every state's running score. On the CPU the admission works on numpy views of
     the same memory (a few microseconds, against tens for the tensor form)."""
 
@@ -355,10 +356,11 @@ class _RelevantSet(_Attention):
         super().__init__(plan, table, W_s, W_h, v, keep, record)
         B, T1, _ = table.shape
         nu, rho = plan.nu, plan.rho
+        self.slots = relevance.fillable(rho, nu, T1 - 1)  # the others never fill
         self.flat = table.view(B * T1, -1)
         self.rows = torch.arange(B * T1, device=table.device).view(B, T1)
-        self.members = self.rows[:, :1].repeat(1, rho)
-        self.frozen = table.new_zeros(B, rho)
+        self.members = self.rows[:, :1].repeat(1, self.slots)
+        self.frozen = table.new_zeros(B, self.slots)
         self.score = table.new_zeros(B, T1)
         # the buffer at step t >= nu: rows t-nu+1..t, window t-nu
         self.windows = self.rows[:, 1:].unfold(1, nu, 1).unbind(1) if T1 > nu else ()
@@ -381,7 +383,7 @@ class _RelevantSet(_Attention):
         if t == 0:
             self.save(None)
             return None
-        nu, rho = self.plan.nu, self.plan.rho
+        nu, rho = self.plan.nu, self.slots
         B = s_prev.shape[0]
         if t >= nu:
             nb, buffer, scores = nu, self.windows[t - nu], self.score_windows[t - nu]
@@ -413,9 +415,9 @@ class _RelevantSet(_Attention):
     def write(self, t: int, h: Tensor) -> None:
         self.store(t, h)
         j = t + 1 - self.plan.nu  # the state leaving the buffer
-        if j < 1 or self.plan.rho == 0:
+        if j < 1 or self.slots == 0:
             return
-        if self.filled < self.plan.rho:
+        if self.filled < self.slots:
             self.members[:, self.filled] = self.rows[:, j]
             self.frozen[:, self.filled] = self.score[:, j]
             self.filled += 1

@@ -193,7 +193,8 @@ class RelevantSet(nn.Module):
     The trace holds ``alpha`` (B, T, T), ``relevant_time`` (B, T, rho): the time index held by
     each slot when step t attends (-1: empty), ``relevant_score`` (B, T, rho), their frozen
     scores, and ``score`` (B, T+1), every state's score (frozen on leaving the buffer, running
-    for the last nu states, 0 for h_0).
+    for the last nu states, 0 for h_0). Only ``min(rho, T - nu)`` slots can ever fill in T
+    steps; a run allocates and attends only those (rho >= T costs what rho = T - nu does).
     """
 
     learned = True
@@ -221,12 +222,14 @@ class _RelevantSetRun:
         B, n = h0.shape
         self.memory, self.T, self.n, self.record = memory, T, n, trace
         # The buffer: the last nu states as [h_i | W_h h_i] rows, oldest first, with their
-        # running scores; the relevant set: (B, rho, 2n) rows, their times (-1: empty) and
-        # frozen scores.
+        # running scores; the relevant set: (B, S, 2n) rows, their times (-1: empty) and
+        # frozen scores, for the S of the rho slots that T steps can fill (the others, never
+        # reached, are not allocated; the trace shows them empty).
         self.buffer: list[Tensor] = []
         self.buffer_score = h0.new_zeros(B, 0)
-        self.members = h0.new_zeros(B, memory.rho, 2 * n)
-        self.when, self.frozen = relevance.empty(B, memory.rho, dtype=h0.dtype,
+        self.slots = relevance.fillable(memory.rho, memory.nu, T)
+        self.members = h0.new_zeros(B, self.slots, 2 * n)
+        self.when, self.frozen = relevance.empty(B, self.slots, dtype=h0.dtype,
                                                  device=h0.device)
         self.made = 0  # time index of the newest state
         self.final_score = [h0.new_zeros(B)]
@@ -275,7 +278,11 @@ class _RelevantSetRun:
         if not self.record:
             return Trace(nu=self.memory.nu, rho=self.memory.rho)
         score = torch.stack([*self.final_score, *self.buffer_score.unbind(1)], 1)
+        empty = self.memory.rho - self.slots  # slots no state reaches: empty at every step
+        when, frozen = (torch.stack(self.trace_when, 1), torch.stack(self.trace_score, 1))
         return Trace(alpha=torch.stack(self.alphas, 1),
-                     relevant_time=torch.stack(self.trace_when, 1),
-                     relevant_score=torch.stack(self.trace_score, 1),
+                     relevant_time=torch.cat([when, when.new_full((*when.shape[:2], empty),
+                                                                  -1)], 2),
+                     relevant_score=torch.cat([frozen, frozen.new_zeros(
+                         *frozen.shape[:2], empty)], 2),
                      score=score, nu=self.memory.nu, rho=self.memory.rho)

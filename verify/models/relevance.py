@@ -56,6 +56,13 @@ def score_fn(score: str | ScoreFn) -> ScoreFn:
             f"{', '.join(SCORES)}") from None
 
 
+def fillable(rho: int, nu: int, T: int) -> int:
+    """The slots of a relevant set of ``rho`` that a run of T steps can fill: one state leaves
+    the buffer of ``nu`` at each step after the first nu, so at most ``T - nu`` ever join;
+    the others stay empty and are not allocated (the trace still shows all rho, empty)."""
+    return min(rho, max(T - nu, 0))
+
+
 def empty(batch: int, rho: int, *, dtype: torch.dtype = torch.float32,
           device: torch.device | str | None = None) -> tuple[Tensor, Tensor]:
     """An empty relevant set: times (batch, rho) all -1, scores (batch, rho) all 0."""
