@@ -131,8 +131,10 @@ def estimate_pattern(T: int, entries: int) -> int:
 
 def _set_slots(rho: int, nu: int, T: int) -> int:
     """The relevant set's slots a run of T steps allocates: those it can fill,
-    ``min(rho, T - nu)`` (:func:`verify.models.relevance.fillable`)."""
-    return min(int(rho), max(int(T) - int(nu), 0))
+    :func:`verify.models.relevance.fillable` (imported here, not at this module's import)."""
+    from verify.models.relevance import fillable
+
+    return fillable(int(rho), int(nu), int(T))
 
 
 def _dtype_bytes(dtype: str) -> int:

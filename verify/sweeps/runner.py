@@ -97,6 +97,14 @@ def copy_row(row: dict[str, object], point: Point) -> dict[str, object]:
             "same_as": row.get("same_as", row["key"])}
 
 
+def _record(rows: table.Appender, row: dict[str, object],
+            on_row: Callable[[dict[str, object]], None] | None) -> None:
+    """Append ``row`` to the table, then tell ``on_row``."""
+    rows.append(row)
+    if on_row is not None:
+        on_row(row)
+
+
 def execute(points: Sequence[Point], fn: PointFn, out: str | Path, executor: Executor, *,
             threads: int | None = 1,
             on_row: Callable[[dict[str, object]], None] | None = None) -> None:
@@ -120,9 +128,7 @@ def execute(points: Sequence[Point], fn: PointFn, out: str | Path, executor: Exe
                     lost += [_error(err)] * len(futures[future])
                     continue
                 for point in futures[future]:
-                    rows.append(copy_row(row, point))
-                    if on_row is not None:
-                        on_row(copy_row(row, point))
+                    _record(rows, copy_row(row, point), on_row)
     finally:
         for future in futures:
             future.cancel()
@@ -228,9 +234,7 @@ def run(spec: Spec | Mapping | str | Path, out: str | Path, executor: Executor |
     if copies:  # an earlier run stopped between a computation's rows, or a spec adopted
         with table.Appender(out) as appender:
             for point, row in copies:
-                appender.append(copy_row(row, point))
-                if on_row is not None:
-                    on_row(copy_row(row, point))
+                _record(appender, copy_row(row, point), on_row)
     if todo:
         context: AbstractContextManager[Executor] = (
             nullcontext(executor) if executor is not None
