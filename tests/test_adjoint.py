@@ -306,7 +306,7 @@ def test_negative_edge_weights_are_refused():
 
 
 def test_wrong_number_of_jacobians_is_refused():
-    with pytest.raises(ValueError, match="parameter 'J'"):
+    with pytest.raises(ValueError, match="parameter 'J' must hold T = 4 step Jacobians, got 3"):
         blocked_adjoint(graph(patterns.uniform(4), 0.5, 0.5), jacobians(3, 2, 0))
     with pytest.raises(ValueError, match="parameter 'J'"):
         blocked_adjoint(graph(patterns.uniform(3), 0.5, 0.5), torch.zeros(3, 2, 3))

@@ -18,11 +18,12 @@ from reference import path_terms
 
 from bounds import patterns
 from verify.measurement import measure
-from verify.measurement.compare import SAFETY, UNIT_ROUNDOFF, Verdict, compare
+from verify.measurement.compare import Verdict, compare
 from verify.measurement.plots import figure
 from verify.models import build, controlled
 
 DT = torch.float64
+LN10 = math.log(10.0)
 
 
 def run(pattern, *, spectrum="identity", phi="linear", scale=0.8, n=3, beta=None, gamma=None,
@@ -260,18 +261,23 @@ def test_a_violation_beyond_the_allowance_is_a_finding():
     assert compare(dataclasses.replace(m, log10_norm2=within), "B1")["path_sum_upper"].holds[t]
 
 
-def test_the_allowance_follows_the_dtype_and_the_length():
-    p = patterns.window(T, 3)
-    _, m64 = run(p)
-    model = controlled("identity", 3, 2, "linear", scale=0.8, pattern=p, device="cpu",
-                       dtype="float32")
-    m32 = measure(model, torch.zeros(1, T, 2))
-    v32, v64 = m32.verdicts["aligned_exact"], m64.verdicts["aligned_exact"]
-    ratio = v32.allowance / v64.allowance
-    np.testing.assert_allclose(ratio, UNIT_ROUNDOFF["float32"] / UNIT_ROUNDOFF["float64"],
-                               rtol=0.2)
-    assert "float32" in v32.tolerance and v32.holds_at == T
-    assert np.all(np.diff(v64.allowance) < 0)  # longer products, more rounding
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_the_allowance_follows_the_dtype_and_the_length(dtype):
+    """The allowance applied (relative to 10^S) is the one each verdict states, 4 u (T - t)
+    (n + ln10 |S|) with S = max(log10 measured, log10 bound, log10 P_lambda(t)), and u the
+    dtype's unit roundoff: numpy's eps / 2, not the module's table."""
+    u = float(np.finfo(dtype).eps) / 2
+    model = controlled("identity", 3, 2, "linear", scale=0.8, pattern=patterns.window(T, 3),
+                       device="cpu", dtype=dtype)
+    m = measure(model, torch.zeros(1, T, 2))
+    v = m.verdicts["aligned_exact"]
+    assert "<= 4 u (T - t)(n + ln10 |S|) 10^S" in v.tolerance
+    assert f"u = {u:.3g} ({dtype})" in v.tolerance and v.holds_at == T
+    S = np.maximum.reduce([v.log10_measured, v.log10_bound,
+                           m.verdicts["path_sum_upper"].log10_bound])  # B1's bound: P_lambda
+    # the allowance is float64 arithmetic on these inputs: equal to a few ulps
+    np.testing.assert_allclose(v.allowance, 4 * u * (T - np.arange(T)) * (3 + LN10 * abs(S)),
+                               rtol=1e-13)
 
 
 def test_zero_steps_make_lower_bounds_vacuous_not_invalid():
@@ -294,8 +300,8 @@ def test_zero_steps_make_lower_bounds_vacuous_not_invalid():
         assert v.applicable.all() and v.holds_at == steps, (name, v.summary())
     assert np.all(m.log10_norm2[:4] == -np.inf) and np.all(np.isfinite(m.log10_norm2[4:]))
     # where measured, bound and P_lambda are all 0 (S = -inf) the allowance is the stated
-    # one with |S| read as 0: SAFETY u (T - t) n
-    left = SAFETY * UNIT_ROUNDOFF["float64"] * (steps - np.arange(4)) * 2
+    # one with |S| read as 0: 4 u (T - t) n
+    left = 4 * np.finfo(np.float64).eps / 2 * (steps - np.arange(4)) * 2
     for name in ("nonneg_lower", "dominant_path_lower", "aligned_exact"):
         assert np.all(m.verdicts[name].log10_bound[:4] == -np.inf)
         np.testing.assert_allclose(m.verdicts[name].allowance[:4], left, rtol=1e-15)
