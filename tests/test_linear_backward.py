@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -46,6 +47,19 @@ def nodes(root: Node) -> list[Node]:
     return list(seen)
 
 
+@contextmanager
+def saved_bytes() -> Iterator[list[int]]:
+    """``[bytes]`` that autograd saves for backward within the block (filled in as it runs)."""
+    saved = [0]
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        saved[0] += t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        yield saved
+
+
 def watch_views(root: Node, T: int) -> list[int]:
     """[view nodes whose gradient has a time dimension, bytes of the gradients view nodes
     produce], filled in by hooks on the graph below ``root`` as its backward runs."""
@@ -68,13 +82,7 @@ def backward_profile(name: str, T: int) -> tuple[int, int, int]:
     model = build(name, INPUTS, hidden=HIDDEN, nu=NU, rho=RHO, dtype=torch.float64)
     x = torch.as_tensor(np.random.default_rng(T).standard_normal((BATCH, T, INPUTS)))
     probe = x.new_zeros(BATCH, T + 1, HIDDEN, requires_grad=True)
-    saved = [0]
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        saved[0] += t.numel() * t.element_size()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+    with saved_bytes() as saved:
         out = model(x, probe=probe).h.sum()
     views = watch_views(out.grad_fn, T)
     out.backward()
@@ -109,13 +117,7 @@ def training_profile(name: str, T: int) -> tuple[int, int, int]:
     fused path's tapes, fused nodes) for one untraced forward/backward."""
     model = build(name, INPUTS, hidden=HIDDEN, nu=NU, rho=RHO, dtype=torch.float64)
     x = torch.as_tensor(np.random.default_rng(T).standard_normal((BATCH, T, INPUTS)))
-    saved = [0]
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        saved[0] += t.numel() * t.element_size()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+    with saved_bytes() as saved:
         out = model(x, trace=False).h.sum()
     tapes = [node.tape for node in nodes(out.grad_fn) if getattr(node, "tape", None) is not None]
     kept = fused.kept_tensors(out)
