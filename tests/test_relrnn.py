@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from verify.measurement import measure
-from verify.models import MODELS, SCREENED, Recurrent, build
+from verify.models import MODELS, SCREENED, Recurrent, build, relevance
 from verify.models.fused import simple_path
 
 
@@ -53,7 +53,8 @@ def test_slots_that_cannot_fill_are_neither_allocated_nor_attended(kind, T, nu, 
     for bit, on the fused path and the simple loop, and every softmax is over at most nu + S
     slots (rho = 10^12 would not fit in memory otherwise). The trace, recorded where rho is
     small, shows the other rho - S slots empty at every step: time -1, score 0."""
-    S = max(T - nu, 0)
+    S = sum(t + 1 - nu >= 1 for t in range(T))  # the states that leave the buffer: T - nu
+    assert relevance.fillable(S + extra, nu, T) == relevance.fillable(S, nu, T) == S
     small, big = (model(kind, nu, rho, score, hidden=3) for rho in (S, S + extra))
     assert all(torch.equal(a, b) for a, b in zip(small.parameters(), big.parameters(),
                                                  strict=True))
