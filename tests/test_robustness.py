@@ -270,6 +270,20 @@ def test_clean_stale_removes_only_the_targets_temporaries(tmp_path):
         {"x.pt", "y.pt.tmp", "x.pt.metrics.jsonl", "xx.pt.tmp"})
 
 
+@pytest.mark.parametrize("name", ["r[1].pt", "r*.pt", "r?.pt"])
+def test_clean_stale_takes_a_name_with_glob_characters_literally(tmp_path, name):
+    """A target named with glob characters removes its own temporaries and no file its name
+    would match as a pattern."""
+    names = {"r1.pt.tmp", "rx.pt.ab.tmp", "r[1].pt.c.tmp", "r*.pt.tmp", "r?.pt.d.tmp",
+             "r1.pt", f"{name}.tmp", f"{name}.9f.tmp", f"{name}.log"}
+    for n in names:
+        (tmp_path / n).write_text(n)
+    mine = {n for n in names if n.startswith(f"{name}.") and n.endswith(".tmp")}
+    assert len(mine) >= 2
+    assert sorted(p.name for p in files.clean_stale(tmp_path / name)) == sorted(mine)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names - mine)
+
+
 def test_claim_output_rule(tmp_path):
     (tmp_path / "file").write_text("")
     (tmp_path / "dir").mkdir()

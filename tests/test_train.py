@@ -212,9 +212,15 @@ def test_checkpoints_are_checked_and_never_overwritten(tmp_path, capsys):
     torch.save(old, tmp_path / "future.pt")
     torch.save({"weights": torch.zeros(2)}, tmp_path / "foreign.pt")
     (tmp_path / "text.pt").write_text("not a checkpoint")
+    (tmp_path / "empty.pt").write_bytes(b"")  # torch.load: EOFError
+    (tmp_path / "zip.pt").write_bytes(b"PK\x03\x04 cut short")  # RuntimeError
     for name, message in [("future.pt", f"format version {VERSION + 1}"),
                           ("foreign.pt", "is not an untangle checkpoint"),
                           ("text.pt", "is not an untangle checkpoint"),
+                          ("empty.pt", "is not an untangle checkpoint (not a file written by "
+                                       "torch.save)"),
+                          ("zip.pt", "is not an untangle checkpoint (not a file written by "
+                                     "torch.save)"),
                           ("missing.pt", "does not exist")]:
         code, _, err = run(["eval", "--load", str(tmp_path / name), "--T", "20"], capsys)
         assert code == 2 and message in err
