@@ -97,6 +97,12 @@ def test_pattern_file(capsys, tmp_path):
     np.save(tmp_path / "p.npy", a / a.sum(axis=1, keepdims=True))
     d = measured(capsys, "--pattern", "file", "--pattern-file", tmp_path / "p.npy", "--hidden", 3)
     assert d["t"] == list(range(5)) and d["kappa"] == 5
+    # --T may restate the file's T, and is refused where it differs
+    assert measured(capsys, "--pattern", "file", "--pattern-file", tmp_path / "p.npy",
+                    "--T", 5, "--hidden", 3)["t"] == list(range(5))
+    code, _, err = untangle(capsys, "--pattern", "file", "--pattern-file", tmp_path / "p.npy",
+                            "--T", 6, "--hidden", 3)
+    assert code == 2 and "parameter 'T' must match the pattern file's T = 5, got 6" in err
 
 
 def test_learned_full_mode_reports_the_gap(capsys):

@@ -42,6 +42,22 @@ def test_layout(task, T, size, seed):
         assert max(t) < spec.classes
 
 
+@pytest.mark.parametrize(("task", "sizes"), [("copy", (10, 9, 9, 10, 15)),
+                                             ("denoise", (11, 10, 10, 15, 15))])
+def test_sizes_are_theory_section_8s(task, sizes):
+    """One-hot inputs, output classes, marker and the reference nu, rho as THEORY.md section 8
+    states them, and the batch's one-hot width and the classifier's outputs follow them."""
+    from verify.training.config import Config, build
+
+    spec = tasks.get(task)
+    assert (spec.inputs, spec.classes, spec.marker, spec.nu, spec.rho) == sizes
+    x, _ = draw(task, 12, 2, 0)
+    assert x.shape[-1] == sizes[0]
+    model = build(Config(task=task, model="rnn", T=12, hidden=4))
+    logits, _ = model(x)
+    assert logits.shape == (2, 32, sizes[1])
+
+
 def test_seeds_and_spread():
     a, b = draw("denoise", 30, 4, 7), draw("denoise", 30, 4, 7)
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
