@@ -238,6 +238,39 @@ def test_eval_transfer_reports_accuracy_and_cost(tmp_path, capsys):
     assert code == 2 and "trained on 'copy'" in err
 
 
+def test_evaluate_against_a_loop_written_here():
+    """evaluate's loss and accuracy are those of its fixed batches (EVAL_SEED, drawn in
+    turn), computed here with torch's cross-entropy and an argmax count; its time is that of
+    the forward passes alone, within the call's wall time, and per step that per batch over
+    the T + 20 steps."""
+    import time
+
+    import torch.nn.functional as F
+
+    from verify.training.evaluate import EVAL_SEED, evaluate
+
+    model = build(Config(task="denoise", model="relrnn", **TINY))
+    T, batches, size = 14, 3, 4
+    start = time.perf_counter()
+    got = evaluate(model, "denoise", T, batches=batches, batch=size)
+    wall = time.perf_counter() - start
+    gen = torch.Generator().manual_seed(EVAL_SEED)
+    losses, hits = [], []
+    with torch.no_grad():
+        for _ in range(batches):
+            x, y = tasks.batch("denoise", T, size, gen)
+            logits, _ = model(x)
+            losses.append(F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                          y.reshape(-1)).item())
+            hits.append(sum(int(logits[b, -10 + k].argmax() == y[b, -10 + k])
+                            for b in range(size) for k in range(10)) / (10 * size))
+    # float32 logits and a float32 mean of the hits: equal to float32 rounding (2^-24 a step)
+    assert got["loss"] == pytest.approx(sum(losses) / batches, rel=1e-6)
+    assert got["accuracy"] == pytest.approx(sum(hits) / batches, rel=1e-6)
+    assert 0 < got["sec_per_batch"] * batches <= wall
+    assert got["sec_per_step"] == pytest.approx(got["sec_per_batch"] / (T + 20), rel=1e-12)
+
+
 class Holder:
     """Not plain data: a checkpoint must never be unpickled into one of these."""
 
