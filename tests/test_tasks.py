@@ -89,7 +89,9 @@ def test_loss_and_accuracy_windows():
 @pytest.mark.parametrize("T, message", [(9, "'T' must be an integer >= K = 10, got 9"),
                                         (0, "'T' must be an integer >= K = 10, got 0"),
                                         (-3, "'T' must be an integer >= K = 10, got -3"),
-                                        (10.5, "'T' must be an integer")])
+                                        (10.5, "'T' must be an integer"),
+                                        ("12", "'T' must be an integer >= K = 10, got '12'"),
+                                        (True, "'T' must be an integer >= K = 10, got True")])
 def test_bad_T(T, message):
     with pytest.raises(ValueError, match=message):
         draw("copy", T, 2, 0)

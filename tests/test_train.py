@@ -544,7 +544,7 @@ def test_cpu_peak_memory_reads_vmhwm_and_falls_back_to_ru_maxrss(monkeypatch, tm
 
 
 @pytest.mark.parametrize("name", ["rnn", "relrnn", "lstm"])
-def test_profiles_are_of_the_training_loss_and_of_the_recall_loss(name):
+def test_profiles_are_of_the_training_loss_and_of_the_recall_loss(name, capfd):
     """THEORY.md section 8: the training loss averages the cross-entropy over all L = T + 20
     steps, the recall loss over the last K. The last state feeds only the last logits, so its
     gradient under the two differs by exactly the factor L / K (float64: 1e-12 in log10); the
@@ -557,3 +557,4 @@ def test_profiles_are_of_the_training_loss_and_of_the_recall_loss(name):
     assert out["recall"][-1] - out["loss"][-1] == pytest.approx(math.log10(L / tasks.K),
                                                                 abs=1e-12)
     assert out["loss"] != out["recall"]
+    assert capfd.readouterr().err == ""  # no bar unless asked for
