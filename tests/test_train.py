@@ -28,6 +28,27 @@ def run(argv: list[str], capsys) -> tuple[int, str, str]:
     return code, out.out, out.err
 
 
+@pytest.mark.parametrize("saved", [False, True])
+def test_the_text_summary_states_the_run(monkeypatch, capsys, saved):
+    """Without --json the command prints its run's summary in three lines (the last only
+    where a checkpoint was written): the numbers are the summary's, in the stated units."""
+    import importlib
+
+    training = importlib.import_module("verify.training.train")  # the package exports train()
+    summary = {"config": {"model": "relrnn", "task": "copy", "T": 10}, "steps": 7,
+               "eval_accuracy": 0.4567, "eval_loss": 1.23456, "sec_per_step": 0.01234,
+               "elapsed_s": 3.4, "cpu_s": 6.6, "peak_mem_mb": 99.6, "peak_mem_kind": "rss",
+               "repaired": [], "checkpoint": "c.pt" if saved else None,
+               "metrics": "c.metrics.jsonl", "profile_file": "c.profile.json"}
+    monkeypatch.setattr(training, "train", lambda *a, **k: summary)
+    code, out, _ = run(["train", "--steps", "7", "--model", "relrnn", "--T", "10"], capsys)
+    lines = ["relrnn on copy T=10: 7 steps, eval accuracy (last K) 0.457, eval loss 1.2346",
+             "12.3 ms/step, wall 3 s, cpu 7 s, peak memory 100 MiB (rss)"]
+    if saved:
+        lines.append("saved c.pt, c.metrics.jsonl, c.profile.json")
+    assert code == 0 and out.splitlines() == lines
+
+
 def state(path) -> dict[str, torch.Tensor]:
     return load(path)["model"]
 
