@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 import sympy as sp
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bounds import dependency_depth, patterns, sparsity
 from paper_figs import FIGURES
@@ -382,6 +384,27 @@ def test_f7_paths_cancel_and_the_naive_bound_exceeds_the_norm(made):
     assert "holds at 3 of 3" in data["verdicts"]["dominant_path_lower"]
     rows = _csv(out / "f7_counterexample.csv")
     assert len(rows) == len(data["paths"]) * n * n
+    # one row per path and entry (i, j), 1-based, holding that entry of the JSON's exact term
+    terms = {" -> ".join(map(str, pth["path"])): pth["term"] for pth in data["paths"]}
+    seen = set()
+    for r in rows:
+        i, j = (int(v) - 1 for v in r["entry"].strip("()").split(","))
+        assert r["exact"] == terms[r["path"]][i][j]
+        assert float(r["value"]) == pytest.approx(float(Fraction(r["exact"])), rel=CSV_TOL)
+        seen.add((r["path"], i, j))
+    assert len(seen) == len(rows)
+
+
+@given(sigma=st.floats(-3, 3), a=st.floats(-1e3, 1e3))
+def test_f7_kinked_nonlinearity_is_continuous_with_the_stated_slopes(sigma, a):
+    """phi(a) = a below 1, 1 + sigma (a - 1) from 1 on (written here), and phi' its slope."""
+    from paper_figs.f7_counterexample import kinked
+
+    phi = kinked(sigma)
+    x = torch.tensor([a, 1.0, 1.0 - 1e-12], dtype=torch.float64)
+    expected = [a if a < 1 else 1 + sigma * (a - 1), 1.0, 1.0 - 1e-12]
+    assert phi.fn(x).tolist() == pytest.approx(expected, rel=1e-15, abs=1e-15)
+    assert phi.derivative(x).tolist() == [1.0 if a < 1 else sigma, sigma, 1.0]
 
 
 def test_f8_window_family_follows_b6(made):
