@@ -73,10 +73,20 @@ def test_screen_command(tmp_path, capsys):
     assert set(report["scores"]) == {"accumulated", "normalised"}
     assert len(report["scores"]["normalised"]["relevant_time"]) == 40
     assert cli.main(argv) == 2 and "exists; pass --force" in capsys.readouterr().err
+    text = [a for a in argv if a != "--json"]
+    assert cli.main([*text, "--force"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("untrained relrnn on denoise T=20 (nu=3, rho=4), batch 2, seed 0\n")
+    assert out.splitlines()[-1] == f"plot: {png}"
     ck = tmp_path / "rnn.pt"
     train(Config(task="copy", model="rnn", T=10, hidden=8), 2, save=ck, progress=False)
     assert cli.main(["screen", "--load", str(ck)]) == 2
     assert "'model' must be one of relrnn, rellstm" in capsys.readouterr().err
+    ck = tmp_path / "relrnn.pt"
+    train(Config(task="copy", model="relrnn", T=10, hidden=8, nu=3, rho=2), 2, save=ck,
+          progress=False)
+    assert cli.main(["screen", "--load", str(ck), "--batch", "2"]) == 0
+    assert capsys.readouterr().out.startswith("trained relrnn on copy T=10 (nu=3, rho=2), ")
 
 
 def test_screen_runs_one_score_function_alone(capsys):
@@ -130,6 +140,10 @@ def test_screen_shows_the_set_at_the_marker_step(task, capsys):
     x, _ = tasks.batch(task, 12, 2, torch.Generator().manual_seed(5))
     (where,) = torch.nonzero(x[0, :, tasks.get(task).marker]).flatten().tolist()
     assert step == where
+    # the first line states the run; no plot was asked for, so none is named
+    assert out.splitlines()[0] == (f"untrained relrnn on {task} T=12 (nu=3, rho=2), batch 2, "
+                                   f"seed 5")
+    assert "plot:" not in out
     assert cli.main([*argv, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     for name, s in report["scores"].items():
