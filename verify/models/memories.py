@@ -278,11 +278,11 @@ class _RelevantSetRun:
         if not self.record:
             return Trace(nu=self.memory.nu, rho=self.memory.rho)
         score = torch.stack([*self.final_score, *self.buffer_score.unbind(1)], 1)
+        when, frozen = torch.stack(self.trace_when, 1), torch.stack(self.trace_score, 1)
         empty = self.memory.rho - self.slots  # slots no state reaches: empty at every step
-        when, frozen = (torch.stack(self.trace_when, 1), torch.stack(self.trace_score, 1))
-        return Trace(alpha=torch.stack(self.alphas, 1),
-                     relevant_time=torch.cat([when, when.new_full((*when.shape[:2], empty),
-                                                                  -1)], 2),
-                     relevant_score=torch.cat([frozen, frozen.new_zeros(
-                         *frozen.shape[:2], empty)], 2),
-                     score=score, nu=self.memory.nu, rho=self.memory.rho)
+        if empty:  # padded; else the stacks are the trace, not copied again
+            when = torch.cat([when, when.new_full((*when.shape[:2], empty), -1)], 2)
+            frozen = torch.cat([frozen, frozen.new_zeros(*frozen.shape[:2], empty)], 2)
+        return Trace(alpha=torch.stack(self.alphas, 1), relevant_time=when,
+                     relevant_score=frozen, score=score, nu=self.memory.nu,
+                     rho=self.memory.rho)
