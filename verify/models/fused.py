@@ -383,21 +383,21 @@ class _RelevantSet(_Attention):
         if t == 0:
             self.save(None)
             return None
-        nu, rho = self.plan.nu, self.slots
+        nu, S = self.plan.nu, self.slots
         B = s_prev.shape[0]
         if t >= nu:
             nb, buffer, scores = nu, self.windows[t - nu], self.score_windows[t - nu]
         else:
             nb, buffer, scores = t, self.rows[:, 1:t + 1], self.score[:, 1:t + 1]
         idx = torch.cat([buffer, self.members], dim=1)
-        slots = self.flat.index_select(0, idx.view(-1)).view(B, nb + rho, -1)
-        if nb == nu and self.filled == rho:
+        slots = self.flat.index_select(0, idx.view(-1)).view(B, nb + S, -1)
+        if nb == nu and self.filled == S:
             if self.live is None:
-                self.live = idx.new_ones(B, nu + rho, dtype=torch.bool)
+                self.live = idx.new_ones(B, nu + S, dtype=torch.bool)
             live, mask = self.live, None
         else:
-            live = (torch.arange(nb + rho, device=idx.device) < nb + self.filled).repeat(B, 1)
-            mask = None if self.filled == rho else live
+            live = (torch.arange(nb + S, device=idx.device) < nb + self.filled).repeat(B, 1)
+            mask = None if self.filled == S else live
         w, th, c = self.attend(s_prev, slots, mask)
         scores += self.plan.score_fn(w, live)[:, :nb]
         self.save((idx, slots, w, th))
